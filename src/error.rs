@@ -1,0 +1,267 @@
+//! Errors: [`SockError`] for the high-level operations, and Core's error-code helpers
+//! [`network_error_string`] and [`io_error_is_permanent`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::sys;
+
+/// Why a high-level operation ([`SockIo`](crate::SockIo) or [`Sock::connect`](crate::Sock::connect))
+/// failed.
+///
+/// `Display` prints Core's texts exactly. Receive errors carry the bytes consumed before the
+/// failure (`received`), so nothing read from the socket is lost (Core drops them).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SockError {
+    /// `send()` failed with a permanent error.
+    #[error("send(): {}", describe(.0))]
+    Send(#[source] io::Error),
+
+    /// The deadline passed before all data was sent.
+    #[error("Send timeout (sent only {sent} of {total} bytes before that)")]
+    SendTimeout {
+        /// Bytes sent before the deadline.
+        sent: usize,
+        /// Bytes asked to send.
+        total: usize,
+    },
+
+    /// The interrupt was set before all data was sent.
+    #[error("Send interrupted (sent only {sent} of {total} bytes before that)")]
+    SendInterrupted {
+        /// Bytes sent before the interrupt was noticed.
+        sent: usize,
+        /// Bytes asked to send.
+        total: usize,
+    },
+
+    /// `recv()` failed with a permanent error.
+    #[error("recv(): {}", describe(.source))]
+    Recv {
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// Bytes consumed before the error.
+        received: Vec<u8>,
+    },
+
+    /// The peer closed the connection before the terminator arrived.
+    #[error("Connection unexpectedly closed by peer")]
+    Closed {
+        /// Bytes consumed before the end of stream.
+        received: Vec<u8>,
+    },
+
+    /// `max_data` bytes arrived without a terminator.
+    #[error("Received too many bytes without a terminator ({})", .received.len())]
+    TooManyBytes {
+        /// The bytes consumed (all of them, none after the limit).
+        received: Vec<u8>,
+    },
+
+    /// The deadline passed before the terminator arrived.
+    #[error("Receive timeout (received {} bytes without terminator before that)", .received.len())]
+    RecvTimeout {
+        /// Bytes consumed before the deadline.
+        received: Vec<u8>,
+    },
+
+    /// The interrupt was set before the terminator arrived.
+    #[error("Receive interrupted (received {} bytes without terminator before that)", .received.len())]
+    RecvInterrupted {
+        /// Bytes consumed before the interrupt was noticed.
+        received: Vec<u8>,
+    },
+
+    /// A read returned fewer bytes than the peek before it promised.
+    #[error(
+        "recv() returned {read} bytes on attempt to read {attempted} bytes but previous peek \
+         claimed {peeked} bytes are available"
+    )]
+    ShortRead {
+        /// Bytes the read returned (they are at the end of `received`).
+        read: usize,
+        /// Bytes the read asked for.
+        attempted: usize,
+        /// Bytes the peek reported.
+        peeked: usize,
+        /// Bytes consumed, including the short read's.
+        received: Vec<u8>,
+    },
+
+    /// Waiting for the socket failed.
+    #[error("wait(): {}", describe(.source))]
+    Wait {
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// Bytes a receive consumed before the error (empty for a send).
+        received: Vec<u8>,
+    },
+
+    /// The connection attempt did not finish within the timeout.
+    #[error("connection attempt to {addr} timed out")]
+    ConnectTimeout {
+        /// The address being connected to.
+        addr: SocketAddr,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+
+    /// The connection attempt failed (refused, unreachable, ...).
+    #[error("connect() to {addr} failed: {}", describe(.source))]
+    Connect {
+        /// The address being connected to.
+        addr: SocketAddr,
+        /// The error; its kind says which failure (e.g. `ConnectionRefused`).
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SockError {
+    /// The bytes a failed receive consumed before failing (empty for other errors).
+    pub fn received(&self) -> &[u8] {
+        match self {
+            SockError::Recv { received, .. }
+            | SockError::Wait { received, .. }
+            | SockError::Closed { received }
+            | SockError::TooManyBytes { received }
+            | SockError::RecvTimeout { received }
+            | SockError::RecvInterrupted { received }
+            | SockError::ShortRead { received, .. } => received,
+            _ => &[],
+        }
+    }
+
+    /// The underlying I/O error, if the failure came from the OS.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            SockError::Send(e) => Some(e),
+            SockError::Recv { source, .. }
+            | SockError::Wait { source, .. }
+            | SockError::Connect { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Whether the error is a timeout (of a send, a receive or a connect).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            SockError::SendTimeout { .. }
+                | SockError::RecvTimeout { .. }
+                | SockError::ConnectTimeout { .. }
+        )
+    }
+
+    /// Whether the error is an interrupt (of a send or a receive).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. }
+        )
+    }
+}
+
+impl From<SockError> for io::Error {
+    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`].
+    fn from(err: SockError) -> io::Error {
+        let kind = match &err {
+            SockError::Send(_)
+            | SockError::Recv { .. }
+            | SockError::Wait { .. }
+            | SockError::Connect { .. } => None,
+            SockError::SendTimeout { .. }
+            | SockError::RecvTimeout { .. }
+            | SockError::ConnectTimeout { .. } => Some(io::ErrorKind::TimedOut),
+            SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
+                Some(io::ErrorKind::Interrupted)
+            }
+            SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
+            SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {
+                Some(io::ErrorKind::InvalidData)
+            }
+        };
+        match kind {
+            Some(kind) => io::Error::new(kind, err),
+            None => match err {
+                SockError::Send(e) => e,
+                SockError::Recv { source, .. }
+                | SockError::Wait { source, .. }
+                | SockError::Connect { source, .. } => source,
+                // Every other variant has a kind above.
+                other => io::Error::other(other),
+            },
+        }
+    }
+}
+
+/// Core's `NetworkErrorString`: the OS description of `err` followed by the code, e.g.
+/// `"Connection refused (111)"` on Linux.
+///
+/// Never panics; an unknown code gives the OS's text for unknown errors.
+///
+/// ```
+/// let text = bitcoin_sock::network_error_string(12345);
+/// assert!(text.ends_with(" (12345)"));
+/// ```
+pub fn network_error_string(err: i32) -> String {
+    // std asks the OS (strerror_r, FormatMessageW, wasi-libc) and appends " (os error N)";
+    // Core's form is "<text> (N)".
+    let text = io::Error::from_raw_os_error(err).to_string();
+    let suffix = format!(" (os error {err})");
+    let description = text.strip_suffix(&suffix).unwrap_or(&text);
+    format!("{description} ({err})")
+}
+
+/// Core's `IOErrorIsPermanent`: false only for the "try again" codes (`EAGAIN`,
+/// `EWOULDBLOCK`, `EINTR`, `EINPROGRESS`; their `WSAE*` twins on Windows; wasi-libc's values on
+/// WASI).
+///
+/// ```
+/// # #[cfg(unix)] {
+/// assert!(!bitcoin_sock::io_error_is_permanent(libc::EAGAIN));
+/// assert!(bitcoin_sock::io_error_is_permanent(libc::ECONNRESET));
+/// # }
+/// ```
+pub fn io_error_is_permanent(err: i32) -> bool {
+    !sys::TRY_AGAIN_CODES.contains(&err)
+}
+
+/// [`io_error_is_permanent`] for an [`io::Error`]: by its OS code when it has one (so the
+/// answer is the same as for the raw code), else by its kind.
+pub(crate) fn is_permanent(err: &io::Error) -> bool {
+    match err.raw_os_error() {
+        Some(code) => io_error_is_permanent(code),
+        None => !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+    }
+}
+
+/// The text Core puts after `"send(): "` / `"recv(): "`: [`network_error_string`] for OS
+/// errors, the error's own text otherwise.
+pub(crate) fn describe(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => network_error_string(code),
+        None => err.to_string(),
+    }
+}
+
+/// The error of every operation on the invalid sock.
+pub(crate) fn not_connected() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "not connected")
+}
+
+/// The error of an operation the host cannot do (the native backend can do them all).
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+pub(crate) fn unsupported(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not supported on this host"),
+    )
+}

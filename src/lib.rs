@@ -1,0 +1,65 @@
+//! Bitcoin Core's `Sock` socket class as one Rust API, native and on WASI preview 2.
+//!
+//! A Bitcoin node or light client written once against [`Sock`] runs on a server (backend:
+//! `socket2` and `poll(2)`), in wasmtime on `wasm32-wasip2` (backend: `wasi:sockets` and
+//! `wasi:io/poll`), or at the edge. Names and semantics follow Core's `src/util/sock.h`:
+//!
+//! | Core | here |
+//! |---|---|
+//! | `Sock::RECV`, `SEND`, `ERR` | [`SockEvent::RECV`], [`SEND`](SockEvent::SEND), [`ERR`](SockEvent::ERR) |
+//! | `Sock::Events`, `EventsPerSock` | [`Events`], `&mut [(&Sock, Events)]` |
+//! | `Send`, `Recv`, `Recv(MSG_PEEK)` | [`Sock::send`], [`Sock::recv`], [`Sock::peek`] |
+//! | `Wait`, `WaitMany` | [`Sock::wait`], [`Sock::wait_many`] |
+//! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] |
+//! | `ConnectSocketDirectly` | [`Sock::connect`] |
+//! | `Bind`, `Listen`, `Accept`, `GetSockName` | [`Sock::bind`], [`Sock::listen`], [`Sock::accept`], [`Sock::local_addr`] |
+//! | `SetNonBlocking`, `IsSelectable`, `ShutdownSend` | [`Sock::set_non_blocking`], [`Sock::is_selectable`], [`Sock::shutdown_send`] |
+//! | `GetSockOpt`, `SetSockOpt` | [`Sock::get_sock_opt`], [`Sock::set_sock_opt`] ([`SockOpt`]) |
+//! | `Get`, `Release`, `Reset`, destructor | [`Sock::get`], [`Sock::release`], [`Sock::reset`], `Drop` |
+//! | `CThreadInterrupt` | [`ThreadInterrupt`] |
+//! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
+//!
+//! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
+//! reported, `EINTR` is retried, deadlines saturate, failed receives keep their bytes); the
+//! items' docs say where.
+//!
+//! ```
+//! use bitcoin_sock::{Sock, SockEvent, SockIo, ThreadInterrupt};
+//! use std::time::Duration;
+//!
+//! let timeout = Duration::from_secs(5);
+//! let interrupt = ThreadInterrupt::new();
+//!
+//! // A listener on a free loopback port, and a client connected to it.
+//! let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 8)?;
+//! let client = Sock::connect(listener.local_addr()?, timeout)?;
+//! listener.wait(timeout, SockEvent::RECV)?;
+//! let (server, _peer) = listener.accept()?;
+//!
+//! client.send_complete(b"version\nverack\n", timeout, &interrupt)?;
+//! assert_eq!(server.recv_until_terminator(b'\n', timeout, &interrupt, 1000)?, b"version");
+//! assert_eq!(server.recv_until_terminator(b'\n', timeout, &interrupt, 1000)?, b"verack");
+//! assert!(server.is_connected().is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! On targets without sockets (`wasm32-unknown-unknown`, `wasm32-wasip1`) everything compiles
+//! and every socket operation fails with [`std::io::ErrorKind::Unsupported`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod error;
+mod event;
+mod interrupt;
+mod io;
+mod opt;
+mod sock;
+mod sys;
+
+pub use error::{io_error_is_permanent, network_error_string, SockError};
+pub use event::{Events, SockEvent};
+pub use interrupt::ThreadInterrupt;
+pub use io::{SockIo, MAX_WAIT_FOR_IO};
+pub use opt::{SockOpt, SockOptValue};
+pub use sock::{resolve, OsSocket, Sock};

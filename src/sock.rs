@@ -1,0 +1,507 @@
+//! [`Sock`]: one owned TCP socket (or none), Core's `Sock` class.
+
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::error::not_connected;
+use crate::sys;
+use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
+
+/// The backend's owned socket, as [`Sock::get`] lends it and [`Sock::release`] returns it:
+/// natively a [`socket2::Socket`](https://docs.rs/socket2), on WASI preview 2 the crate's
+/// wrapper of a `wasi:sockets/tcp` socket and its streams.
+pub type OsSocket = sys::Socket;
+
+/// One TCP socket, owned, or none: Core's `Sock`.
+///
+/// The socket is closed when the `Sock` is dropped, [`reset`](Sock::reset) or replaced, exactly
+/// once. [`Sock::default()`] holds no socket (Core's `INVALID_SOCKET`); every operation on it
+/// fails with an [`io::ErrorKind::NotConnected`] error, `"not connected"`.
+///
+/// Core's move constructor and move assignment are Rust moves: `let b = std::mem::take(&mut a)`
+/// leaves `a` invalid, and `*target = source` (or [`std::mem::replace`]) closes the target's old
+/// socket.
+///
+/// Sockets made by this crate ([`connect`](Sock::connect), [`bind`](Sock::bind),
+/// [`accept`](Sock::accept)) are non-blocking from birth, like Core's `CreateSock`, and adopted
+/// ones are made non-blocking by `Sock::from`, so timeouts always work.
+///
+/// The primitives ([`send`](Sock::send), [`recv`](Sock::recv), [`peek`](Sock::peek),
+/// [`wait`](Sock::wait)) are inherent methods; the high-level operations come with the
+/// [`SockIo`](crate::SockIo) trait.
+#[derive(Default)]
+pub struct Sock {
+    socket: Option<sys::Socket>,
+}
+
+impl Sock {
+    /// Connects to `addr` within `timeout`: Core's `ConnectSocketDirectly`.
+    ///
+    /// Makes a non-blocking TCP socket (with `TCP_NODELAY`, as Core does), starts the connect,
+    /// waits for [`SockEvent::SEND`] up to `timeout`, then checks the socket's pending error.
+    ///
+    /// # Errors
+    /// [`SockError::ConnectTimeout`] when `timeout` passes first; [`SockError::Connect`] when the
+    /// attempt fails, its [`io::Error`] saying how (`ConnectionRefused`, `HostUnreachable`,
+    /// ...).
+    ///
+    /// ```no_run
+    /// use bitcoin_sock::Sock;
+    /// use std::time::Duration;
+    ///
+    /// let sock = Sock::connect("127.0.0.1:8333".parse()?, Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sock, SockError> {
+        let fail = |source| SockError::Connect { addr, source };
+        let sock = Sock::from_os(sys::connect_start(&addr).map_err(fail)?);
+        let occurred = sock
+            .wait(timeout, SockEvent::SEND)
+            .map_err(|source| SockError::Connect { addr, source })?;
+        if occurred.is_empty() {
+            return Err(SockError::ConnectTimeout { addr, timeout });
+        }
+        sock.os().and_then(sys::connect_finish).map_err(fail)?;
+        Ok(sock)
+    }
+
+    /// A new non-blocking TCP socket bound to `addr` (Core's `Bind`), with Core's listening
+    /// options (`SO_REUSEADDR` except on Windows, `IPV6_V6ONLY` for IPv6). Port 0 picks a free
+    /// port; [`local_addr`](Sock::local_addr) tells which.
+    ///
+    /// # Errors
+    /// The OS error of creating or binding the socket (e.g. `AddrInUse`).
+    pub fn bind(addr: SocketAddr) -> io::Result<Sock> {
+        sys::bind(&addr).map(Sock::from_os)
+    }
+
+    /// Starts listening for connections (Core's `Listen`).
+    ///
+    /// # Errors
+    /// The OS error; `NotConnected` on the invalid sock.
+    pub fn listen(&self, backlog: i32) -> io::Result<()> {
+        sys::listen(self.os()?, backlog)
+    }
+
+    /// [`bind`](Sock::bind) then [`listen`](Sock::listen): a listening sock on `addr`.
+    ///
+    /// # Errors
+    /// The OS error of either step.
+    ///
+    /// ```
+    /// use bitcoin_sock::Sock;
+    ///
+    /// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 128)?;
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_listen(addr: SocketAddr, backlog: i32) -> io::Result<Sock> {
+        let sock = Sock::bind(addr)?;
+        sock.listen(backlog)?;
+        Ok(sock)
+    }
+
+    /// Accepts a pending connection (Core's `Accept`); the new sock is non-blocking and has
+    /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// `WouldBlock` when no connection is pending (wait for [`SockEvent::RECV`] first); other OS
+    /// errors; `NotConnected` on the invalid sock.
+    pub fn accept(&self) -> io::Result<(Sock, SocketAddr)> {
+        let (socket, addr) = sys::accept(self.os()?)?;
+        Ok((Sock::from_os(socket), addr))
+    }
+
+    /// The local address (Core's `GetSockName`).
+    ///
+    /// # Errors
+    /// The OS error; `NotConnected` on the invalid sock.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::local_addr(self.os()?)
+    }
+
+    /// The peer's address (`getpeername(2)`).
+    ///
+    /// # Errors
+    /// `NotConnected` when there is no peer or no socket; other OS errors.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sys::peer_addr(self.os()?)
+    }
+
+    /// Puts the socket in non-blocking mode (Core's `SetNonBlocking`). Socks made or adopted
+    /// by this crate already are; this exists for sockets whose mode was changed through
+    /// [`get`](Sock::get).
+    ///
+    /// # Errors
+    /// The OS error; `NotConnected` on the invalid sock.
+    pub fn set_non_blocking(&self) -> io::Result<()> {
+        sys::set_non_blocking(self.os()?)
+    }
+
+    /// Whether [`wait`](Sock::wait) can watch this socket (Core's `IsSelectable`). True for
+    /// every valid sock here: there is no `select`, so no `FD_SETSIZE` limit. False for the
+    /// invalid sock.
+    pub fn is_selectable(&self) -> bool {
+        self.socket.as_ref().is_some_and(sys::is_selectable)
+    }
+
+    /// Shuts down the sending half (Core's `ShutdownSend`): the peer reads end of stream.
+    ///
+    /// # Errors
+    /// The OS error; `NotConnected` on the invalid sock.
+    pub fn shutdown_send(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    /// Shuts down one or both halves (`shutdown(2)`).
+    ///
+    /// # Errors
+    /// The OS error; `NotConnected` on the invalid sock.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        sys::shutdown(self.os()?, how)
+    }
+
+    /// Sends as much of `data` as the socket takes now (Core's `Send`, with `MSG_NOSIGNAL`:
+    /// never raises `SIGPIPE`).
+    ///
+    /// # Errors
+    /// `WouldBlock` when the send buffer is full; the OS error otherwise (a closed peer gives
+    /// `BrokenPipe` or `ConnectionReset`); `NotConnected` on the invalid sock.
+    pub fn send(&self, data: &[u8]) -> io::Result<usize> {
+        sys::send(self.os()?, data)
+    }
+
+    /// Receives into `buf` (Core's `Recv`); `Ok(0)` means the peer closed (or `buf` is empty).
+    ///
+    /// # Errors
+    /// `WouldBlock` when nothing has arrived; the OS error otherwise; `NotConnected` on the
+    /// invalid sock.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::recv(self.os()?, buf)
+    }
+
+    /// Like [`recv`](Sock::recv), but the bytes stay for the next `recv` (Core's
+    /// `Recv(MSG_PEEK)`; on WASI a read-ahead buffer inside the sock).
+    ///
+    /// # Errors
+    /// As [`recv`](Sock::recv).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::peek(self.os()?, buf)
+    }
+
+    /// Waits up to `timeout` for any of `requested` (Core's `Wait`). Returns the events that
+    /// occurred: empty on timeout; [`SockEvent::ERR`] whenever the socket is in error or hung
+    /// up, requested or not.
+    ///
+    /// # Errors
+    /// `NotConnected` on the invalid sock (Core would sleep out the timeout); the OS error of
+    /// the wait. `EINTR` is retried with the time left.
+    pub fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
+        let mut entry = [(self, Events::new(requested))];
+        Sock::wait_many(timeout, &mut entry)?;
+        Ok(entry[0].1.occurred)
+    }
+
+    /// Waits up to `timeout` until any of `socks` has any of its requested events (Core's
+    /// `WaitMany`), with one system wait (`poll(2)`, `WSAPoll`, or one `wasi:io/poll.poll`).
+    /// Fills every entry's `occurred` and returns how many entries have some: zero on timeout.
+    ///
+    /// The socks are borrowed for the call, so none can be closed (and its descriptor reused)
+    /// while the wait runs (Core's issue #21744).
+    ///
+    /// # Errors
+    /// `NotConnected` if any sock is invalid (nothing is waited for); the OS error of the wait.
+    ///
+    /// ```
+    /// use bitcoin_sock::{Events, Sock, SockEvent};
+    /// use std::time::Duration;
+    ///
+    /// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 8)?;
+    /// let client = Sock::connect(listener.local_addr()?, Duration::from_secs(5))?;
+    /// let mut socks = [
+    ///     (&listener, Events::new(SockEvent::RECV)),
+    ///     (&client, Events::new(SockEvent::RECV)),
+    /// ];
+    /// assert_eq!(Sock::wait_many(Duration::from_secs(5), &mut socks)?, 1);
+    /// assert_eq!(socks[0].1.occurred, SockEvent::RECV); // the connection waits to be accepted
+    /// assert!(socks[1].1.occurred.is_empty()); // nothing to read yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_many(timeout: Duration, socks: &mut [(&Sock, Events)]) -> io::Result<usize> {
+        for (sock, events) in socks.iter_mut() {
+            events.occurred = SockEvent::empty();
+            if !sock.is_valid() {
+                return Err(not_connected());
+            }
+        }
+        // `None`: a deadline past what Instant can hold, i.e. never.
+        let deadline = Instant::now().checked_add(timeout);
+        let mut left = timeout;
+        loop {
+            match sys::poll(socks, left) {
+                Ok(ready) if ready > 0 => return Ok(ready),
+                // Nothing yet: done unless the backend capped a huge timeout.
+                Ok(_) => {}
+                // EINTR: Core gives up here; retry with the time left.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(deadline) = deadline {
+                left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(0);
+                }
+            }
+        }
+    }
+
+    /// Reads a socket option (Core's `GetSockOpt`, typed).
+    ///
+    /// # Errors
+    /// `Unsupported` when the host has no such option (see [`SockOpt`]); the OS error;
+    /// `NotConnected` on the invalid sock.
+    pub fn get_sock_opt(&self, opt: SockOpt) -> io::Result<SockOptValue> {
+        sys::get_sock_opt(self.os()?, opt)
+    }
+
+    /// Writes a socket option (Core's `SetSockOpt`, typed).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a value of the wrong type or a read-only option; `Unsupported` when
+    /// the host has no such option; the OS error; `NotConnected` on the invalid sock.
+    pub fn set_sock_opt(&self, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
+        sys::set_sock_opt(self.os()?, opt, value)
+    }
+
+    /// Enables or disables `TCP_NODELAY` (Nagle's algorithm off when `true`).
+    ///
+    /// # Errors
+    /// As [`set_sock_opt`](Sock::set_sock_opt).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.set_sock_opt(SockOpt::NoDelay, SockOptValue::Bool(nodelay))
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    /// As [`get_sock_opt`](Sock::get_sock_opt).
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.get_bool(SockOpt::NoDelay)
+    }
+
+    /// Enables or disables `SO_KEEPALIVE`.
+    ///
+    /// # Errors
+    /// As [`set_sock_opt`](Sock::set_sock_opt).
+    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
+        self.set_sock_opt(SockOpt::KeepAlive, SockOptValue::Bool(keepalive))
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    ///
+    /// # Errors
+    /// As [`get_sock_opt`](Sock::get_sock_opt).
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.get_bool(SockOpt::KeepAlive)
+    }
+
+    /// Sets the kernel receive buffer size (`SO_RCVBUF`).
+    ///
+    /// # Errors
+    /// As [`set_sock_opt`](Sock::set_sock_opt).
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.set_sock_opt(SockOpt::RecvBufferSize, SockOptValue::Size(size))
+    }
+
+    /// The kernel receive buffer size (`SO_RCVBUF`).
+    ///
+    /// # Errors
+    /// As [`get_sock_opt`](Sock::get_sock_opt).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.get_size(SockOpt::RecvBufferSize)
+    }
+
+    /// Sets the kernel send buffer size (`SO_SNDBUF`).
+    ///
+    /// # Errors
+    /// As [`set_sock_opt`](Sock::set_sock_opt).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.set_sock_opt(SockOpt::SendBufferSize, SockOptValue::Size(size))
+    }
+
+    /// The kernel send buffer size (`SO_SNDBUF`).
+    ///
+    /// # Errors
+    /// As [`get_sock_opt`](Sock::get_sock_opt).
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.get_size(SockOpt::SendBufferSize)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it.
+    ///
+    /// # Errors
+    /// As [`get_sock_opt`](Sock::get_sock_opt).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self.get_sock_opt(SockOpt::Error)? {
+            SockOptValue::Error(code) => Ok(code.map(io::Error::from_raw_os_error)),
+            other => Err(unexpected(SockOpt::Error, other)),
+        }
+    }
+
+    fn get_bool(&self, opt: SockOpt) -> io::Result<bool> {
+        match self.get_sock_opt(opt)? {
+            SockOptValue::Bool(on) => Ok(on),
+            other => Err(unexpected(opt, other)),
+        }
+    }
+
+    fn get_size(&self, opt: SockOpt) -> io::Result<usize> {
+        match self.get_sock_opt(opt)? {
+            SockOptValue::Size(size) => Ok(size),
+            other => Err(unexpected(opt, other)),
+        }
+    }
+
+    /// Whether the sock holds a socket (Core: `Get() != INVALID_SOCKET`).
+    pub fn is_valid(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// The socket, lent (Core's `Get`); `None` for the invalid sock. Natively this is a
+    /// `socket2::Socket`, which gives `AsRawFd`/`AsFd` (`AsRawSocket`/`AsSocket` on Windows)
+    /// and every option socket2 knows.
+    pub fn get(&self) -> Option<&OsSocket> {
+        self.socket.as_ref()
+    }
+
+    /// Gives up the socket without closing it (Core's `Release`); the sock becomes invalid.
+    pub fn release(&mut self) -> Option<OsSocket> {
+        self.socket.take()
+    }
+
+    /// Closes the socket now (Core's `Reset`); the sock becomes invalid. Does nothing on the
+    /// invalid sock.
+    pub fn reset(&mut self) {
+        self.socket = None;
+    }
+
+    fn from_os(socket: sys::Socket) -> Sock {
+        Sock {
+            socket: Some(socket),
+        }
+    }
+
+    fn os(&self) -> io::Result<&sys::Socket> {
+        self.socket.as_ref().ok_or_else(not_connected)
+    }
+
+    /// The socket, for the backend's `poll`.
+    pub(crate) fn socket(&self) -> Option<&sys::Socket> {
+        self.socket.as_ref()
+    }
+}
+
+fn unexpected(opt: SockOpt, value: SockOptValue) -> io::Error {
+    io::Error::other(format!("socket option {opt:?} gave {value:?}"))
+}
+
+impl From<OsSocket> for Sock {
+    /// Adopts `socket` and puts it in non-blocking mode (Core's timeouts silently stop working
+    /// on blocking sockets). Should that fail, the socket is broken and its next operation
+    /// reports the error.
+    fn from(socket: OsSocket) -> Sock {
+        let _ = sys::adopt(&socket);
+        Sock::from_os(socket)
+    }
+}
+
+impl fmt::Debug for Sock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.socket {
+            Some(socket) => f.debug_tuple("Sock").field(socket).finish(),
+            None => f.write_str("Sock(invalid)"),
+        }
+    }
+}
+
+/// Resolves `host` to socket addresses with `port`: `getaddrinfo(3)` natively,
+/// `wasi:sockets/ip-name-lookup` on WASI. A literal IP address resolves to itself.
+///
+/// # Errors
+/// The resolver's error when the name does not resolve.
+pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    sys::resolve(host, port)
+}
+
+#[cfg(not(target_family = "wasm"))]
+mod native_conversions {
+    use super::Sock;
+
+    impl From<std::net::TcpStream> for Sock {
+        /// Adopts a connected stream, in non-blocking mode.
+        fn from(stream: std::net::TcpStream) -> Sock {
+            Sock::from(socket2::Socket::from(stream))
+        }
+    }
+
+    impl From<std::net::TcpListener> for Sock {
+        /// Adopts a listener, in non-blocking mode (so `accept` never blocks).
+        fn from(listener: std::net::TcpListener) -> Sock {
+            Sock::from(socket2::Socket::from(listener))
+        }
+    }
+
+    #[cfg(unix)]
+    impl std::os::fd::AsRawFd for Sock {
+        /// The descriptor, or `-1` for the invalid sock (Core's `INVALID_SOCKET`).
+        fn as_raw_fd(&self) -> std::os::fd::RawFd {
+            self.get().map_or(-1, std::os::fd::AsRawFd::as_raw_fd)
+        }
+    }
+
+    #[cfg(unix)]
+    impl std::os::fd::FromRawFd for Sock {
+        /// Adopts a raw descriptor, in non-blocking mode.
+        ///
+        /// # Safety
+        /// `fd` must be an open socket that nothing else owns; the sock will close it.
+        unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Sock {
+            // SAFETY: the caller hands over sole ownership of an open socket.
+            Sock::from(unsafe { socket2::Socket::from_raw_fd(fd) })
+        }
+    }
+
+    #[cfg(unix)]
+    impl std::os::fd::IntoRawFd for Sock {
+        /// Gives up the descriptor without closing it; `-1` for the invalid sock.
+        fn into_raw_fd(mut self) -> std::os::fd::RawFd {
+            self.release()
+                .map_or(-1, std::os::fd::IntoRawFd::into_raw_fd)
+        }
+    }
+
+    #[cfg(windows)]
+    impl std::os::windows::io::AsRawSocket for Sock {
+        /// The socket, or `INVALID_SOCKET` for the invalid sock.
+        fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+            self.get().map_or(
+                windows_sys::Win32::Networking::WinSock::INVALID_SOCKET as _,
+                std::os::windows::io::AsRawSocket::as_raw_socket,
+            )
+        }
+    }
+
+    #[cfg(windows)]
+    impl std::os::windows::io::FromRawSocket for Sock {
+        /// Adopts a raw socket, in non-blocking mode.
+        ///
+        /// # Safety
+        /// `socket` must be an open socket that nothing else owns; the sock will close it.
+        unsafe fn from_raw_socket(socket: std::os::windows::io::RawSocket) -> Sock {
+            // SAFETY: the caller hands over sole ownership of an open socket.
+            Sock::from(unsafe { socket2::Socket::from_raw_socket(socket) })
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The native backend: `socket2` for the socket calls, `poll(2)` (`WSAPoll` on Windows) for
+//! waiting.
+
+use std::cell::RefCell;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use super::PollTarget;
+use crate::{SockEvent, SockOpt, SockOptValue};
+
+/// The owned OS socket: a [`socket2::Socket`].
+pub type Socket = socket2::Socket;
+
+#[cfg(unix)]
+pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
+    libc::EAGAIN,
+    libc::EWOULDBLOCK,
+    libc::EINTR,
+    libc::EINPROGRESS,
+];
+#[cfg(windows)]
+pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
+    windows_sys::Win32::Networking::WinSock::WSAEWOULDBLOCK,
+    windows_sys::Win32::Networking::WinSock::WSAEINTR,
+    windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
+];
+
+// Linux and the BSDs suppress SIGPIPE per call; Apple has no MSG_NOSIGNAL and uses the
+// SO_NOSIGPIPE socket option instead (set on every socket this backend makes or adopts).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris",
+))]
+const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris",
+)))]
+const SEND_FLAGS: i32 = 0;
+
+/// Core's `CreateSock`: a non-blocking TCP socket for `addr`'s family.
+fn new_stream(addr: &SocketAddr) -> io::Result<Socket> {
+    // socket2 sets close-on-exec, and SO_NOSIGPIPE on Apple.
+    let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Makes an adopted socket behave like one this backend made: non-blocking, no SIGPIPE.
+pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    socket.set_nosigpipe(true)?;
+    socket.set_nonblocking(true)
+}
+
+/// `socket(2)` + `connect(2)` without waiting: the connect may still be in progress.
+pub(crate) fn connect_start(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = new_stream(addr)?;
+    // Core sets TCP_NODELAY on every TCP socket and goes on without it when that fails.
+    let _ = socket.set_tcp_nodelay(true);
+    match socket.connect(&SockAddr::from(*addr)) {
+        Ok(()) => Ok(socket),
+        Err(e) if in_progress(&e) => Ok(socket),
+        Err(e) => Err(e),
+    }
+}
+
+fn in_progress(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    let code = libc::EINPROGRESS;
+    #[cfg(windows)]
+    let code = windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS;
+    err.kind() == io::ErrorKind::WouldBlock || err.raw_os_error() == Some(code)
+}
+
+/// After the socket became writable: the connect's result, from `SO_ERROR`.
+pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
+    match socket.take_error()? {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// `socket(2)` + `bind(2)`, with Core's listening options: `SO_REUSEADDR` (not on Windows,
+/// where it lets another process steal the port) and `IPV6_V6ONLY`.
+pub(crate) fn bind(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = new_stream(addr)?;
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&SockAddr::from(*addr))?;
+    Ok(socket)
+}
+
+/// `listen(2)`.
+pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
+    socket.listen(backlog)
+}
+
+/// `accept(2)` (`accept4` with `SOCK_CLOEXEC` where there is one); the new socket is made
+/// non-blocking and gets `TCP_NODELAY`, which not every OS carries over from the listener.
+pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
+    let (peer, addr) = socket.accept()?;
+    adopt(&peer)?;
+    let _ = peer.set_tcp_nodelay(true);
+    let addr = addr
+        .as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP peer"))?;
+    Ok((peer, addr))
+}
+
+fn ip_addr(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))
+}
+
+/// `getsockname(2)`.
+pub(crate) fn local_addr(socket: &Socket) -> io::Result<SocketAddr> {
+    ip_addr(socket.local_addr()?)
+}
+
+/// `getpeername(2)`.
+pub(crate) fn peer_addr(socket: &Socket) -> io::Result<SocketAddr> {
+    ip_addr(socket.peer_addr()?)
+}
+
+/// `fcntl(O_NONBLOCK)` / `ioctlsocket(FIONBIO)`.
+pub(crate) fn set_non_blocking(socket: &Socket) -> io::Result<()> {
+    socket.set_nonblocking(true)
+}
+
+/// Always true: `poll(2)`/`WSAPoll` have no `FD_SETSIZE` limit.
+pub(crate) fn is_selectable(_socket: &Socket) -> bool {
+    true
+}
+
+/// `shutdown(2)`.
+pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
+    socket.shutdown(how)
+}
+
+/// `send(2)` with `MSG_NOSIGNAL` where the OS has it.
+pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
+    socket.send_with_flags(data, SEND_FLAGS)
+}
+
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and recv(2) only ever writes
+    // initialised bytes, so the slice stays initialised when the borrow ends.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+/// `recv(2)`.
+pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    socket.recv(as_uninit(buf))
+}
+
+/// `recv(2)` with `MSG_PEEK`.
+pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    socket.peek(as_uninit(buf))
+}
+
+/// `getaddrinfo(3)`, through the standard library.
+pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
+#[cfg(unix)]
+mod os_poll {
+    use std::io;
+
+    pub(super) use libc::{pollfd as PollFd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
+
+    pub(super) fn handle(socket: &super::Socket) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(socket)
+    }
+
+    /// A pollfd that `poll(2)` skips (a negative fd).
+    pub(super) const SKIP: i32 = -1;
+
+    pub(super) fn new_fd(fd: i32, events: i16) -> PollFd {
+        PollFd {
+            fd,
+            events,
+            revents: 0,
+        }
+    }
+
+    pub(super) fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+        // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
+#[cfg(windows)]
+mod os_poll {
+    use std::io;
+
+    use windows_sys::Win32::Networking::WinSock::{
+        WSAGetLastError, WSAPoll, INVALID_SOCKET, SOCKET, SOCKET_ERROR, WSAPOLLFD,
+    };
+    // WSAPoll fails with WSAEINVAL on POLLPRI, which POLLIN includes there; the *NORM bits are
+    // the portable spelling.
+    pub(super) use windows_sys::Win32::Networking::WinSock::{
+        POLLERR, POLLHUP, POLLNVAL, POLLRDNORM as POLLIN, POLLWRNORM as POLLOUT,
+    };
+
+    pub(super) type PollFd = WSAPOLLFD;
+    /// A pollfd that `WSAPoll` skips.
+    pub(super) const SKIP: SOCKET = INVALID_SOCKET;
+
+    pub(super) fn handle(socket: &super::Socket) -> SOCKET {
+        std::os::windows::io::AsRawSocket::as_raw_socket(socket) as SOCKET
+    }
+
+    pub(super) fn new_fd(fd: SOCKET, events: i16) -> PollFd {
+        PollFd {
+            fd,
+            events,
+            revents: 0,
+        }
+    }
+
+    pub(super) fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+        // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` WSAPOLLFD structs.
+        let ret = unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, timeout_ms) };
+        if ret == SOCKET_ERROR {
+            // SAFETY: no preconditions; reads the calling thread's last WinSock error.
+            Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
+thread_local! {
+    // Reused between calls, so a wait allocates only when a thread waits on more sockets than
+    // ever before.
+    static POLL_FDS: RefCell<Vec<os_poll::PollFd>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `poll(2)` rounds nothing up: a timeout below one millisecond must not become zero.
+fn timeout_ms(timeout: Duration) -> i32 {
+    let ms = timeout.as_nanos().div_ceil(1_000_000);
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+/// One `poll(2)` over `targets`; fills each target's occurred events and returns how many
+/// have any. The time may be capped below `timeout` (at `i32::MAX` ms).
+///
+/// # Errors
+/// The OS error of `poll(2)`, including `Interrupted` for `EINTR`.
+pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+    use os_poll::*;
+
+    POLL_FDS.with(|cell| {
+        // Re-entrance is impossible (nothing below calls back into poll), but fall back to a
+        // fresh buffer rather than panic if that ever changes.
+        let mut fresh = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let fds = match borrowed.as_mut() {
+            Ok(fds) => &mut **fds,
+            Err(_) => &mut fresh,
+        };
+        fds.clear();
+        fds.extend(targets.iter().map(|target| {
+            let requested = target.requested();
+            let mut events = 0;
+            if requested.contains(SockEvent::RECV) {
+                events |= POLLIN;
+            }
+            if requested.contains(SockEvent::SEND) {
+                events |= POLLOUT;
+            }
+            match target.socket() {
+                Some(socket) => new_fd(handle(socket), events),
+                None => new_fd(SKIP, 0),
+            }
+        }));
+        poll(fds, timeout_ms(timeout))?;
+        let mut ready = 0;
+        for (target, fd) in targets.iter_mut().zip(fds.iter()) {
+            let mut occurred = SockEvent::empty();
+            if fd.revents & POLLIN != 0 {
+                occurred |= SockEvent::RECV;
+            }
+            if fd.revents & POLLOUT != 0 {
+                occurred |= SockEvent::SEND;
+            }
+            // Core ignores POLLNVAL; a closed descriptor is an error, not a quiet timeout.
+            if fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 || target.socket().is_none() {
+                occurred |= SockEvent::ERR;
+            }
+            target.set_occurred(occurred);
+            ready += usize::from(!occurred.is_empty());
+        }
+        Ok(ready)
+    })
+}
+
+/// Reads a socket option.
+pub(crate) fn get_sock_opt(socket: &Socket, opt: SockOpt) -> io::Result<SockOptValue> {
+    Ok(match opt {
+        SockOpt::NoDelay => SockOptValue::Bool(socket.tcp_nodelay()?),
+        SockOpt::KeepAlive => SockOptValue::Bool(socket.keepalive()?),
+        SockOpt::RecvBufferSize => SockOptValue::Size(socket.recv_buffer_size()?),
+        SockOpt::SendBufferSize => SockOptValue::Size(socket.send_buffer_size()?),
+        SockOpt::ReuseAddress => SockOptValue::Bool(socket.reuse_address()?),
+        SockOpt::Ttl => SockOptValue::Size(ttl(socket)? as usize),
+        SockOpt::Error => SockOptValue::Error(socket.take_error()?.map(|e| {
+            // SO_ERROR always holds an OS code; keep the kind's errno-less form out of the API.
+            e.raw_os_error().unwrap_or(0)
+        })),
+    })
+}
+
+fn ttl(socket: &Socket) -> io::Result<u32> {
+    if ip_addr(socket.local_addr()?)?.is_ipv6() {
+        socket.unicast_hops_v6()
+    } else {
+        socket.ttl_v4()
+    }
+}
+
+/// Writes a socket option.
+pub(crate) fn set_sock_opt(socket: &Socket, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
+    match (opt, value) {
+        (SockOpt::NoDelay, SockOptValue::Bool(on)) => socket.set_tcp_nodelay(on),
+        (SockOpt::KeepAlive, SockOptValue::Bool(on)) => socket.set_keepalive(on),
+        (SockOpt::RecvBufferSize, SockOptValue::Size(size)) => socket.set_recv_buffer_size(size),
+        (SockOpt::SendBufferSize, SockOptValue::Size(size)) => socket.set_send_buffer_size(size),
+        (SockOpt::ReuseAddress, SockOptValue::Bool(on)) => socket.set_reuse_address(on),
+        (SockOpt::Ttl, SockOptValue::Size(ttl)) => {
+            let ttl = u32::try_from(ttl)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TTL out of range"))?;
+            if ip_addr(socket.local_addr()?)?.is_ipv6() {
+                socket.set_unicast_hops_v6(ttl)
+            } else {
+                socket.set_ttl_v4(ttl)
+            }
+        }
+        (opt, value) => Err(crate::opt::mismatch(opt, value)),
+    }
+}

@@ -1,0 +1,93 @@
+//! The backend for targets without sockets (`wasm32-unknown-unknown`, `wasm32-wasip1`, ...):
+//! everything compiles, every socket operation fails with `ErrorKind::Unsupported`.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
+
+use super::PollTarget;
+use crate::error::unsupported;
+use crate::{SockOpt, SockOptValue};
+
+/// No socket can exist on this target, so no value of this type can either.
+#[derive(Debug)]
+pub enum Socket {}
+
+/// Without a libc there are no error codes to retry.
+pub(crate) const TRY_AGAIN_CODES: &[i32] = &[];
+
+fn fail<T>() -> io::Result<T> {
+    Err(unsupported("sockets"))
+}
+
+pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn connect_start(_addr: &SocketAddr) -> io::Result<Socket> {
+    fail()
+}
+
+pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn bind(_addr: &SocketAddr) -> io::Result<Socket> {
+    fail()
+}
+
+pub(crate) fn listen(socket: &Socket, _backlog: i32) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
+    match *socket {}
+}
+
+pub(crate) fn local_addr(socket: &Socket) -> io::Result<SocketAddr> {
+    match *socket {}
+}
+
+pub(crate) fn peer_addr(socket: &Socket) -> io::Result<SocketAddr> {
+    match *socket {}
+}
+
+pub(crate) fn set_non_blocking(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn is_selectable(socket: &Socket) -> bool {
+    match *socket {}
+}
+
+pub(crate) fn shutdown(socket: &Socket, _how: Shutdown) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn send(socket: &Socket, _data: &[u8]) -> io::Result<usize> {
+    match *socket {}
+}
+
+pub(crate) fn recv(socket: &Socket, _buf: &mut [u8]) -> io::Result<usize> {
+    match *socket {}
+}
+
+pub(crate) fn peek(socket: &Socket, _buf: &mut [u8]) -> io::Result<usize> {
+    match *socket {}
+}
+
+pub(crate) fn resolve(_host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
+    fail()
+}
+
+pub(crate) fn poll<T: PollTarget>(_targets: &mut [T], _timeout: Duration) -> io::Result<usize> {
+    fail()
+}
+
+pub(crate) fn get_sock_opt(socket: &Socket, _opt: SockOpt) -> io::Result<SockOptValue> {
+    match *socket {}
+}
+
+pub(crate) fn set_sock_opt(socket: &Socket, _opt: SockOpt, _value: SockOptValue) -> io::Result<()> {
+    match *socket {}
+}

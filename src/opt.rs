@@ -47,6 +47,7 @@ pub enum SockOptValue {
 }
 
 /// The error for a value of the wrong type, or a write to a read-only option.
+#[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
 pub(crate) fn mismatch(opt: SockOpt, value: SockOptValue) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,

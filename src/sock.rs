@@ -398,6 +398,7 @@ impl Sock {
     }
 
     /// The socket, for the backend's `poll`.
+    #[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
     pub(crate) fn socket(&self) -> Option<&sys::Socket> {
         self.socket.as_ref()
     }

@@ -9,16 +9,17 @@
 //!   `ErrorKind::Interrupted`: the front end retries with the time left);
 //! * `get_sock_opt`, `set_sock_opt`.
 
+// `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.
 cfg_if::cfg_if! {
-    if #[cfg(not(target_family = "wasm"))] {
-        mod native;
-        pub(crate) use native::*;
-    } else if #[cfg(all(target_os = "wasi", target_env = "p2"))] {
-        mod wasi;
-        pub(crate) use self::wasi::*;
-    } else {
+    if #[cfg(not(sockets))] {
         mod unsupported;
         pub(crate) use unsupported::*;
+    } else if #[cfg(not(target_family = "wasm"))] {
+        mod native;
+        pub(crate) use native::*;
+    } else {
+        mod wasi;
+        pub(crate) use self::wasi::*;
     }
 }
 
@@ -26,6 +27,7 @@ use crate::{Events, Sock, SockEvent};
 
 /// One socket of a [`poll`] call, as the front end holds it: the backend reads the socket and
 /// the requested events, and writes the occurred ones.
+#[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
 pub(crate) trait PollTarget {
     /// The socket to wait on; `None` (the invalid sock) is reported as [`SockEvent::ERR`].
     fn socket(&self) -> Option<&Socket>;

@@ -57,7 +57,11 @@ const SEND_FLAGS: i32 = 0;
 /// Core's `CreateSock`: a non-blocking TCP socket for `addr`'s family.
 fn new_stream(addr: &SocketAddr) -> io::Result<Socket> {
     // socket2 sets close-on-exec, and SO_NOSIGPIPE on Apple.
-    let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }

@@ -308,10 +308,7 @@ fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
 
 /// Blocks on `socket`'s pollable until a two-phase operation finishes (`finish_bind`,
 /// `finish_listen`: immediate in wasmtime, bounded by the host elsewhere).
-fn finish(
-    socket: &TcpSocket,
-    mut finish: impl FnMut() -> Result<(), ErrorCode>,
-) -> io::Result<()> {
+fn finish(socket: &TcpSocket, mut finish: impl FnMut() -> Result<(), ErrorCode>) -> io::Result<()> {
     loop {
         match finish() {
             Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
@@ -341,7 +338,9 @@ pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
     match state.phase {
         Phase::Connected => Ok(()),
         Phase::Connecting => Err(errno(libc::EINPROGRESS)),
-        _ => Err(errno(state.pending_error.take().unwrap_or(libc::ECONNREFUSED))),
+        _ => Err(errno(
+            state.pending_error.take().unwrap_or(libc::ECONNREFUSED),
+        )),
     }
 }
 
@@ -372,10 +371,7 @@ pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
 pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
     let (peer, input, output) = socket.socket.accept().map_err(wasi_err)?;
     let addr = peer.remote_address().map_err(wasi_err)?;
-    Ok((
-        Socket::connected(peer, input, output),
-        from_wasi_addr(addr),
-    ))
+    Ok((Socket::connected(peer, input, output), from_wasi_addr(addr)))
 }
 
 /// `local-address`.
@@ -431,7 +427,9 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     }
     let (_, output) = socket.streams(&state)?;
     let result = output.check_write().and_then(|budget| {
-        let n = data.len().min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let n = data
+            .len()
+            .min(usize::try_from(budget).unwrap_or(usize::MAX));
         if n > 0 {
             output.write(&data[..n])?;
         }
@@ -718,9 +716,7 @@ pub(crate) fn set_sock_opt(socket: &Socket, opt: SockOpt, value: SockOptValue) -
             tcp.set_hop_limit(hops)
         }
         (SockOpt::NoDelay, SockOptValue::Bool(_)) => return Err(unsupported("TCP_NODELAY")),
-        (SockOpt::ReuseAddress, SockOptValue::Bool(_)) => {
-            return Err(unsupported("SO_REUSEADDR"))
-        }
+        (SockOpt::ReuseAddress, SockOptValue::Bool(_)) => return Err(unsupported("SO_REUSEADDR")),
         (opt, value) => return Err(crate::opt::mismatch(opt, value)),
     }
     .map_err(wasi_err)

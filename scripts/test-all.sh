@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every check and test of bitcoin-sock, native and wasm.
+# Fails loudly when anything cannot run: a wasm test that did not run is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASMTIME_VERSION=48.0.8
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: wasm targets"
+for target in wasm32-wasip2 wasm32-wasip1 wasm32-unknown-unknown; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+
+step "toolchain: wasmtime"
+if ! command -v wasmtime >/dev/null 2>&1; then
+    # Pinned: newer wasmtime needs a newer rustc than 1.95. About 10 minutes, once.
+    cargo install --locked "wasmtime-cli@$WASMTIME_VERSION"
+fi
+wasmtime --version
+
+step "lints: fmt, clippy (native, wasm32-wasip2, wasm32-wasip1, wasm32-unknown-unknown), docs"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
+cargo clippy --lib --tests --target wasm32-wasip1 -- -D warnings
+cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
+
+# Runs `cargo test "$@"` and fails unless at least one test ran and none failed.
+run_tests() {
+    local log
+    log=$(mktemp)
+    cargo test "$@" 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    local passed
+    passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+    rm -f "$log"
+    if [ "$status" -ne 0 ]; then
+        echo "FAILED: cargo test $*" >&2
+        return "$status"
+    fi
+    if [ "$passed" -eq 0 ]; then
+        echo "FAILED: cargo test $* ran no test" >&2
+        return 1
+    fi
+    echo "cargo test $*: $passed passed"
+}
+
+step "tests: native (unit, integration over loopback, mock, doc)"
+run_tests
+
+step "tests: wasm32-wasip2 in wasmtime (the same test bodies)"
+run_tests --target wasm32-wasip2
+
+step "tests: wasm32-wasip1 in wasmtime (every socket operation is Unsupported)"
+run_tests --target wasm32-wasip1 --test unsupported
+
+step "demo: native output == wasmtime output"
+native=$(cargo run --quiet --example demo)
+wasm=$(cargo run --quiet --example demo --target wasm32-wasip2)
+if [ "$native" != "$wasm" ]; then
+    diff <(echo "$native") <(echo "$wasm") || true
+    echo "FAILED: the demo's output differs between native and wasmtime" >&2
+    exit 1
+fi
+echo "demo output identical ($(echo "$native" | wc -l) lines)"
+
+step "all checks passed"

@@ -1,0 +1,78 @@
+//! On targets without sockets (`wasm32-wasip1`, `wasm32-unknown-unknown`) the crate compiles
+//! and every socket operation fails with `ErrorKind::Unsupported`; what needs no socket works.
+//! Run on `wasm32-wasip1` in wasmtime by `scripts/test-all.sh`.
+#![cfg(all(
+    target_family = "wasm",
+    not(all(target_os = "wasi", target_env = "p2"))
+))]
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use bitcoin_sock::{
+    network_error_string, resolve, Events, Sock, SockError, SockEvent, SockIo, ThreadInterrupt,
+};
+
+#[test]
+fn connect_is_unsupported() {
+    let err = Sock::connect("127.0.0.1:8333".parse().unwrap(), Duration::from_secs(1))
+        .expect_err("no sockets on this target");
+    match err {
+        SockError::Connect { source, .. } => assert_eq!(source.kind(), ErrorKind::Unsupported),
+        other => panic!("expected SockError::Connect, got {other:?}"),
+    }
+}
+
+#[test]
+fn bind_and_listen_are_unsupported() {
+    let addr = "127.0.0.1:0".parse().unwrap();
+    assert_eq!(Sock::bind(addr).unwrap_err().kind(), ErrorKind::Unsupported);
+    assert_eq!(
+        Sock::bind_listen(addr, 1).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+#[test]
+fn resolve_is_unsupported() {
+    assert_eq!(
+        resolve("localhost", 8333).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+#[test]
+fn waiting_on_nothing_is_unsupported() {
+    let mut none: [(&Sock, Events); 0] = [];
+    let err = Sock::wait_many(Duration::ZERO, &mut none).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+}
+
+#[test]
+fn invalid_sock_reports_not_connected() {
+    let sock = Sock::default();
+    assert_eq!(sock.send(b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(
+        sock.wait(Duration::ZERO, SockEvent::RECV)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotConnected
+    );
+    assert_eq!(sock.is_connected(), Err("not connected".to_owned()));
+    let err = sock
+        .send_complete(b"x", Duration::ZERO, &ThreadInterrupt::new())
+        .unwrap_err();
+    assert_eq!(err.to_string(), "send(): not connected");
+}
+
+#[test]
+fn what_needs_no_socket_works() {
+    let interrupt = ThreadInterrupt::new();
+    interrupt.interrupt();
+    assert!(!interrupt.sleep_for(Duration::from_secs(60)));
+    assert!(network_error_string(12345).ends_with(" (12345)"));
+    assert_eq!(
+        format!("{:?}", SockEvent::RECV | SockEvent::ERR),
+        "RECV | ERR"
+    );
+}

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 WASMTIME_VERSION=48.0.8
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain: wasm targets"
-for target in wasm32-wasip2 wasm32-wasip1 wasm32-unknown-unknown; do
+step "toolchain: wasm and portability targets"
+PORTABILITY_TARGETS="x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-unknown-freebsd"
+for target in wasm32-wasip2 wasm32-wasip1 wasm32-unknown-unknown $PORTABILITY_TARGETS; do
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
@@ -19,12 +20,16 @@ if ! command -v wasmtime >/dev/null 2>&1; then
 fi
 wasmtime --version
 
-step "lints: fmt, clippy (native, wasm32-wasip2, wasm32-wasip1, wasm32-unknown-unknown), docs"
+step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD), docs"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
 cargo clippy --lib --tests --target wasm32-wasip1 -- -D warnings
 cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
+for target in $PORTABILITY_TARGETS; do
+    # Type-checks the Windows (WSAPoll, WSAE* codes), macOS and FreeBSD paths; no linking.
+    cargo clippy --all-targets --target "$target" -- -D warnings
+done
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
 

@@ -1,0 +1,124 @@
+//! What only the WASI preview 2 backend has to get right: errno values as wasi-libc's, options
+//! WASI 0.2 has or lacks, name lookup through `wasi:sockets/ip-name-lookup`, connect failures
+//! kept like `SO_ERROR`. The shared behaviour tests in `tests/` run here too.
+#![cfg(all(target_os = "wasi", target_env = "p2"))]
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use bitcoin_sock::{
+    io_error_is_permanent, network_error_string, resolve, Sock, SockError, SockEvent, SockOpt,
+    SockOptValue,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn pair() -> (Sock, Sock) {
+    let listener = Sock::bind_listen("127.0.0.1:0".parse().unwrap(), 8).unwrap();
+    let client = Sock::connect(listener.local_addr().unwrap(), TIMEOUT).unwrap();
+    listener.wait(TIMEOUT, SockEvent::RECV).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+#[test]
+fn try_again_codes_are_wasi_libc_values() {
+    // wasi-libc: EAGAIN = EWOULDBLOCK = 6, EINPROGRESS = 26, EINTR = 27.
+    for code in [6, 26, 27] {
+        assert!(!io_error_is_permanent(code), "{code}");
+    }
+    // ECONNREFUSED = 14, ECONNRESET = 15, EPIPE = 64.
+    for code in [14, 15, 64] {
+        assert!(io_error_is_permanent(code), "{code}");
+    }
+}
+
+#[test]
+fn network_error_string_uses_wasi_libc_texts() {
+    assert_eq!(network_error_string(14), "Connection refused (14)");
+    assert_eq!(network_error_string(15), "Connection reset by peer (15)");
+}
+
+#[test]
+fn refused_connect_has_the_native_kind_and_wasi_errno() {
+    let port = Sock::bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    match Sock::connect(addr, TIMEOUT) {
+        Err(SockError::Connect { source, .. }) => {
+            assert_eq!(source.kind(), ErrorKind::ConnectionRefused);
+            assert_eq!(source.raw_os_error(), Some(14));
+        }
+        other => panic!("expected a refused connect, got {other:?}"),
+    }
+}
+
+#[test]
+fn options_wasi_lacks_are_unsupported() {
+    let (client, _server) = pair();
+    for opt in [SockOpt::NoDelay, SockOpt::ReuseAddress] {
+        assert_eq!(
+            client.get_sock_opt(opt).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
+        assert_eq!(
+            client
+                .set_sock_opt(opt, SockOptValue::Bool(true))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unsupported
+        );
+    }
+    assert_eq!(
+        client.set_nodelay(true).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+#[test]
+fn options_wasi_has_work() {
+    let (client, _server) = pair();
+    client.set_keepalive(true).unwrap();
+    assert!(client.keepalive().unwrap());
+    client.set_keepalive(false).unwrap();
+    assert!(!client.keepalive().unwrap());
+    client.set_recv_buffer_size(65536).unwrap();
+    assert!(client.recv_buffer_size().unwrap() > 0);
+    client.set_send_buffer_size(65536).unwrap();
+    assert!(client.send_buffer_size().unwrap() > 0);
+    client
+        .set_sock_opt(SockOpt::Ttl, SockOptValue::Size(33))
+        .unwrap();
+    assert_eq!(
+        client.get_sock_opt(SockOpt::Ttl).unwrap(),
+        SockOptValue::Size(33)
+    );
+    assert!(client.take_error().unwrap().is_none());
+}
+
+#[test]
+fn resolve_takes_literals_and_names() {
+    assert_eq!(
+        resolve("::1", 8333).unwrap(),
+        vec!["[::1]:8333".parse().unwrap()]
+    );
+    let addrs = resolve("localhost", 8333).unwrap();
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.ip().is_loopback() && a.port() == 8333),
+        "{addrs:?}"
+    );
+}
+
+#[test]
+fn recv_on_a_listener_is_not_connected() {
+    let listener = Sock::bind_listen("127.0.0.1:0".parse().unwrap(), 8).unwrap();
+    let mut buf = [0u8; 4];
+    let err = listener.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+}

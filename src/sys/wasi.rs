@@ -177,27 +177,43 @@ impl Socket {
         }
     }
 
-    /// Reads what the input stream has now, up to `max` bytes, into the read-ahead buffer.
-    fn fill(&self, state: &mut State, max: usize) {
-        if state.input_end.is_some() || max == 0 {
-            return;
-        }
+    /// One non-blocking read of up to `max` bytes from the input stream, recording how the
+    /// stream ended; empty when nothing has arrived.
+    fn read_stream(&self, state: &mut State, max: usize) -> Vec<u8> {
         let Some((input, _)) = self.streams.get() else {
-            return;
+            return Vec::new();
         };
+        if state.input_end.is_some() || max == 0 {
+            return Vec::new();
+        }
         match input.read(max.min(READ_CHUNK) as u64) {
-            Ok(bytes) => {
-                if state.read_pos > 0 && state.read_pos == state.read_ahead.len() {
-                    state.read_ahead.clear();
-                    state.read_pos = 0;
-                }
-                state.read_ahead.extend_from_slice(&bytes);
+            Ok(bytes) => bytes,
+            Err(StreamError::Closed) => {
+                state.input_end = Some(InputEnd::Eof);
+                Vec::new()
             }
-            Err(StreamError::Closed) => state.input_end = Some(InputEnd::Eof),
             Err(StreamError::LastOperationFailed(err)) => {
                 state.input_end = Some(InputEnd::Error(stream_errno(&err)));
+                Vec::new()
             }
         }
+    }
+
+    /// Appends what the input stream has now (up to `max` bytes) to the read-ahead buffer.
+    fn fill(&self, state: &mut State, max: usize) {
+        let bytes = self.read_stream(state, max);
+        if bytes.is_empty() {
+            return;
+        }
+        if state.buffered().is_empty() {
+            // Adopt the host's buffer: no copy.
+            state.read_ahead = bytes;
+        } else {
+            // Drop the consumed prefix first, so a stream that never drains stays bounded.
+            state.read_ahead.drain(..state.read_pos);
+            state.read_ahead.extend_from_slice(&bytes);
+        }
+        state.read_pos = 0;
     }
 }
 
@@ -443,8 +459,8 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Receives from the read-ahead buffer first, then from the input stream; `Ok(0)` at end of
-/// stream, `EAGAIN` when nothing has arrived.
+/// Receives from the read-ahead buffer first, then straight from the input stream; `Ok(0)` at
+/// end of stream, `EAGAIN` when nothing has arrived.
 pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     let mut state = socket.lock();
     socket.streams(&state)?;
@@ -452,13 +468,24 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
         return Ok(0);
     }
     if state.buffered().is_empty() {
-        socket.fill(&mut state, buf.len());
+        let bytes = socket.read_stream(&mut state, buf.len());
+        if !bytes.is_empty() {
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            if n < bytes.len() {
+                // More than asked for (a host's liberty): keep the rest for the next read.
+                state.read_ahead = bytes;
+                state.read_pos = n;
+            }
+            return Ok(n);
+        }
     }
     take_buffered(&mut state, buf, true)
 }
 
-/// Fills the read-ahead buffer up to `buf.len()` bytes and copies them out, leaving them
-/// for the next `recv`.
+/// Copies up to `buf.len()` bytes from the read-ahead buffer, leaving them for the next
+/// `recv`. When fewer are buffered it first reads what the stream has, a whole chunk at a
+/// time, so that peeking line by line costs one host call per chunk, not per line.
 pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     let mut state = socket.lock();
     socket.streams(&state)?;
@@ -466,7 +493,9 @@ pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
         return Ok(0);
     }
     let missing = buf.len().saturating_sub(state.buffered().len());
-    socket.fill(&mut state, missing);
+    if missing > 0 {
+        socket.fill(&mut state, missing.max(READ_CHUNK));
+    }
     take_buffered(&mut state, buf, false)
 }
 

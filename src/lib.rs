@@ -17,6 +17,7 @@
 //! | `GetSockOpt`, `SetSockOpt` | [`Sock::get_sock_opt`], [`Sock::set_sock_opt`] ([`SockOpt`]) |
 //! | `Get`, `Release`, `Reset`, destructor | [`Sock::get`], [`Sock::release`], [`Sock::reset`], `Drop` |
 //! | `CThreadInterrupt` | [`ThreadInterrupt`] |
+//! | `Socks5`, `ConnectThroughProxy`, `InterruptibleRecv` | [`socks5::connect`], [`Sock::connect_via_socks5`], [`socks5::interruptible_recv`] |
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
@@ -55,6 +56,7 @@ mod interrupt;
 mod io;
 mod opt;
 mod sock;
+pub mod socks5;
 mod sys;
 
 pub use error::{io_error_is_permanent, network_error_string, SockError};
@@ -63,3 +65,4 @@ pub use interrupt::ThreadInterrupt;
 pub use io::{SockIo, MAX_WAIT_FOR_IO};
 pub use opt::{SockOpt, SockOptValue};
 pub use sock::{resolve, OsSocket, Sock};
+pub use socks5::Socks5Error;

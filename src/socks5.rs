@@ -1,0 +1,572 @@
+//! SOCKS5 client connect: Core's `Socks5()` (`src/netbase.cpp`), RFC 1928 `CONNECT` with
+//! RFC 1929 username/password authentication (what Tor uses for stream isolation).
+//!
+//! [`connect`] runs the handshake over any [`SockIo`], built only on
+//! [`send_complete`](SockIo::send_complete) and [`interruptible_recv`] (Core's
+//! `InterruptibleRecv`), so a mock can drive it byte by byte.
+//! [`Sock::connect_via_socks5`] connects to the proxy and does the handshake in one call.
+//!
+//! The bytes are Core's:
+//!
+//! | step | client sends | proxy answers |
+//! |---|---|---|
+//! | greeting | `05 01 00` (or `05 02 00 02` with credentials) | `05 <method>` |
+//! | RFC 1929, if the proxy picked `02` | `01 <ulen> <username> <plen> <password>` | `01 00` |
+//! | request | `05 01 00 03 <len> <dest> <port, big-endian>` | `05 <rep> 00 <atyp> <addr> <port>` |
+//!
+//! The destination always goes as a domain name (`atyp` 03), even an IP literal, so the proxy
+//! resolves it (no DNS leaks with Tor). The proxy's bound address is read and dropped, as Core
+//! does.
+//!
+//! ```no_run
+//! use bitcoin_sock::socks5::Credentials;
+//! use bitcoin_sock::{Sock, SockIo, ThreadInterrupt};
+//! use std::time::Duration;
+//!
+//! // Through Tor's SOCKS port, with stream isolation credentials.
+//! let auth = Credentials::new("0123456789abcdef-0", "0123456789abcdef-0");
+//! let sock = Sock::connect_via_socks5(
+//!     "127.0.0.1:9050".parse()?,
+//!     "example.onion",
+//!     8333,
+//!     Some(&auth),
+//!     Duration::from_secs(20),
+//! )?;
+//! sock.send_complete(b"...", Duration::from_secs(20), &ThreadInterrupt::new())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::error::{describe, is_permanent};
+use crate::{Sock, SockError, SockEvent, SockIo, ThreadInterrupt, MAX_WAIT_FOR_IO};
+
+/// Core's `g_socks5_recv_timeout`: "ample time for negotiation for very slow proxies such as
+/// Tor". Core uses it for every send and every read of the handshake.
+pub const SOCKS5_RECV_TIMEOUT: Duration = Duration::from_secs(20);
+
+// Core's SOCKSVersion, SOCKS5Method, SOCKS5Command and SOCKS5Atyp.
+const SOCKS5: u8 = 0x05;
+const METHOD_NOAUTH: u8 = 0x00;
+const METHOD_USER_PASS: u8 = 0x02;
+const CMD_CONNECT: u8 = 0x01;
+const ATYP_IPV4: u8 = 0x01;
+const ATYP_DOMAINNAME: u8 = 0x03;
+const ATYP_IPV6: u8 = 0x04;
+// RFC 1929's sub-negotiation version and its success status.
+const USER_PASS_VERSION: u8 = 0x01;
+const USER_PASS_SUCCESS: u8 = 0x00;
+const REPLY_SUCCEEDED: u8 = 0x00;
+
+/// Username and password for RFC 1929 authentication (Core's `ProxyCredentials`).
+///
+/// Tor isolates streams by them: connections with different credentials get different
+/// circuits. Core gives every connection `"<16 random hex digits>-<counter>"` as both.
+/// Each must be at most 255 bytes; [`connect`] checks when the proxy asks for them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The username (RFC 1929 `UNAME`).
+    pub username: String,
+    /// The password (RFC 1929 `PASSWD`).
+    pub password: String,
+}
+
+impl Credentials {
+    /// Credentials from a username and a password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    // The password stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+/// How [`interruptible_recv`] failed (Core's `IntrRecvError`, without `OK`). Each carries how
+/// many of the expected bytes arrived before the failure; they are at the start of the buffer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntrRecvError {
+    /// The deadline passed first.
+    #[error("Receive timeout (received {received} of {expected} bytes before that)")]
+    Timeout {
+        /// Bytes received.
+        received: usize,
+        /// Bytes asked for.
+        expected: usize,
+    },
+
+    /// The peer closed the connection (`recv` returned 0) first.
+    #[error(
+        "Connection unexpectedly closed by peer (received {received} of {expected} bytes \
+         before that)"
+    )]
+    Disconnected {
+        /// Bytes received.
+        received: usize,
+        /// Bytes asked for.
+        expected: usize,
+    },
+
+    /// `recv` failed with a permanent error, or waiting for the socket failed.
+    #[error("{} (received {received} of {expected} bytes before that)", describe(.source))]
+    NetworkError {
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// Bytes received.
+        received: usize,
+        /// Bytes asked for.
+        expected: usize,
+    },
+
+    /// The interrupt was set first.
+    #[error("Receive interrupted (received {received} of {expected} bytes before that)")]
+    Interrupted {
+        /// Bytes received.
+        received: usize,
+        /// Bytes asked for.
+        expected: usize,
+    },
+}
+
+impl IntrRecvError {
+    /// How many of the expected bytes arrived before the failure.
+    pub fn received(&self) -> usize {
+        match self {
+            IntrRecvError::Timeout { received, .. }
+            | IntrRecvError::Disconnected { received, .. }
+            | IntrRecvError::NetworkError { received, .. }
+            | IntrRecvError::Interrupted { received, .. } => *received,
+        }
+    }
+}
+
+/// Why a SOCKS5 handshake failed. `Display` prints the text Core logs for the same failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Socks5Error {
+    /// Connecting to the proxy itself failed ([`Sock::connect_via_socks5`] only).
+    #[error(transparent)]
+    ProxyConnect(SockError),
+
+    /// The destination is longer than the 255 bytes a SOCKS5 domain name can have. Nothing
+    /// was sent.
+    #[error("Hostname too long")]
+    HostnameTooLong,
+
+    /// Sending to the proxy failed: timeout, interrupt or a permanent error of
+    /// [`send_complete`](SockIo::send_complete).
+    #[error("Error during SOCKS5 proxy handshake: {0}")]
+    Send(#[source] SockError),
+
+    /// The proxy's answer to the greeting did not arrive.
+    #[error(
+        "Socks5() connect to {dest}:{port} failed: InterruptibleRecv() timeout or other failure"
+    )]
+    MethodReply {
+        /// The destination asked for.
+        dest: String,
+        /// The destination port asked for.
+        port: u16,
+        /// How the read failed.
+        #[source]
+        source: IntrRecvError,
+    },
+
+    /// The proxy's answer to the greeting is not SOCKS version 5.
+    #[error("Proxy failed to initialize")]
+    InitFailed {
+        /// The version byte the proxy sent.
+        version: u8,
+    },
+
+    /// The proxy picked a method this client did not offer or cannot do: `ff` (no acceptable
+    /// method, e.g. a proxy that insists on a password when none was given), `01` (GSSAPI),
+    /// or `02` when no credentials were given.
+    #[error("Proxy requested wrong authentication method {method:02x}")]
+    WrongAuthMethod {
+        /// The method the proxy picked.
+        method: u8,
+    },
+
+    /// The username or the password is longer than 255 bytes. Checked when the proxy asks for
+    /// them, after the greeting, as Core does.
+    #[error("Proxy username or password too long")]
+    CredentialsTooLong,
+
+    /// The proxy's answer to the credentials did not arrive.
+    #[error("Error reading proxy authentication response")]
+    AuthReply(#[source] IntrRecvError),
+
+    /// The proxy rejected the credentials (its answer was not `01 00`).
+    #[error("Proxy authentication unsuccessful")]
+    AuthFailed {
+        /// The proxy's answer: version and status.
+        response: [u8; 2],
+    },
+
+    /// The proxy's answer to the request did not arrive. A [`IntrRecvError::Timeout`] here is
+    /// common with Tor (Core does not even log it); [`is_timeout`](Socks5Error::is_timeout)
+    /// tells.
+    #[error("Error while reading proxy response")]
+    ReadResponse(#[source] IntrRecvError),
+
+    /// The proxy's answer to the request is not SOCKS version 5.
+    #[error("Proxy failed to accept request")]
+    RequestNotAccepted {
+        /// The version byte the proxy sent.
+        version: u8,
+    },
+
+    /// The proxy could not connect to the destination: a non-zero reply code. `Display` is
+    /// Core's `Socks5ErrorString` (see [`socks5_error_string`]), e.g. `"connection refused"`.
+    #[error("{}", socks5_error_string(*.code))]
+    Reply {
+        /// The reply code (`REP`).
+        code: u8,
+    },
+
+    /// The proxy's answer to the request has a non-zero reserved byte or an unknown address
+    /// type.
+    #[error("Error: malformed proxy response")]
+    MalformedResponse {
+        /// The answer's first four bytes: version, reply code, reserved, address type.
+        header: [u8; 4],
+    },
+
+    /// The bound address or port in the proxy's answer did not arrive.
+    #[error("Error reading from proxy")]
+    ReadAddress(#[source] IntrRecvError),
+}
+
+impl Socks5Error {
+    /// The proxy's reply code, for [`Socks5Error::Reply`].
+    pub fn reply_code(&self) -> Option<u8> {
+        match self {
+            Socks5Error::Reply { code } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether a timeout ended the handshake (connecting, sending or reading).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Socks5Error::ProxyConnect(e) | Socks5Error::Send(e) => e.is_timeout(),
+            _ => matches!(self.recv_error(), Some(IntrRecvError::Timeout { .. })),
+        }
+    }
+
+    /// Whether the interrupt ended the handshake.
+    pub fn is_interrupted(&self) -> bool {
+        match self {
+            Socks5Error::Send(e) => e.is_interrupted(),
+            _ => matches!(self.recv_error(), Some(IntrRecvError::Interrupted { .. })),
+        }
+    }
+
+    /// How a read failed, for the variants that come from [`interruptible_recv`].
+    pub fn recv_error(&self) -> Option<&IntrRecvError> {
+        match self {
+            Socks5Error::MethodReply { source, .. }
+            | Socks5Error::AuthReply(source)
+            | Socks5Error::ReadResponse(source)
+            | Socks5Error::ReadAddress(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Core's `Socks5ErrorString`: the text for a SOCKS5 reply code, with Tor's onion-service
+/// codes (`f0`–`f7`); `"unknown (0x..)"` for any other, including `00`.
+///
+/// ```
+/// use bitcoin_sock::socks5::socks5_error_string;
+/// assert_eq!(socks5_error_string(0x05), "connection refused");
+/// assert_eq!(socks5_error_string(0xf0), "onion service descriptor can not be found");
+/// assert_eq!(socks5_error_string(0x09), "unknown (0x09)");
+/// ```
+pub fn socks5_error_string(code: u8) -> String {
+    let text = match code {
+        0x01 => "general failure",
+        0x02 => "connection not allowed",
+        0x03 => "network unreachable",
+        0x04 => "host unreachable",
+        0x05 => "connection refused",
+        0x06 => "TTL expired",
+        0x07 => "protocol error",
+        0x08 => "address type not supported",
+        0xf0 => "onion service descriptor can not be found",
+        0xf1 => "onion service descriptor is invalid",
+        0xf2 => "onion service introduction failed",
+        0xf3 => "onion service rendezvous failed",
+        0xf4 => "onion service missing client authorization",
+        0xf5 => "onion service wrong client authorization",
+        0xf6 => "onion service invalid address",
+        0xf7 => "onion service introduction timed out",
+        _ => return format!("unknown (0x{code:02x})"),
+    };
+    text.to_owned()
+}
+
+/// Reads exactly `buf.len()` bytes within `timeout`, unless interrupted (Core's
+/// `InterruptibleRecv`).
+///
+/// Tries [`recv`](SockIo::recv) first; while nothing is there, waits for
+/// [`SockEvent::RECV`] at most `min(time left, MAX_WAIT_FOR_IO)`, so an interrupt is noticed
+/// within about a second. Between attempts it checks the interrupt, then the deadline, as
+/// Core does. Where Core is fragile this is stricter: one attempt is always made (Core makes
+/// none with a zero timeout), a read that completes succeeds even with the interrupt set, and
+/// `EINTR` is tried again (Core gives up; `EINVAL`, which Core waits on, is permanent here, as
+/// [`io_error_is_permanent`](crate::io_error_is_permanent) says).
+///
+/// # Errors
+/// [`IntrRecvError::Disconnected`] when `recv` returns 0 (end of stream);
+/// [`IntrRecvError::NetworkError`] on a permanent `recv` error or a failed wait;
+/// [`IntrRecvError::Interrupted`]; [`IntrRecvError::Timeout`]. Each says how many bytes
+/// arrived; they are at the start of `buf`.
+///
+/// ```
+/// use bitcoin_sock::socks5::interruptible_recv;
+/// use bitcoin_sock::{Sock, SockIo, ThreadInterrupt};
+/// use std::time::Duration;
+///
+/// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 8)?;
+/// let client = Sock::connect(listener.local_addr()?, Duration::from_secs(5))?;
+/// listener.wait(Duration::from_secs(5), bitcoin_sock::SockEvent::RECV)?;
+/// let (server, _) = listener.accept()?;
+/// let interrupt = ThreadInterrupt::new();
+/// client.send_complete(b"\x05\x00", Duration::from_secs(5), &interrupt)?;
+///
+/// let mut reply = [0u8; 2];
+/// interruptible_recv(&server, &mut reply, Duration::from_secs(5), &interrupt)?;
+/// assert_eq!(reply, [5, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn interruptible_recv<S: SockIo + ?Sized>(
+    sock: &S,
+    buf: &mut [u8],
+    timeout: Duration,
+    interrupt: &ThreadInterrupt,
+) -> Result<(), IntrRecvError> {
+    let expected = buf.len();
+    // `None`: past what Instant can hold, i.e. never.
+    let deadline = sock.now().checked_add(timeout);
+    let mut received = 0;
+    while received < expected {
+        let must_wait = match sock.recv(&mut buf[received..]) {
+            Ok(0) => return Err(IntrRecvError::Disconnected { received, expected }),
+            Ok(n) => {
+                // A broken `recv` may claim more than the buffer held.
+                received += n.min(expected - received);
+                false
+            }
+            Err(source) if is_permanent(&source) => {
+                return Err(IntrRecvError::NetworkError {
+                    source,
+                    received,
+                    expected,
+                })
+            }
+            Err(_) => true,
+        };
+        if received == expected {
+            break;
+        }
+        if interrupt.is_interrupted() {
+            return Err(IntrRecvError::Interrupted { received, expected });
+        }
+        let left = time_left(deadline, sock.now());
+        if left.is_zero() {
+            return Err(IntrRecvError::Timeout { received, expected });
+        }
+        // After progress more may be there already: try again before waiting.
+        if must_wait {
+            sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::RECV)
+                .map_err(|source| IntrRecvError::NetworkError {
+                    source,
+                    received,
+                    expected,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+fn time_left(deadline: Option<Instant>, now: Instant) -> Duration {
+    deadline.map_or(Duration::MAX, |deadline| {
+        deadline.saturating_duration_since(now)
+    })
+}
+
+/// Asks the SOCKS5 proxy at the other end of `sock` to connect to `dest:port` (Core's
+/// `Socks5()`); on success `sock` is a tunnel to the destination.
+///
+/// Offers "no authentication", and username/password (RFC 1929) when `auth` is given; the
+/// proxy picks. The destination goes as a domain name (the proxy resolves it, also an IP
+/// literal). Every send ([`send_complete`](SockIo::send_complete)) and every read
+/// ([`interruptible_recv`]) gets `timeout` of its own, as in Core, which uses
+/// [`SOCKS5_RECV_TIMEOUT`]; `interrupt` stops any of them. `sock` must be connected to the
+/// proxy and non-blocking (every [`Sock`] this crate makes is).
+///
+/// # Errors
+/// A [`Socks5Error`] saying which step failed, with Core's text:
+/// [`HostnameTooLong`](Socks5Error::HostnameTooLong) (before sending anything),
+/// [`Send`](Socks5Error::Send), [`MethodReply`](Socks5Error::MethodReply),
+/// [`InitFailed`](Socks5Error::InitFailed), [`WrongAuthMethod`](Socks5Error::WrongAuthMethod),
+/// [`CredentialsTooLong`](Socks5Error::CredentialsTooLong),
+/// [`AuthReply`](Socks5Error::AuthReply), [`AuthFailed`](Socks5Error::AuthFailed),
+/// [`ReadResponse`](Socks5Error::ReadResponse),
+/// [`RequestNotAccepted`](Socks5Error::RequestNotAccepted), [`Reply`](Socks5Error::Reply) (the
+/// proxy could not reach the destination),
+/// [`MalformedResponse`](Socks5Error::MalformedResponse),
+/// [`ReadAddress`](Socks5Error::ReadAddress). No reply bytes can make it panic.
+///
+/// ```no_run
+/// use bitcoin_sock::socks5::{self, SOCKS5_RECV_TIMEOUT};
+/// use bitcoin_sock::{Sock, ThreadInterrupt};
+/// use std::time::Duration;
+///
+/// let proxy = Sock::connect("127.0.0.1:9050".parse()?, Duration::from_secs(5))?;
+/// let interrupt = ThreadInterrupt::new();
+/// socks5::connect(&proxy, "seed.bitcoin.sipa.be", 8333, None, SOCKS5_RECV_TIMEOUT, &interrupt)?;
+/// // `proxy` now talks to seed.bitcoin.sipa.be:8333.
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect<S: SockIo + ?Sized>(
+    sock: &S,
+    dest: &str,
+    port: u16,
+    auth: Option<&Credentials>,
+    timeout: Duration,
+    interrupt: &ThreadInterrupt,
+) -> Result<(), Socks5Error> {
+    let dest_len = u8::try_from(dest.len()).map_err(|_| Socks5Error::HostnameTooLong)?;
+    let send = |data: &[u8]| {
+        sock.send_complete(data, timeout, interrupt)
+            .map_err(Socks5Error::Send)
+    };
+    let recv = |buf: &mut [u8]| interruptible_recv(sock, buf, timeout, interrupt);
+
+    let greeting: &[u8] = match auth {
+        Some(_) => &[SOCKS5, 2, METHOD_NOAUTH, METHOD_USER_PASS],
+        None => &[SOCKS5, 1, METHOD_NOAUTH],
+    };
+    send(greeting)?;
+    let mut method_reply = [0u8; 2];
+    recv(&mut method_reply).map_err(|source| Socks5Error::MethodReply {
+        dest: dest.to_owned(),
+        port,
+        source,
+    })?;
+    let [version, method] = method_reply;
+    if version != SOCKS5 {
+        return Err(Socks5Error::InitFailed { version });
+    }
+    match (method, auth) {
+        (METHOD_USER_PASS, Some(auth)) => {
+            let too_long = |_| Socks5Error::CredentialsTooLong;
+            let username_len = u8::try_from(auth.username.len()).map_err(too_long)?;
+            let password_len = u8::try_from(auth.password.len()).map_err(too_long)?;
+            let mut request = Vec::with_capacity(3 + auth.username.len() + auth.password.len());
+            request.push(USER_PASS_VERSION);
+            request.push(username_len);
+            request.extend_from_slice(auth.username.as_bytes());
+            request.push(password_len);
+            request.extend_from_slice(auth.password.as_bytes());
+            send(&request)?;
+            let mut response = [0u8; 2];
+            recv(&mut response).map_err(Socks5Error::AuthReply)?;
+            if response != [USER_PASS_VERSION, USER_PASS_SUCCESS] {
+                return Err(Socks5Error::AuthFailed { response });
+            }
+        }
+        (METHOD_NOAUTH, _) => {}
+        (method, _) => return Err(Socks5Error::WrongAuthMethod { method }),
+    }
+
+    let mut request = Vec::with_capacity(7 + dest.len());
+    request.extend_from_slice(&[SOCKS5, CMD_CONNECT, 0x00, ATYP_DOMAINNAME, dest_len]);
+    request.extend_from_slice(dest.as_bytes());
+    request.extend_from_slice(&port.to_be_bytes());
+    send(&request)?;
+
+    let mut header = [0u8; 4];
+    recv(&mut header).map_err(Socks5Error::ReadResponse)?;
+    let [version, code, reserved, address_type] = header;
+    if version != SOCKS5 {
+        return Err(Socks5Error::RequestNotAccepted { version });
+    }
+    if code != REPLY_SUCCEEDED {
+        return Err(Socks5Error::Reply { code });
+    }
+    if reserved != 0x00 {
+        return Err(Socks5Error::MalformedResponse { header });
+    }
+    // BND.ADDR and BND.PORT: read so the tunnel starts at the destination's first byte, then
+    // dropped, as in Core.
+    let mut address = [0u8; 255];
+    let address_len = match address_type {
+        ATYP_IPV4 => 4,
+        ATYP_IPV6 => 16,
+        ATYP_DOMAINNAME => {
+            let mut len = [0u8; 1];
+            recv(&mut len).map_err(Socks5Error::ReadAddress)?;
+            usize::from(len[0])
+        }
+        _ => return Err(Socks5Error::MalformedResponse { header }),
+    };
+    recv(&mut address[..address_len]).map_err(Socks5Error::ReadAddress)?;
+    let mut bound_port = [0u8; 2];
+    recv(&mut bound_port).map_err(Socks5Error::ReadAddress)?;
+    Ok(())
+}
+
+impl Sock {
+    /// Connects to `dest:port` through the SOCKS5 proxy at `proxy` (Core's
+    /// `ConnectThroughProxy`): [`Sock::connect`] to the proxy within `timeout`, then the
+    /// handshake of [`socks5::connect`](connect) with `timeout` for each step and no
+    /// interrupt. Returns the tunnel.
+    ///
+    /// # Errors
+    /// [`Socks5Error::ProxyConnect`] when the proxy cannot be reached; any error of
+    /// [`socks5::connect`](connect) otherwise, e.g. [`Socks5Error::Reply`] when the proxy
+    /// cannot reach the destination.
+    ///
+    /// ```no_run
+    /// use bitcoin_sock::Sock;
+    /// use std::time::Duration;
+    ///
+    /// let sock = Sock::connect_via_socks5(
+    ///     "127.0.0.1:9050".parse()?,
+    ///     "seed.bitcoin.sipa.be",
+    ///     8333,
+    ///     None,
+    ///     Duration::from_secs(20),
+    /// )?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_via_socks5(
+        proxy: SocketAddr,
+        dest: &str,
+        port: u16,
+        auth: Option<&Credentials>,
+        timeout: Duration,
+    ) -> Result<Sock, Socks5Error> {
+        let sock = Sock::connect(proxy, timeout).map_err(Socks5Error::ProxyConnect)?;
+        connect(&sock, dest, port, auth, timeout, &ThreadInterrupt::new())?;
+        Ok(sock)
+    }
+}

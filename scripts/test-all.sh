@@ -24,8 +24,9 @@ step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD), d
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
-cargo clippy --lib --tests --target wasm32-wasip1 -- -D warnings
-cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
+# Socket-less targets: the library and the test that pins its Unsupported answers.
+cargo clippy --lib --test unsupported --target wasm32-wasip1 -- -D warnings
+cargo clippy --lib --test unsupported --target wasm32-unknown-unknown -- -D warnings
 for target in $PORTABILITY_TARGETS; do
     # Type-checks the Windows (WSAPoll, WSAE* codes), macOS and FreeBSD paths; no linking.
     cargo clippy --all-targets --target "$target" -- -D warnings
@@ -52,6 +53,24 @@ run_tests() {
     fi
     echo "cargo test $*: $passed passed"
 }
+
+step "SOCKS5 servers on loopback for tests/socks5_server.rs (microsocks; installed when missing)"
+socks5_pids=()
+stop_socks5() {
+    local pid
+    for pid in "${socks5_pids[@]}"; do ./scripts/socks5-server.sh stop "$pid" || true; done
+}
+trap stop_socks5 EXIT
+export BITCOIN_SOCK_SOCKS5_USER=bitcoin-sock BITCOIN_SOCK_SOCKS5_PASSWORD=socks5-test-password
+socks5=$(./scripts/socks5-server.sh start 0)
+read -r socks5_pid socks5_port <<<"$socks5"
+socks5_pids+=("$socks5_pid")
+socks5=$(./scripts/socks5-server.sh start 0 "$BITCOIN_SOCK_SOCKS5_USER" "$BITCOIN_SOCK_SOCKS5_PASSWORD")
+read -r socks5_auth_pid socks5_auth_port <<<"$socks5"
+socks5_pids+=("$socks5_auth_pid")
+export BITCOIN_SOCK_SOCKS5="127.0.0.1:$socks5_port"
+export BITCOIN_SOCK_SOCKS5_AUTH="127.0.0.1:$socks5_auth_port"
+echo "SOCKS5 servers: $BITCOIN_SOCK_SOCKS5 (no auth), $BITCOIN_SOCK_SOCKS5_AUTH (username/password)"
 
 step "tests: native (unit, integration over loopback, mock, doc)"
 run_tests

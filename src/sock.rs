@@ -95,7 +95,7 @@ impl Sock {
     ///
     /// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 128)?;
     /// assert_ne!(listener.local_addr()?.port(), 0);
-    /// # Ok::<(), std::io::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bind_listen(addr: SocketAddr, backlog: i32) -> io::Result<Sock> {
         let sock = Sock::bind(addr)?;

@@ -1,4 +1,4 @@
-//! Drives Core's high-level operations through a sock whose every result comes from the
+//! Drives Core's high-level operations and the SOCKS5 handshake through a sock whose every result comes from the
 //! fuzzer (Core's `FuzzedSock`): partial sends, would-block, EINTR, permanent errors, peeks
 //! that the next read does not honour, spurious wake-ups, time that jumps. Checks that nothing
 //! panics or hangs and that the results keep their promises.
@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::time::{Duration, Instant};
 
+use bitcoin_sock::socks5::{self, Credentials};
 use bitcoin_sock::{SockError, SockEvent, SockIo, ThreadInterrupt};
 use libfuzzer_sys::fuzz_target;
 
@@ -176,6 +177,17 @@ fuzz_target!(|input: &[u8]| {
                     assert!(sock.lied.get() || !err.received().contains(&terminator));
                     let _ = err.to_string();
                 }
+            }
+        }
+        _ if header & 0x40 != 0 => {
+            // Core's Socks5() against a fuzzed proxy; the credentials make it take the
+            // username/password path when the proxy asks for it.
+            let credentials = Credentials::new("user", "password");
+            let auth = (header & 0x01 != 0).then_some(&credentials);
+            if let Err(err) =
+                socks5::connect(&sock, "example.onion", 8333, auth, timeout, &interrupt)
+            {
+                let _ = err.to_string();
             }
         }
         _ => {

@@ -1,0 +1,522 @@
+//! The embedded peer: a loopback listener that speaks just enough of the protocol to serve
+//! the light client (`version` + `verack`, a `ping` whose `pong` it checks, 2,000 made-up but
+//! well-formed headers chained on genesis), or misbehaves in one chosen way.
+//!
+//! It runs in the client's thread: [`PumpingSock`] is the client's [`Sock`] whose
+//! [`SockIo::wait`] waits, with one [`Sock::wait_many`], on the client's sock and the peer's,
+//! lets the peer act on what is ready, and returns once the client's events occur. The peer
+//! never blocks; it only reacts to what the client sends, so what both print is the same on
+//! every run and every host.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bitcoin_sock::{Events, Sock, SockEvent, SockIo};
+
+use crate::framing::{
+    decode_nonce, encode_headers, encode_message, encode_nonce, parse_message, sha256d,
+    BlockHeader, GetHeaders, Hash256, Message, MessageHeader, NetAddress, VersionMessage,
+    HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD, PROTOCOL_VERSION,
+};
+use crate::network::{Network, NETWORKS};
+
+const USER_AGENT: &str = "/embedded-peer:0.1.0/";
+
+/// `NODE_NETWORK | NODE_WITNESS`: what a full node offers.
+const SERVICES: u64 = 1 | 8;
+
+/// Headers in the made-up chain: one full `headers` message.
+const CHAIN_LENGTH: u32 = MAX_HEADERS as u32;
+
+/// Most bytes taken off the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How a misbehaving peer answers the client's `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Never answers.
+    Silent,
+    /// Answers with another network's magic.
+    WrongNetwork,
+    /// Answers with a payload that does not match its checksum.
+    CorruptPayload,
+    /// Announces a payload over the 32 MiB limit.
+    Oversized,
+    /// Sends half of its `version`, then closes the connection.
+    HangUpMidMessage,
+}
+
+impl Fault {
+    /// Every fault, in the order the example shows them.
+    pub const ALL: [Fault; 5] = [
+        Fault::Silent,
+        Fault::WrongNetwork,
+        Fault::CorruptPayload,
+        Fault::Oversized,
+        Fault::HangUpMidMessage,
+    ];
+
+    /// What the peer does, for the example's output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Fault::Silent => "a peer that never answers",
+            Fault::WrongNetwork => "a peer on another network",
+            Fault::CorruptPayload => "a corrupted message",
+            Fault::Oversized => "an oversized message",
+            Fault::HangUpMidMessage => "a peer that hangs up mid-message",
+        }
+    }
+}
+
+/// What the peer saw the client do.
+#[derive(Debug, Default)]
+pub struct PeerReport {
+    client_version: Option<VersionMessage>,
+    verack: bool,
+    /// Whether the client's `pong` carried the nonce of the peer's `ping`.
+    pong_matched: Option<bool>,
+    getheaders: Option<GetHeaders>,
+    headers_sent: usize,
+    genesis: Hash256,
+    problems: Vec<String>,
+}
+
+impl PeerReport {
+    /// One line per thing seen, for printing.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        lines.push(match &self.client_version {
+            Some(version) => format!("version ({})", crate::describe_version(version)),
+            None => "no version".to_owned(),
+        });
+        lines.push(if self.verack { "verack" } else { "no verack" }.to_owned());
+        lines.push(
+            match self.pong_matched {
+                Some(true) => "pong with its ping's nonce",
+                Some(false) => "pong with a wrong nonce",
+                None => "no pong",
+            }
+            .to_owned(),
+        );
+        lines.push(match &self.getheaders {
+            Some(request) => format!(
+                "getheaders (locator: {}, stop: {}), answered with {} headers",
+                if request.locator == [self.genesis] {
+                    "genesis".to_owned()
+                } else {
+                    format!("{} hashes, not just genesis", request.locator.len())
+                },
+                if request.stop == [0; 32] {
+                    "zero"
+                } else {
+                    "not zero"
+                },
+                self.headers_sent
+            ),
+            None => "no getheaders".to_owned(),
+        });
+        lines.extend(
+            self.problems
+                .iter()
+                .map(|problem| format!("problem: {problem}")),
+        );
+        lines
+    }
+
+    /// Fails unless the client did everything a light client must.
+    pub fn check(&self) -> Result<(), String> {
+        let version_ok = self
+            .client_version
+            .as_ref()
+            .is_some_and(|version| version.version == PROTOCOL_VERSION && !version.relay);
+        let getheaders_ok = self
+            .getheaders
+            .as_ref()
+            .is_some_and(|request| request.locator == [self.genesis] && request.stop == [0; 32]);
+        if version_ok
+            && self.verack
+            && self.pong_matched == Some(true)
+            && getheaders_ok
+            && self.problems.is_empty()
+        {
+            Ok(())
+        } else {
+            Err("the embedded peer did not see a correct session (see above)".to_owned())
+        }
+    }
+}
+
+/// The peer: a listener, then the one connection it accepted.
+pub struct EmbeddedPeer {
+    network: &'static Network,
+    fault: Option<Fault>,
+    listener: Sock,
+    connection: Option<Sock>,
+    /// Bytes received and not yet parsed.
+    inbound: Vec<u8>,
+    /// Bytes queued and not yet sent.
+    outbound: Vec<u8>,
+    /// Close the sending half once `outbound` is sent.
+    hang_up_when_sent: bool,
+    /// No more I/O: the client closed, or the peer hung up.
+    finished: bool,
+    ping_nonce: u64,
+    chain: Vec<BlockHeader>,
+    report: PeerReport,
+}
+
+impl EmbeddedPeer {
+    /// Listens on a free loopback port; `fault` says how to misbehave, if at all.
+    ///
+    /// # Errors
+    /// The socket error of binding or listening.
+    pub fn start(network: &'static Network, fault: Option<Fault>) -> io::Result<EmbeddedPeer> {
+        let listener = Sock::bind_listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), 1)?;
+        let genesis = network.genesis();
+        Ok(EmbeddedPeer {
+            network,
+            fault,
+            listener,
+            connection: None,
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            hang_up_when_sent: false,
+            finished: false,
+            ping_nonce: crate::random_u64(),
+            chain: made_up_chain(genesis, CHAIN_LENGTH),
+            report: PeerReport {
+                genesis,
+                ..PeerReport::default()
+            },
+        })
+    }
+
+    /// The address to connect to.
+    ///
+    /// # Errors
+    /// As [`Sock::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// What the peer saw.
+    pub fn into_report(self) -> PeerReport {
+        self.report
+    }
+
+    /// The sock to wait on and the events wanted: the listener until a connection comes, then
+    /// the connection (writable only while something is queued); nothing once finished.
+    fn interest(&self) -> Option<(&Sock, SockEvent)> {
+        match &self.connection {
+            None => Some((&self.listener, SockEvent::RECV)),
+            Some(_) if self.finished => None,
+            Some(connection) if self.outbound.is_empty() => Some((connection, SockEvent::RECV)),
+            Some(connection) => Some((connection, SockEvent::RECV | SockEvent::SEND)),
+        }
+    }
+
+    /// Acts on `occurred` (from [`interest`](Self::interest)'s sock): accepts, reads and
+    /// answers, sends what is queued.
+    fn on_ready(&mut self, occurred: SockEvent) -> io::Result<()> {
+        if self.connection.is_none() {
+            match self.listener.accept() {
+                Ok((connection, _)) => self.connection = Some(connection),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
+            }
+            return Ok(());
+        }
+        if occurred.contains(SockEvent::RECV) || occurred.contains(SockEvent::ERR) {
+            self.receive();
+        }
+        self.flush()
+    }
+
+    /// Reads what has arrived and handles every complete message.
+    fn receive(&mut self) {
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            match connection.recv(&mut chunk) {
+                Ok(0) => {
+                    self.finished = true;
+                    break;
+                }
+                Ok(read) => self.inbound.extend_from_slice(&chunk[..read]),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    self.report
+                        .problems
+                        .push(format!("receiving from the client: {err}"));
+                    self.finished = true;
+                    break;
+                }
+            }
+        }
+        loop {
+            match parse_message(&self.inbound, self.network.magic) {
+                Ok(Some((message, used))) => {
+                    self.inbound.drain(..used);
+                    self.handle(message);
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    self.hang_up(format!("bad message from the client: {err}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends as much of the queue as the socket takes now.
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(connection) = &self.connection else {
+            return Ok(());
+        };
+        while !self.outbound.is_empty() && !self.finished {
+            match connection.send(&self.outbound) {
+                Ok(sent) => {
+                    self.outbound.drain(..sent);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    self.report
+                        .problems
+                        .push(format!("sending to the client: {err}"));
+                    self.finished = true;
+                }
+            }
+        }
+        if self.outbound.is_empty() && self.hang_up_when_sent && !self.finished {
+            self.finished = true;
+            connection.shutdown_send()?;
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, command: &str, payload: &[u8]) {
+        self.outbound
+            .extend_from_slice(&encode_message(self.network.magic, command, payload));
+    }
+
+    /// Notes a problem and closes the connection once what is queued is sent.
+    fn hang_up(&mut self, problem: String) {
+        self.report.problems.push(problem);
+        self.hang_up_when_sent = true;
+    }
+
+    fn handle(&mut self, message: Message) {
+        match message.command.as_str() {
+            "version" => match VersionMessage::decode(&message.payload) {
+                Ok(version) => {
+                    self.report.client_version = Some(version);
+                    self.answer_version();
+                }
+                Err(err) => self.hang_up(format!("bad version: {err}")),
+            },
+            "verack" => {
+                self.report.verack = true;
+                // What a node sends once the handshake is done (BIP 130, BIP 152, BIP 133):
+                // all to be ignored by a light client, but the ping.
+                self.queue("sendheaders", &[]);
+                let mut sendcmpct = vec![0u8];
+                sendcmpct.extend_from_slice(&2u64.to_le_bytes());
+                self.queue("sendcmpct", &sendcmpct);
+                self.queue("ping", &encode_nonce(self.ping_nonce));
+                self.queue("feefilter", &1000u64.to_le_bytes());
+                // Announce the tip (MSG_BLOCK = 2).
+                let mut inv = vec![1u8];
+                inv.extend_from_slice(&2u32.to_le_bytes());
+                if let Some(tip) = self.chain.last() {
+                    inv.extend_from_slice(&tip.hash());
+                }
+                self.queue("inv", &inv);
+            }
+            "pong" => {
+                let matched = decode_nonce(&message.payload) == Ok(Some(self.ping_nonce));
+                self.report.pong_matched = Some(matched);
+            }
+            "getheaders" => match GetHeaders::decode(&message.payload) {
+                Ok(request) => {
+                    // A real node would answer from the fork point; this chain only has
+                    // genesis to fork from.
+                    self.report.getheaders = Some(request);
+                    self.report.headers_sent = self.chain.len();
+                    let payload = encode_headers(&self.chain);
+                    self.queue("headers", &payload);
+                }
+                Err(err) => self.hang_up(format!("bad getheaders: {err}")),
+            },
+            other => self
+                .report
+                .problems
+                .push(format!("unexpected {other:?} from the client")),
+        }
+    }
+
+    /// Answers the client's `version`: well, or in the way of `self.fault`.
+    fn answer_version(&mut self) {
+        // Fixed time and nonce, so faulty answers (and their checksums) are the same each run.
+        let version = VersionMessage {
+            version: PROTOCOL_VERSION,
+            services: SERVICES,
+            timestamp: 1_700_000_000,
+            receiver: NetAddress::UNSPECIFIED,
+            sender: NetAddress::UNSPECIFIED,
+            nonce: 0x0e4b_edde_d9ee_70ff,
+            user_agent: USER_AGENT.to_owned(),
+            start_height: i32::try_from(self.chain.len()).unwrap_or(i32::MAX),
+            relay: true,
+        }
+        .encode();
+        let magic = self.network.magic;
+        match self.fault {
+            None => {
+                self.queue("version", &version);
+                // BIP 339 and BIP 155: sent between version and verack.
+                self.queue("wtxidrelay", &[]);
+                self.queue("sendaddrv2", &[]);
+                self.queue("verack", &[]);
+            }
+            Some(Fault::Silent) => {}
+            Some(Fault::WrongNetwork) => {
+                let other = NETWORKS
+                    .iter()
+                    .find(|network| network.magic != magic)
+                    .unwrap_or(self.network);
+                self.outbound
+                    .extend_from_slice(&encode_message(other.magic, "version", &version));
+            }
+            Some(Fault::CorruptPayload) => {
+                let mut bytes = encode_message(magic, "version", &version);
+                // As if a bit flipped on the way: the checksum no longer matches.
+                bytes[HEADER_LEN] ^= 0x01;
+                self.outbound.extend_from_slice(&bytes);
+            }
+            Some(Fault::Oversized) => {
+                let mut header = MessageHeader::new(magic, "version", &version);
+                header.length = MAX_PAYLOAD + 1;
+                self.outbound.extend_from_slice(&header.encode());
+            }
+            Some(Fault::HangUpMidMessage) => {
+                let bytes = encode_message(magic, "version", &version);
+                self.outbound
+                    .extend_from_slice(&bytes[..HEADER_LEN + version.len() / 2]);
+                self.hang_up_when_sent = true;
+            }
+        }
+    }
+}
+
+/// `count` headers, each on the one before, the first on `genesis`: well-formed, with
+/// regtest's difficulty bits, but no proof of work.
+fn made_up_chain(genesis: Hash256, count: u32) -> Vec<BlockHeader> {
+    let mut prev_block = genesis;
+    // u32 heights: the same bytes (and so the same hashes) on 32- and 64-bit hosts.
+    (1..=count)
+        .map(|height: u32| {
+            let header = BlockHeader {
+                version: 0x2000_0000,
+                prev_block,
+                merkle_root: sha256d(&height.to_le_bytes()),
+                time: 1_700_000_000_u32.saturating_add(600_u32.saturating_mul(height)),
+                bits: 0x207f_ffff,
+                nonce: 0,
+            };
+            prev_block = header.hash();
+            header
+        })
+        .collect()
+}
+
+/// The client's sock, with the embedded peer run whenever the client waits.
+pub struct PumpingSock {
+    sock: Sock,
+    peer: RefCell<EmbeddedPeer>,
+}
+
+impl PumpingSock {
+    /// `sock` (connected to `peer`) and `peer`.
+    pub fn new(sock: Sock, peer: EmbeddedPeer) -> PumpingSock {
+        PumpingSock {
+            sock,
+            peer: RefCell::new(peer),
+        }
+    }
+
+    /// Closes the client's sending half and runs the peer until it has read everything the
+    /// client sent (the client may finish before the peer has read its last messages, e.g. a
+    /// `pong` sent just before the `headers` it was waiting for arrived), or `timeout` passes.
+    /// Then the peer, to read its report.
+    ///
+    /// # Errors
+    /// The error of shutting down or of waiting.
+    pub fn finish(self, timeout: Duration) -> io::Result<EmbeddedPeer> {
+        self.sock.shutdown_send()?;
+        let deadline = Instant::now().checked_add(timeout);
+        let mut peer = self.peer.into_inner();
+        loop {
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            let occurred = match peer.interest() {
+                Some(_) if left.is_zero() => return Ok(peer),
+                Some((sock, wanted)) => sock.wait(left, wanted)?,
+                None => return Ok(peer),
+            };
+            if !occurred.is_empty() {
+                peer.on_ready(occurred)?;
+            }
+        }
+    }
+}
+
+impl SockIo for PumpingSock {
+    fn send(&self, data: &[u8]) -> io::Result<usize> {
+        self.sock.send(data)
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.recv(buf)
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.peek(buf)
+    }
+
+    /// Waits for the client's `requested` events up to `timeout`, running the peer on
+    /// whatever of its socks is ready in the meantime.
+    fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
+        let deadline = Instant::now().checked_add(timeout);
+        // The only borrow: the client's calls never reenter the peer.
+        let mut peer = self.peer.borrow_mut();
+        loop {
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            let (client_occurred, peer_occurred) = {
+                let mut socks = vec![(&self.sock, Events::new(requested))];
+                if let Some((sock, wanted)) = peer.interest() {
+                    socks.push((sock, Events::new(wanted)));
+                }
+                Sock::wait_many(left, &mut socks)?;
+                (
+                    socks[0].1.occurred,
+                    socks.get(1).map(|entry| entry.1.occurred),
+                )
+            };
+            if let Some(occurred) = peer_occurred.filter(|occurred| !occurred.is_empty()) {
+                peer.on_ready(occurred)?;
+            }
+            if !client_occurred.is_empty() || left.is_zero() {
+                return Ok(client_occurred);
+            }
+        }
+    }
+}

@@ -81,14 +81,24 @@ run_tests --target wasm32-wasip2
 step "tests: wasm32-wasip1 in wasmtime (every socket operation is Unsupported)"
 run_tests --target wasm32-wasip1 --test unsupported
 
-step "demo: native output == wasmtime output"
-native=$(cargo run --quiet --example demo)
-wasm=$(cargo run --quiet --example demo --target wasm32-wasip2)
-if [ "$native" != "$wasm" ]; then
-    diff <(echo "$native") <(echo "$wasm") || true
-    echo "FAILED: the demo's output differs between native and wasmtime" >&2
-    exit 1
-fi
-echo "demo output identical ($(echo "$native" | wc -l) lines)"
+# The examples must print the same thing natively and in wasmtime.
+same_output() {
+    local example=$1 native wasm
+    native=$(cargo run --quiet --example "$example")
+    wasm=$(cargo run --quiet --example "$example" --target wasm32-wasip2)
+    if [ "$native" != "$wasm" ]; then
+        diff <(echo "$native") <(echo "$wasm") || true
+        echo "FAILED: $example prints differently natively and in wasmtime" >&2
+        return 1
+    fi
+    echo "$example: identical output natively and in wasmtime ($(echo "$native" | wc -l) lines)"
+}
+
+step "examples: native output == wasmtime output"
+same_output demo
+same_output light_client
+
+step "light client against a real Bitcoin node (bcoin, regtest, loopback), native and wasmtime"
+./scripts/regtest-node.sh check
 
 step "all checks passed"

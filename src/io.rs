@@ -240,15 +240,15 @@ pub trait SockIo {
 
 /// A deadline on a monotonic clock; `None` when `now + timeout` does not fit, i.e. never.
 #[derive(Clone, Copy)]
-struct Deadline(Option<Instant>);
+pub(crate) struct Deadline(Option<Instant>);
 
 impl Deadline {
-    fn after(now: Instant, timeout: Duration) -> Deadline {
+    pub(crate) fn after(now: Instant, timeout: Duration) -> Deadline {
         Deadline(now.checked_add(timeout))
     }
 
     /// The time left, zero once passed; effectively forever for a deadline that never comes.
-    fn left(self, now: Instant) -> Duration {
+    pub(crate) fn left(self, now: Instant) -> Duration {
         match self.0 {
             Some(deadline) => deadline.saturating_duration_since(now),
             None => Duration::MAX,

@@ -39,9 +39,10 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{describe, is_permanent};
+use crate::io::Deadline;
 use crate::{Sock, SockError, SockEvent, SockIo, ThreadInterrupt, MAX_WAIT_FOR_IO};
 
 /// Core's `g_socks5_recv_timeout`: "ample time for negotiation for very slow proxies such as
@@ -362,8 +363,7 @@ pub fn interruptible_recv<S: SockIo + ?Sized>(
     interrupt: &ThreadInterrupt,
 ) -> Result<(), IntrRecvError> {
     let expected = buf.len();
-    // `None`: past what Instant can hold, i.e. never.
-    let deadline = sock.now().checked_add(timeout);
+    let deadline = Deadline::after(sock.now(), timeout);
     let mut received = 0;
     while received < expected {
         let must_wait = match sock.recv(&mut buf[received..]) {
@@ -388,7 +388,7 @@ pub fn interruptible_recv<S: SockIo + ?Sized>(
         if interrupt.is_interrupted() {
             return Err(IntrRecvError::Interrupted { received, expected });
         }
-        let left = time_left(deadline, sock.now());
+        let left = deadline.left(sock.now());
         if left.is_zero() {
             return Err(IntrRecvError::Timeout { received, expected });
         }
@@ -403,12 +403,6 @@ pub fn interruptible_recv<S: SockIo + ?Sized>(
         }
     }
     Ok(())
-}
-
-fn time_left(deadline: Option<Instant>, now: Instant) -> Duration {
-    deadline.map_or(Duration::MAX, |deadline| {
-        deadline.saturating_duration_since(now)
-    })
 }
 
 /// Asks the SOCKS5 proxy at the other end of `sock` to connect to `dest:port` (Core's

@@ -29,29 +29,12 @@ pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
     windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
 ];
 
-// Linux and the BSDs suppress SIGPIPE per call; Apple has no MSG_NOSIGNAL and uses the
-// SO_NOSIGPIPE socket option instead (set on every socket this backend makes or adopts).
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris",
-))]
+// Unix suppresses SIGPIPE per call, except Apple's, which has no MSG_NOSIGNAL and uses the
+// SO_NOSIGPIPE socket option instead (set on every socket this backend makes or adopts);
+// Windows has no SIGPIPE.
+#[cfg(all(unix, not(target_vendor = "apple")))]
 const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris",
-)))]
+#[cfg(any(windows, target_vendor = "apple"))]
 const SEND_FLAGS: i32 = 0;
 
 /// Core's `CreateSock`: a non-blocking TCP socket for `addr`'s family.

@@ -4,7 +4,7 @@
 //! peer of a socket is a second non-blocking [`Sock`] in the same test.
 
 // Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -57,7 +57,27 @@ pub fn pair_on(ip: IpAddr) -> Pair {
     let addr = listener.local_addr().expect("listener address");
     let client = Sock::connect(addr, TIMEOUT).expect("connect to the loopback listener");
     let (server, _) = accept(&listener);
+    assert_non_blocking(&client);
+    assert_non_blocking(&server);
     Pair { client, server }
+}
+
+/// Natively, checks that `sock` is in non-blocking mode, so that a broken mode makes the tests
+/// fail here instead of hanging in a `recv`. (WASI sockets have no blocking mode.)
+pub fn assert_non_blocking(sock: &Sock) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_GETFL only reads the descriptor's status flags.
+        let flags = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
+        assert_ne!(flags, -1, "fcntl: {}", io::Error::last_os_error());
+        assert!(
+            flags & libc::O_NONBLOCK != 0,
+            "{sock:?} is in blocking mode"
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = sock;
 }
 
 /// A connected pair over 127.0.0.1.
@@ -89,7 +109,11 @@ pub fn send_all(sock: &Sock, data: &[u8]) {
     let deadline = Instant::now() + TIMEOUT;
     let mut sent = 0;
     while sent < data.len() {
-        assert!(Instant::now() < deadline, "sent only {sent} of {} bytes", data.len());
+        assert!(
+            Instant::now() < deadline,
+            "sent only {sent} of {} bytes",
+            data.len()
+        );
         match sock.send(&data[sent..]) {
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -106,7 +130,10 @@ pub fn recv_exactly(sock: &Sock, len: usize) -> Vec<u8> {
     let mut data = vec![0; len];
     let mut received = 0;
     while received < len {
-        assert!(Instant::now() < deadline, "received only {received} of {len} bytes");
+        assert!(
+            Instant::now() < deadline,
+            "received only {received} of {len} bytes"
+        );
         match sock.recv(&mut data[received..]) {
             Ok(0) => panic!("peer closed after {received} of {len} bytes"),
             Ok(n) => received += n,
@@ -182,8 +209,28 @@ pub fn check_readiness_and_close(mut sender: Sock, receiver: Sock) {
     sender.reset();
     // EOF is readable, a hang-up, or both.
     let occurred = receiver.wait(TIMEOUT, SockEvent::RECV).expect("wait");
-    assert!(occurred.intersects(SockEvent::RECV | SockEvent::ERR), "{occurred:?}");
+    assert!(
+        occurred.intersects(SockEvent::RECV | SockEvent::ERR),
+        "{occurred:?}"
+    );
     assert_eq!(receiver.recv(&mut byte).expect("recv at EOF"), 0);
+}
+
+/// OS error codes as the crate sees them: errno values (wasi-libc's on WASI), Winsock's on
+/// Windows.
+pub mod code {
+    #[cfg(not(windows))]
+    pub use libc::{
+        EAGAIN, EBADF, ECONNREFUSED, ECONNRESET, EINPROGRESS, EINTR, EINVAL, ENOTCONN, EPIPE,
+        EWOULDBLOCK,
+    };
+    #[cfg(windows)]
+    pub use windows_sys::Win32::Networking::WinSock::{
+        WSAEBADF as EBADF, WSAECONNREFUSED as ECONNREFUSED, WSAECONNRESET as ECONNRESET,
+        WSAEINPROGRESS as EINPROGRESS, WSAEINTR as EINTR, WSAEINVAL as EINVAL,
+        WSAENOTCONN as ENOTCONN, WSAESHUTDOWN as EPIPE, WSAEWOULDBLOCK as EAGAIN,
+        WSAEWOULDBLOCK as EWOULDBLOCK,
+    };
 }
 
 /// What reads of a [`MockSock`] give once its readable bytes are used up.
@@ -364,7 +411,13 @@ impl MockSock {
         if readable.is_empty() {
             return None;
         }
-        Some(readable.iter().copied().take(len.min(self.trickle)).collect())
+        Some(
+            readable
+                .iter()
+                .copied()
+                .take(len.min(self.trickle))
+                .collect(),
+        )
     }
 
     fn drained_result(&self) -> io::Result<usize> {

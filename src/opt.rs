@@ -13,7 +13,7 @@
 /// | `SendBufferSize` | `SO_SNDBUF` | `send-buffer-size` | `Size` |
 /// | `ReuseAddress` | `SO_REUSEADDR` | unsupported | `Bool` |
 /// | `Ttl` | `IP_TTL` / `IPV6_UNICAST_HOPS` | `hop-limit` | `Size` |
-/// | `Error` (get only) | `SO_ERROR` (clears it) | unsupported | `Error` |
+/// | `Error` (get only) | `SO_ERROR` (clears it) | the error of a failed connect or write (clears it) | `Error` |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SockOpt {

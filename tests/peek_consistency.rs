@@ -1,6 +1,7 @@
 //! `peek`, `recv`, `wait` and the high-level operations share one view of the incoming bytes:
 //! natively the kernel's buffer, on WASI the sock's read-ahead buffer. Every byte arrives once,
 //! in order, whichever mix of calls reads it. Runs natively and in wasmtime.
+#![cfg(sockets)]
 
 use std::time::Duration;
 

@@ -566,10 +566,6 @@ fn send_takes_part_of_a_payload_bigger_than_the_buffers_instead_of_blocking() {
 }
 
 #[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "bug: on WASI, dropping a sock with unsent bytes blocks until the peer reads them"
-)]
 fn dropping_a_sock_with_unsent_bytes_returns_at_once() {
     let pair = pair();
     let total = fill_send_buffer(&pair.client);

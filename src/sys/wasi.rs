@@ -36,22 +36,83 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// A `wasi:sockets/tcp` socket with its streams and the state WASI leaves to the guest.
 ///
-/// Field order is drop order, and it matters: wasmtime traps when a resource is dropped
-/// before its children (stream pollables are children of the streams, the streams and the
-/// socket's pollable children of the socket).
+/// Drop order matters: wasmtime traps when a resource is dropped before its children (the
+/// pollables are children of the streams and of the socket, the streams children of the
+/// socket), so the pollables come first and [`Conn`] keeps the rest in order.
 pub struct Socket {
     input_ready: OnceLock<Pollable>,
     output_ready: OnceLock<Pollable>,
-    streams: OnceLock<(InputStream, OutputStream)>,
     socket_ready: OnceLock<Pollable>,
     state: Mutex<State>,
-    socket: TcpSocket,
+    /// Always `Some` but inside `drop`, which may hand it to the [`graveyard`].
+    conn: Option<Conn>,
+}
+
+/// A socket and its streams; field order is drop order.
+struct Conn {
+    streams: OnceLock<(InputStream, OutputStream)>,
+    tcp: TcpSocket,
+}
+
+impl Conn {
+    /// Whether dropping the output stream would block: wasmtime's drop waits until the last
+    /// write reached the kernel and the socket is writable again, i.e. forever when the peer
+    /// never reads.
+    fn write_blocked(&self) -> bool {
+        self.streams
+            .get()
+            .is_some_and(|(_, output)| matches!(output.check_write(), Ok(0)))
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Children first.
+        drop(self.input_ready.take());
+        drop(self.output_ready.take());
+        drop(self.socket_ready.take());
+        if let Some(conn) = self.conn.take() {
+            graveyard::bury(conn);
+        }
+    }
+}
+
+/// Sockets closed while their last write is still stuck in the host. Closing one natively
+/// returns at once and the kernel finishes (or abandons) the send; wasmtime instead blocks the
+/// guest in the stream's drop until the write completes, which a peer that never reads makes
+/// forever. Such sockets wait here and are really closed by a later sweep, once the write has
+/// gone through or failed; every other socket closes at once.
+mod graveyard {
+    use std::sync::{Mutex, PoisonError};
+
+    use super::Conn;
+
+    static GRAVES: Mutex<Vec<Conn>> = Mutex::new(Vec::new());
+
+    pub(super) fn bury(conn: Conn) {
+        sweep();
+        if conn.write_blocked() {
+            lock().push(conn);
+        }
+    }
+
+    /// Closes the buried sockets whose write has finished.
+    pub(super) fn sweep() {
+        let mut graves = lock();
+        if !graves.is_empty() {
+            graves.retain(Conn::write_blocked);
+        }
+    }
+
+    fn lock() -> std::sync::MutexGuard<'static, Vec<Conn>> {
+        GRAVES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
-            .field("socket", &self.socket)
+            .field("socket", &self.conn().tcp)
             .field("phase", &self.lock().phase)
             .finish()
     }
@@ -112,7 +173,6 @@ impl Socket {
         Socket {
             input_ready: OnceLock::new(),
             output_ready: OnceLock::new(),
-            streams: OnceLock::new(),
             socket_ready: OnceLock::new(),
             state: Mutex::new(State {
                 phase,
@@ -121,15 +181,33 @@ impl Socket {
                 input_end: None,
                 pending_error: None,
             }),
-            socket,
+            conn: Some(Conn {
+                streams: OnceLock::new(),
+                tcp: socket,
+            }),
         }
     }
 
     fn connected(socket: TcpSocket, input: InputStream, output: OutputStream) -> Socket {
         let sock = Socket::new(socket, Phase::Connected);
         // A fresh OnceLock is empty, so this always stores the streams.
-        let _ = sock.streams.set((input, output));
+        let _ = sock.conn().streams.set((input, output));
         sock
+    }
+
+    fn conn(&self) -> &Conn {
+        // Only `drop` takes it.
+        self.conn
+            .as_ref()
+            .expect("a socket has its connection until dropped")
+    }
+
+    fn tcp(&self) -> &TcpSocket {
+        &self.conn().tcp
+    }
+
+    fn streams(&self) -> Option<&(InputStream, OutputStream)> {
+        self.conn().streams.get()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -138,7 +216,7 @@ impl Socket {
     }
 
     fn socket_ready(&self) -> &Pollable {
-        self.socket_ready.get_or_init(|| self.socket.subscribe())
+        self.socket_ready.get_or_init(|| self.tcp().subscribe())
     }
 
     fn input_ready(&self, input: &InputStream) -> &Pollable {
@@ -150,8 +228,8 @@ impl Socket {
     }
 
     /// The streams, or the errno natively returned in this phase.
-    fn streams(&self, state: &State) -> io::Result<&(InputStream, OutputStream)> {
-        match (self.streams.get(), state.phase) {
+    fn connected_streams(&self, state: &State) -> io::Result<&(InputStream, OutputStream)> {
+        match (self.streams(), state.phase) {
             (Some(streams), _) => Ok(streams),
             (None, Phase::Connecting) => Err(errno(libc::EAGAIN)),
             (None, _) => Err(errno(libc::ENOTCONN)),
@@ -164,9 +242,9 @@ impl Socket {
         if state.phase != Phase::Connecting {
             return;
         }
-        match self.socket.finish_connect() {
+        match self.tcp().finish_connect() {
             Ok(streams) => {
-                let _ = self.streams.set(streams);
+                let _ = self.conn().streams.set(streams);
                 state.phase = Phase::Connected;
             }
             Err(ErrorCode::WouldBlock) => {}
@@ -180,7 +258,7 @@ impl Socket {
     /// One non-blocking read of up to `max` bytes from the input stream, recording how the
     /// stream ended; empty when nothing has arrived.
     fn read_stream(&self, state: &mut State, max: usize) -> Vec<u8> {
-        let Some((input, _)) = self.streams.get() else {
+        let Some((input, _)) = self.streams() else {
             return Vec::new();
         };
         if state.input_end.is_some() || max == 0 {
@@ -374,7 +452,7 @@ pub(crate) fn bind(addr: &SocketAddr) -> io::Result<Socket> {
 /// `set-listen-backlog-size` + `start-listen`/`finish-listen`. WASI rejects a backlog of 0,
 /// which natively means "the smallest queue": it becomes 1.
 pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
-    let tcp = &socket.socket;
+    let tcp = socket.tcp();
     tcp.set_listen_backlog_size(backlog.max(1) as u64)
         .map_err(wasi_err)?;
     tcp.start_listen().map_err(wasi_err)?;
@@ -385,7 +463,7 @@ pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
 
 /// `accept`: the new socket comes with its streams.
 pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
-    let (peer, input, output) = socket.socket.accept().map_err(wasi_err)?;
+    let (peer, input, output) = socket.tcp().accept().map_err(wasi_err)?;
     let addr = peer.remote_address().map_err(wasi_err)?;
     Ok((Socket::connected(peer, input, output), from_wasi_addr(addr)))
 }
@@ -393,7 +471,7 @@ pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
 /// `local-address`.
 pub(crate) fn local_addr(socket: &Socket) -> io::Result<SocketAddr> {
     socket
-        .socket
+        .tcp()
         .local_address()
         .map(from_wasi_addr)
         .map_err(wasi_err)
@@ -402,7 +480,7 @@ pub(crate) fn local_addr(socket: &Socket) -> io::Result<SocketAddr> {
 /// `remote-address`; `ENOTCONN` when not connected, as natively.
 pub(crate) fn peer_addr(socket: &Socket) -> io::Result<SocketAddr> {
     socket
-        .socket
+        .tcp()
         .remote_address()
         .map(from_wasi_addr)
         .map_err(|code| match code {
@@ -428,7 +506,7 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
         Shutdown::Write => ShutdownType::Send,
         Shutdown::Both => ShutdownType::Both,
     };
-    socket.socket.shutdown(how).map_err(|code| match code {
+    socket.tcp().shutdown(how).map_err(|code| match code {
         ErrorCode::InvalidState => errno(libc::ENOTCONN),
         other => wasi_err(other),
     })
@@ -441,7 +519,7 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     if let Some(code) = state.pending_error.take() {
         return Err(errno(code));
     }
-    let (_, output) = socket.streams(&state)?;
+    let (_, output) = socket.connected_streams(&state)?;
     let result = output.check_write().and_then(|budget| {
         let n = data
             .len()
@@ -463,7 +541,7 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
 /// end of stream, `EAGAIN` when nothing has arrived.
 pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     let mut state = socket.lock();
-    socket.streams(&state)?;
+    socket.connected_streams(&state)?;
     if buf.is_empty() {
         return Ok(0);
     }
@@ -488,7 +566,7 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
 /// time, so that peeking line by line costs one host call per chunk, not per line.
 pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     let mut state = socket.lock();
-    socket.streams(&state)?;
+    socket.connected_streams(&state)?;
     if buf.is_empty() {
         return Ok(0);
     }
@@ -546,7 +624,7 @@ fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
         }
         Phase::Listening => {}
         Phase::Connected => {
-            if let Some((input, output)) = socket.streams.get() {
+            if let Some((input, output)) = socket.streams() {
                 if requested.contains(SockEvent::RECV) {
                     if state.readable() {
                         watch.occurred |= SockEvent::RECV;
@@ -594,7 +672,7 @@ fn settle(socket: &Socket, requested: SockEvent, recv_ready: bool, send_ready: b
                 }
             }
             if send_ready {
-                if let Some((_, output)) = socket.streams.get() {
+                if let Some((_, output)) = socket.streams() {
                     match output.check_write() {
                         Ok(0) => {}
                         Ok(_) | Err(StreamError::Closed) => occurred |= SockEvent::SEND,
@@ -618,6 +696,7 @@ fn settle(socket: &Socket, requested: SockEvent, recv_ready: bool, send_ready: b
 /// Socks whose events hold already (buffered data, a failed connect) make the timer zero, so
 /// the others are still reported in the same call.
 pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+    graveyard::sweep();
     // Per target: the events known without waiting, and the indices of its recv and send
     // pollables in the one list given to `poll`.
     let mut plans = Vec::with_capacity(targets.len());
@@ -708,7 +787,7 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 
 /// Reads an option WASI 0.2 has; `SockOpt::Error` reads the pending error this backend keeps.
 pub(crate) fn get_sock_opt(socket: &Socket, opt: SockOpt) -> io::Result<SockOptValue> {
-    let tcp = &socket.socket;
+    let tcp = socket.tcp();
     Ok(match opt {
         SockOpt::KeepAlive => SockOptValue::Bool(tcp.keep_alive_enabled().map_err(wasi_err)?),
         SockOpt::RecvBufferSize => {
@@ -730,7 +809,7 @@ fn size(bytes: u64) -> usize {
 
 /// Writes an option WASI 0.2 has.
 pub(crate) fn set_sock_opt(socket: &Socket, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-    let tcp = &socket.socket;
+    let tcp = socket.tcp();
     match (opt, value) {
         (SockOpt::KeepAlive, SockOptValue::Bool(on)) => tcp.set_keep_alive_enabled(on),
         (SockOpt::RecvBufferSize, SockOptValue::Size(bytes)) => {

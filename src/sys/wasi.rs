@@ -55,15 +55,33 @@ struct Conn {
 }
 
 impl Conn {
-    /// Whether dropping the output stream would block: wasmtime's drop waits until the last
-    /// write reached the kernel and the socket is writable again, i.e. forever when the peer
-    /// never reads.
-    fn write_blocked(&self) -> bool {
+    /// Whether the host still holds unsent bytes, as far as it can tell at once.
+    fn write_stuck(&self) -> bool {
         self.streams
             .get()
             .is_some_and(|(_, output)| matches!(output.check_write(), Ok(0)))
     }
+
+    /// Whether dropping the output stream would block: wasmtime's drop waits until the last
+    /// write reached the kernel and the socket is writable again, i.e. forever when the peer
+    /// never reads. `check-write` answers without waiting, so a readiness the host has not
+    /// noticed yet looks the same as a stuck write: a short wait tells them apart.
+    fn write_blocks_close(&self) -> bool {
+        let Some((_, output)) = self.streams.get() else {
+            return false;
+        };
+        if !self.write_stuck() {
+            return false;
+        }
+        let writable = output.subscribe();
+        let timer = monotonic_clock::subscribe_duration(CLOSE_CHECK.as_nanos() as u64);
+        !wasi_poll(&[&writable, &timer]).contains(&0)
+    }
 }
+
+/// How long closing a sock that has written waits for the host to confirm its writes are done
+/// before leaving the close to the [`graveyard`].
+const CLOSE_CHECK: Duration = Duration::from_millis(10);
 
 impl Drop for Socket {
     fn drop(&mut self) {
@@ -71,8 +89,16 @@ impl Drop for Socket {
         drop(self.input_ready.take());
         drop(self.output_ready.take());
         drop(self.socket_ready.take());
+        let wrote = self
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wrote;
         if let Some(conn) = self.conn.take() {
-            graveyard::bury(conn);
+            graveyard::sweep();
+            if wrote && conn.write_blocks_close() {
+                graveyard::bury(conn);
+            }
         }
     }
 }
@@ -80,31 +106,28 @@ impl Drop for Socket {
 /// Sockets closed while their last write is still stuck in the host. Closing one natively
 /// returns at once and the kernel finishes (or abandons) the send; wasmtime instead blocks the
 /// guest in the stream's drop until the write completes, which a peer that never reads makes
-/// forever. Such sockets wait here and are really closed by a later sweep, once the write has
-/// gone through or failed; every other socket closes at once.
+/// forever. Such sockets wait here and are really closed by a later sweep (every wait and
+/// every close sweeps), once the write has gone through or failed.
 mod graveyard {
-    use std::sync::{Mutex, PoisonError};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
 
     use super::Conn;
 
     static GRAVES: Mutex<Vec<Conn>> = Mutex::new(Vec::new());
 
     pub(super) fn bury(conn: Conn) {
-        sweep();
-        if conn.write_blocked() {
-            lock().push(conn);
-        }
+        lock().push(conn);
     }
 
     /// Closes the buried sockets whose write has finished.
     pub(super) fn sweep() {
         let mut graves = lock();
         if !graves.is_empty() {
-            graves.retain(Conn::write_blocked);
+            graves.retain(Conn::write_stuck);
         }
     }
 
-    fn lock() -> std::sync::MutexGuard<'static, Vec<Conn>> {
+    fn lock() -> MutexGuard<'static, Vec<Conn>> {
         GRAVES.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -147,6 +170,8 @@ struct State {
     input_end: Option<InputEnd>,
     /// The pending socket error (a failed connect or write), like `SO_ERROR`.
     pending_error: Option<i32>,
+    /// Whether anything was written; a socket that never wrote closes at once.
+    wrote: bool,
 }
 
 impl State {
@@ -180,6 +205,7 @@ impl Socket {
                 read_pos: 0,
                 input_end: None,
                 pending_error: None,
+                wrote: false,
             }),
             conn: Some(Conn {
                 streams: OnceLock::new(),
@@ -529,6 +555,7 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
         }
         Ok(n)
     });
+    state.wrote |= matches!(result, Ok(n) if n > 0);
     match result {
         Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
         Ok(n) => Ok(n),

@@ -323,8 +323,9 @@ fn send_all(sock: &Sock, mut data: &[u8]) -> Result<()> {
     while !data.is_empty() {
         match sock.send(data) {
             Ok(n) => data = &data[n..],
+            // No deadline, like the blocking baseline (and no kernel timer).
             Err(e) if is_would_block(&e) => {
-                sock.wait(TIMEOUT, SockEvent::SEND)?;
+                sock.wait(Duration::MAX, SockEvent::SEND)?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -339,7 +340,7 @@ fn recv_some(sock: &Sock, buf: &mut [u8]) -> Result<usize> {
             Ok(0) => return Err("connection closed by peer".into()),
             Ok(n) => return Ok(n),
             Err(e) if is_would_block(&e) => {
-                sock.wait(TIMEOUT, SockEvent::RECV)?;
+                sock.wait(Duration::MAX, SockEvent::RECV)?;
             }
             Err(e) => return Err(e.into()),
         }

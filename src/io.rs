@@ -13,7 +13,7 @@ pub const MAX_WAIT_FOR_IO: Duration = Duration::from_secs(1);
 
 /// The first peek of [`SockIo::recv_until_terminator`] is Core's 512 bytes, so short lines cost
 /// no more than in Core; every peek that finds no terminator doubles it, up to this.
-const MAX_PEEK: usize = 64 * 1024;
+const MAX_PEEK: usize = 256 * 1024;
 const FIRST_PEEK: usize = 512;
 
 /// Core's high-level socket operations, as provided methods over the primitives
@@ -144,68 +144,76 @@ pub trait SockIo {
         max_data: usize,
     ) -> Result<Vec<u8>, SockError> {
         let deadline = Deadline::after(self.now(), timeout);
+        // `data[..received]` holds the bytes consumed so far. Each peek goes into the tail of
+        // `data` itself and the read then lands on the peeked copy: no buffer of its own, no
+        // copy. The tail is zeroed once and kept between tries, and cut off before returning.
         let mut data = Vec::new();
+        let mut received = 0;
         let mut peek_size = FIRST_PEEK;
-        let mut progressed;
+        let consumed = |mut data: Vec<u8>, len: usize| {
+            data.truncate(len);
+            data
+        };
         loop {
-            if data.len() >= max_data {
-                return Err(SockError::TooManyBytes { received: data });
+            if received >= max_data {
+                return Err(SockError::TooManyBytes {
+                    received: consumed(data, received),
+                });
             }
-            // Peek into the tail of `data` itself, then read the same bytes over the peeked
-            // copy: no buffer of its own, no copy.
-            let start = data.len();
-            let want = peek_size.min(max_data - start);
-            data.resize(start + want, 0);
-            match self.peek(&mut data[start..]) {
+            let want = peek_size.min(max_data - received);
+            if data.len() < received + want {
+                data.resize(received + want, 0);
+            }
+            let progressed = match self.peek(&mut data[received..received + want]) {
                 Ok(0) => {
-                    data.truncate(start);
-                    return Err(SockError::Closed { received: data });
+                    return Err(SockError::Closed {
+                        received: consumed(data, received),
+                    })
                 }
                 Ok(peeked) => {
                     let peeked = peeked.min(want);
-                    let found = memchr::memchr(terminator, &data[start..start + peeked]);
+                    let window = &data[received..received + peeked];
+                    let found = memchr::memchr(terminator, window);
                     let try_len = found.map_or(peeked, |pos| pos + 1);
-                    let read = self.recv(&mut data[start..start + try_len]);
-                    match read {
+                    match self.recv(&mut data[received..received + try_len]) {
                         Ok(read) if read == try_len => {}
                         other => {
                             let read = other.unwrap_or(0).min(try_len);
-                            data.truncate(start + read);
                             return Err(SockError::ShortRead {
                                 read,
                                 attempted: try_len,
                                 peeked,
-                                received: data,
+                                received: consumed(data, received + read),
                             });
                         }
                     }
                     if let Some(pos) = found {
-                        data.truncate(start + pos);
-                        return Ok(data);
+                        return Ok(consumed(data, received + pos));
                     }
-                    data.truncate(start + try_len);
+                    received += try_len;
                     if peeked == want {
                         peek_size = (peek_size * 2).min(MAX_PEEK);
                     }
-                    progressed = true;
+                    true
                 }
-                Err(e) => {
-                    data.truncate(start);
-                    progressed = false;
-                    if is_permanent(&e) {
-                        return Err(SockError::Recv {
-                            source: e,
-                            received: data,
-                        });
-                    }
+                Err(e) if is_permanent(&e) => {
+                    return Err(SockError::Recv {
+                        source: e,
+                        received: consumed(data, received),
+                    })
                 }
-            }
+                Err(_) => false,
+            };
             let left = deadline.left(self.now());
             if left.is_zero() {
-                return Err(SockError::RecvTimeout { received: data });
+                return Err(SockError::RecvTimeout {
+                    received: consumed(data, received),
+                });
             }
             if interrupt.is_interrupted() {
-                return Err(SockError::RecvInterrupted { received: data });
+                return Err(SockError::RecvInterrupted {
+                    received: consumed(data, received),
+                });
             }
             // After progress more may be waiting already: try again before waiting (Core
             // always waits, one system call more per chunk).
@@ -213,7 +221,7 @@ pub trait SockIo {
                 if let Err(source) = self.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::RECV) {
                     return Err(SockError::Wait {
                         source,
-                        received: data,
+                        received: consumed(data, received),
                     });
                 }
             }

@@ -249,8 +249,13 @@ thread_local! {
     static POLL_FDS: RefCell<Vec<os_poll::PollFd>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `poll(2)` rounds nothing up: a timeout below one millisecond must not become zero.
+/// `poll(2)`'s timeout: milliseconds rounded up (a timeout below one millisecond must not
+/// become zero), capped at what `int` holds (the front end waits again while time is left);
+/// `Duration::MAX`, "forever", is -1, which spares the kernel a timer.
 fn timeout_ms(timeout: Duration) -> i32 {
+    if timeout == Duration::MAX {
+        return -1;
+    }
     let ms = timeout.as_nanos().div_ceil(1_000_000);
     i32::try_from(ms).unwrap_or(i32::MAX)
 }

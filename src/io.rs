@@ -87,7 +87,7 @@ pub trait SockIo {
         timeout: Duration,
         interrupt: &ThreadInterrupt,
     ) -> Result<(), SockError> {
-        let deadline = Deadline::after(self.now(), timeout);
+        let mut deadline = Deadline::new(timeout);
         let mut sent = 0;
         while sent < data.len() {
             match self.send(&data[sent..]) {
@@ -143,7 +143,7 @@ pub trait SockIo {
         interrupt: &ThreadInterrupt,
         max_data: usize,
     ) -> Result<Vec<u8>, SockError> {
-        let deadline = Deadline::after(self.now(), timeout);
+        let mut deadline = Deadline::new(timeout);
         // `data[..received]` holds the bytes consumed so far. Each peek goes into the tail of
         // `data` itself and the read then lands on the peeked copy: no buffer of its own, no
         // copy. The tail is zeroed once and kept between tries, and cut off before returning.
@@ -246,18 +246,27 @@ pub trait SockIo {
     }
 }
 
-/// A deadline on a monotonic clock; `None` when `now + timeout` does not fit, i.e. never.
-#[derive(Clone, Copy)]
-pub(crate) struct Deadline(Option<Instant>);
+/// A deadline `timeout` after the first attempt of an operation, on a monotonic clock.
+///
+/// It starts when first asked for the time left, i.e. once the first attempt did not finish the
+/// operation: an operation that succeeds or fails at once never reads the clock (a host may
+/// have none, e.g. `wasm32-unknown-unknown`), and the first attempt never waits, so the
+/// deadline is the same as one started at the call.
+pub(crate) struct Deadline {
+    timeout: Duration,
+    /// Set at the first question; `Some(None)` when `now + timeout` does not fit, i.e. never.
+    at: Option<Option<Instant>>,
+}
 
 impl Deadline {
-    pub(crate) fn after(now: Instant, timeout: Duration) -> Deadline {
-        Deadline(now.checked_add(timeout))
+    pub(crate) fn new(timeout: Duration) -> Deadline {
+        Deadline { timeout, at: None }
     }
 
     /// The time left, zero once passed; effectively forever for a deadline that never comes.
-    pub(crate) fn left(self, now: Instant) -> Duration {
-        match self.0 {
+    pub(crate) fn left(&mut self, now: Instant) -> Duration {
+        let timeout = self.timeout;
+        match *self.at.get_or_insert_with(|| now.checked_add(timeout)) {
             Some(deadline) => deadline.saturating_duration_since(now),
             None => Duration::MAX,
         }

@@ -236,8 +236,13 @@ impl Sock {
                 return Err(not_connected());
             }
         }
-        // `None`: a deadline past what Instant can hold, i.e. never.
-        let deadline = Instant::now().checked_add(timeout);
+        // `None`: a deadline past what Instant can hold, i.e. never. A zero timeout needs no
+        // clock (and a host may have none: wasm32-unknown-unknown).
+        let deadline = if timeout.is_zero() {
+            None
+        } else {
+            Instant::now().checked_add(timeout)
+        };
         let mut left = timeout;
         loop {
             match sys::poll(socks, left) {
@@ -247,6 +252,9 @@ impl Sock {
                 // EINTR: Core gives up here; retry with the time left.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+            if timeout.is_zero() {
+                return Ok(0);
             }
             if let Some(deadline) = deadline {
                 left = deadline.saturating_duration_since(Instant::now());

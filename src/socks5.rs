@@ -363,7 +363,7 @@ pub fn interruptible_recv<S: SockIo + ?Sized>(
     interrupt: &ThreadInterrupt,
 ) -> Result<(), IntrRecvError> {
     let expected = buf.len();
-    let deadline = Deadline::after(sock.now(), timeout);
+    let mut deadline = Deadline::new(timeout);
     let mut received = 0;
     while received < expected {
         let must_wait = match sock.recv(&mut buf[received..]) {

@@ -122,3 +122,46 @@ fn recv_on_a_listener_is_not_connected() {
     assert_eq!(err.kind(), ErrorKind::NotConnected);
     assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
 }
+
+#[test]
+fn raw_wasi_sockets_are_adopted_in_their_state() {
+    use wasi::sockets::instance_network::instance_network;
+    use wasi::sockets::network::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+    use wasi::sockets::tcp_create_socket::create_tcp_socket;
+
+    // A listener made with the raw WASI API, adopted: it accepts like one of ours.
+    let network = instance_network();
+    let raw = create_tcp_socket(IpAddressFamily::Ipv4).unwrap();
+    let any_port = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port: 0,
+        address: (127, 0, 0, 1),
+    });
+    raw.start_bind(&network, any_port).unwrap();
+    raw.finish_bind().unwrap();
+    raw.start_listen().unwrap();
+    raw.finish_listen().unwrap();
+    let listener = Sock::from(raw);
+    assert!(listener.get().unwrap().tcp_socket().is_listening());
+
+    let client = Sock::connect(listener.local_addr().unwrap(), TIMEOUT).unwrap();
+    listener.wait(TIMEOUT, SockEvent::RECV).unwrap();
+
+    // An accepted socket with its streams, taken with the raw API, adopted as connected.
+    let raw_listener = listener.get().unwrap().tcp_socket();
+    let server = Sock::from(raw_listener.accept().unwrap());
+    client.send(b"hello").unwrap();
+    let mut buf = [0u8; 5];
+    let mut got = 0;
+    for _ in 0..100 {
+        server.wait(TIMEOUT, SockEvent::RECV).unwrap();
+        match server.recv(&mut buf[got..]) {
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        if got == buf.len() {
+            break;
+        }
+    }
+    assert_eq!(&buf, b"hello");
+}

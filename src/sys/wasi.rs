@@ -321,6 +321,35 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// The `wasi:sockets/tcp` socket, for what this crate does not wrap.
+    pub fn tcp_socket(&self) -> &TcpSocket {
+        self.tcp()
+    }
+}
+
+impl From<TcpSocket> for crate::Sock {
+    /// Adopts a `wasi:sockets/tcp` socket in any state: unbound or bound, listening, or with a
+    /// connect started (finished here if it is done). A socket whose streams someone already
+    /// took cannot be read here: adopt it with its streams instead.
+    fn from(socket: TcpSocket) -> crate::Sock {
+        let adopted = match socket.finish_connect() {
+            Ok((input, output)) => Socket::connected(socket, input, output),
+            Err(ErrorCode::WouldBlock) => Socket::new(socket, Phase::Connecting),
+            Err(_) if socket.is_listening() => Socket::new(socket, Phase::Listening),
+            Err(_) => Socket::new(socket, Phase::Unconnected),
+        };
+        crate::Sock::from(adopted)
+    }
+}
+
+impl From<(TcpSocket, InputStream, OutputStream)> for crate::Sock {
+    /// Adopts a connected socket with its streams, as `accept` and `finish-connect` return them.
+    fn from((socket, input, output): (TcpSocket, InputStream, OutputStream)) -> crate::Sock {
+        crate::Sock::from(Socket::connected(socket, input, output))
+    }
+}
+
 fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }

@@ -60,6 +60,11 @@ impl ThreadInterrupt {
     /// Sleeps for `duration` unless interrupted first. Returns `true` when the whole duration
     /// passed, `false` when the flag is (or becomes) set.
     pub fn sleep_for(&self, duration: Duration) -> bool {
+        // Checked before the clock is read: a flag already set needs no clock (and a host may
+        // have none: wasm32-unknown-unknown).
+        if self.is_interrupted() {
+            return false;
+        }
         let deadline = Instant::now().checked_add(duration);
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {

@@ -91,7 +91,8 @@ pub trait SockIo {
         let mut sent = 0;
         while sent < data.len() {
             match self.send(&data[sent..]) {
-                Ok(n) => sent += n,
+                // A broken `send` may claim more than it was given.
+                Ok(n) => sent += n.min(data.len() - sent),
                 Err(e) if is_permanent(&e) => return Err(SockError::Send(e)),
                 Err(_) => {}
             }

@@ -20,6 +20,20 @@ if ! command -v wasmtime >/dev/null 2>&1; then
 fi
 wasmtime --version
 
+step "toolchain: wasm-bindgen-test-runner (runs the wasm32-unknown-unknown tests in Node.js)"
+# wasm-bindgen-cli must be exactly the wasm-bindgen version of Cargo.lock, or the runner
+# refuses the test binary; about 2 minutes, once per version.
+WASM_BINDGEN_VERSION=$(awk '$0 == "name = \"wasm-bindgen\"" {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+if [ -z "$WASM_BINDGEN_VERSION" ]; then
+    echo "FAILED: no wasm-bindgen in Cargo.lock" >&2
+    exit 1
+fi
+if [ "$(wasm-bindgen-test-runner --version 2>/dev/null || true)" != "wasm-bindgen-test-runner $WASM_BINDGEN_VERSION" ]; then
+    cargo install --locked wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+wasm-bindgen-test-runner --version
+node --version
+
 step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD), docs"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
@@ -80,6 +94,9 @@ run_tests --target wasm32-wasip2
 
 step "tests: wasm32-wasip1 in wasmtime (every socket operation is Unsupported)"
 run_tests --target wasm32-wasip1 --test unsupported
+
+step "tests: wasm32-unknown-unknown in Node.js, wasm-bindgen-test (every socket operation is Unsupported)"
+run_tests --target wasm32-unknown-unknown --test unsupported
 
 # The examples must print the same thing natively and in wasmtime.
 same_output() {

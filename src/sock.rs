@@ -236,8 +236,14 @@ impl Sock {
                 return Err(not_connected());
             }
         }
+        if !cfg!(sockets) {
+            // No socket backend, so no valid sock: only an empty list gets here, and the
+            // backend answers Unsupported before any clock is read (a host may have none:
+            // wasm32-unknown-unknown).
+            return sys::poll(socks, timeout);
+        }
         // `None`: a deadline past what Instant can hold, i.e. never. A zero timeout needs no
-        // clock (and a host may have none: wasm32-unknown-unknown).
+        // clock.
         let deadline = if timeout.is_zero() {
             None
         } else {

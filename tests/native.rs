@@ -47,6 +47,14 @@ mod fd {
         fd
     }
 
+    /// A fresh socket descriptor and the sock that owns it.
+    pub fn adopted() -> (RawFd, bitcoin_sock::Sock) {
+        use std::os::fd::FromRawFd;
+        let fd = new_socket();
+        // SAFETY: `fd` is a fresh socket that nothing else owns.
+        (fd, unsafe { bitcoin_sock::Sock::from_raw_fd(fd) })
+    }
+
     pub fn is_open(fd: RawFd) -> bool {
         // SAFETY: F_GETFD only reads the descriptor's flags; a closed fd gives EBADF.
         unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
@@ -85,11 +93,9 @@ mod fd {
 #[cfg(unix)]
 #[test]
 fn constructor_and_destructor() {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     let _serial = serial();
-    let s = fd::new_socket();
-    // SAFETY: `s` is a fresh socket that nothing else owns.
-    let sock = unsafe { Sock::from_raw_fd(s) };
+    let (s, sock) = fd::adopted();
     assert_eq!(sock.as_raw_fd(), s);
     assert!(fd::is_open(s));
     drop(sock);
@@ -143,11 +149,9 @@ fn move_assignment() {
 #[cfg(unix)]
 #[test]
 fn reset_closes_the_descriptor_now_and_never_again() {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     let _serial = serial();
-    let s = fd::new_socket();
-    // SAFETY: `s` is a fresh socket that nothing else owns.
-    let mut sock = unsafe { Sock::from_raw_fd(s) };
+    let (s, mut sock) = fd::adopted();
     sock.reset();
     fd::assert_closed(s);
     assert_eq!(sock.as_raw_fd(), -1);
@@ -162,11 +166,9 @@ fn reset_closes_the_descriptor_now_and_never_again() {
 #[cfg(unix)]
 #[test]
 fn take_then_drop_of_the_source_closes_nothing() {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     let _serial = serial();
-    let s = fd::new_socket();
-    // SAFETY: `s` is a fresh socket that nothing else owns.
-    let mut source = unsafe { Sock::from_raw_fd(s) };
+    let (s, mut source) = fd::adopted();
     let target = std::mem::take(&mut source);
     drop(source);
     assert!(fd::is_open(s));
@@ -178,11 +180,9 @@ fn take_then_drop_of_the_source_closes_nothing() {
 #[cfg(unix)]
 #[test]
 fn release_leaves_the_descriptor_open() {
-    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+    use std::os::fd::{AsRawFd, IntoRawFd};
     let _serial = serial();
-    let s = fd::new_socket();
-    // SAFETY: `s` is a fresh socket that nothing else owns.
-    let mut sock = unsafe { Sock::from_raw_fd(s) };
+    let (s, mut sock) = fd::adopted();
     let socket: bitcoin_sock::OsSocket = sock.release().expect("a valid sock releases its socket");
     assert_eq!(sock.as_raw_fd(), -1);
     drop(sock);
@@ -197,11 +197,9 @@ fn release_leaves_the_descriptor_open() {
 #[cfg(unix)]
 #[test]
 fn into_raw_fd_gives_up_the_descriptor() {
-    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::fd::IntoRawFd;
     let _serial = serial();
-    let s = fd::new_socket();
-    // SAFETY: `s` is a fresh socket that nothing else owns.
-    let sock = unsafe { Sock::from_raw_fd(s) };
+    let (s, sock) = fd::adopted();
     assert_eq!(sock.into_raw_fd(), s);
     assert!(fd::is_open(s));
     fd::close(s);

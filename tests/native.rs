@@ -369,6 +369,19 @@ fn wait() {
 }
 
 #[test]
+fn wait_without_deadline_returns_when_data_arrives() {
+    // Duration::MAX is "forever" (poll(2) with -1), not a timeout that overflows or is cut short.
+    let _serial = serial();
+    let pair = pair();
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| pair.server.wait(Duration::MAX, SockEvent::RECV));
+        assert_eq!(pair.client.send(b"a").expect("send"), 1);
+        let occurred = waiter.join().expect("waiter").expect("wait");
+        assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
+    });
+}
+
+#[test]
 fn wait_error_only_peer_close() {
     // Core's test uses an AF_UNIX socketpair, whose close is a hang-up (POLLHUP). Over TCP a
     // FIN alone is not one (poll says POLLIN); a reset is (POLLERR | POLLHUP), so the peer

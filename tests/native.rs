@@ -346,12 +346,6 @@ fn std_stream_connects_to_a_sock_listener() {
     assert_eq!(&buf, b"from sock");
 }
 
-#[test]
-fn sock_is_send_and_sync() {
-    fn shareable<T: Send + Sync>() {}
-    shareable::<Sock>();
-}
-
 // ---------------------------------------------------------------------------------------------
 // wait (Core's wait, wait_error_only_peer_close, wait_above_fd_setsize)
 

@@ -1033,8 +1033,10 @@ fn sleep_for_returns_false_at_once_when_interrupted() {
 }
 
 #[test]
-fn thread_interrupt_is_send_and_sync() {
+fn sock_and_thread_interrupt_are_send_and_sync_on_every_backend() {
+    // Code written once must compile the same natively and on WASI.
     fn shareable<T: Send + Sync>() {}
+    shareable::<Sock>();
     shareable::<ThreadInterrupt>();
 }
 

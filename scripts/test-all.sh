@@ -34,7 +34,7 @@ fi
 wasm-bindgen-test-runner --version
 node --version
 
-step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD), docs"
+step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD, fuzz target), docs"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
@@ -45,6 +45,9 @@ for target in $PORTABILITY_TARGETS; do
     # Type-checks the Windows (WSAPoll, WSAE* codes), macOS and FreeBSD paths; no linking.
     cargo clippy --all-targets --target "$target" -- -D warnings
 done
+# The fuzz target (its own workspace) type-checks on stable, so it cannot rot unseen;
+# ./scripts/fuzz.sh runs it (nightly).
+cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
 

@@ -39,8 +39,9 @@ pub struct Sock {
 impl Sock {
     /// Connects to `addr` within `timeout`: Core's `ConnectSocketDirectly`.
     ///
-    /// Makes a non-blocking TCP socket (with `TCP_NODELAY`, as Core does), starts the connect,
-    /// waits for [`SockEvent::SEND`] up to `timeout`, then checks the socket's pending error.
+    /// Makes a non-blocking TCP socket (with `TCP_NODELAY` where the host has it, as Core
+    /// does), starts the connect, waits for [`SockEvent::SEND`] up to `timeout`, then checks the
+    /// socket's pending error.
     ///
     /// # Errors
     /// [`SockError::ConnectTimeout`] when `timeout` passes first; [`SockError::Connect`] when the
@@ -104,7 +105,7 @@ impl Sock {
     }
 
     /// Accepts a pending connection (Core's `Accept`); the new sock is non-blocking and has
-    /// `TCP_NODELAY`.
+    /// `TCP_NODELAY` where the host has it.
     ///
     /// # Errors
     /// `WouldBlock` when no connection is pending (wait for [`SockEvent::RECV`] first); other OS

@@ -243,13 +243,8 @@ impl Sock {
             // wasm32-unknown-unknown).
             return sys::poll(socks, timeout);
         }
-        // `None`: a deadline past what Instant can hold, i.e. never. A zero timeout needs no
-        // clock.
-        let deadline = if timeout.is_zero() {
-            None
-        } else {
-            Instant::now().checked_add(timeout)
-        };
+        // `None`: a deadline past what Instant can hold, i.e. never.
+        let deadline = Instant::now().checked_add(timeout);
         let mut left = timeout;
         loop {
             match sys::poll(socks, left) {
@@ -259,9 +254,6 @@ impl Sock {
                 // EINTR: Core gives up here; retry with the time left.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
-            }
-            if timeout.is_zero() {
-                return Ok(0);
             }
             if let Some(deadline) = deadline {
                 left = deadline.saturating_duration_since(Instant::now());

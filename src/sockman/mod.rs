@@ -651,11 +651,14 @@ impl SockMan {
     }
 
     /// Marks a connection closed and stops watching it; its socket closes when the last
-    /// `Arc` goes.
+    /// `Arc` goes: at once, unless a loop iteration holds it.
     fn retire(&self, conn: &Conn) {
         let mut state = conn.lock();
         state.closed = true;
         state.queue = Default::default();
+        if mem::take(&mut state.pending) {
+            lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
+        }
         if state.registered.take().is_some() {
             if let Some(socket) = conn.sock.socket() {
                 let _ = self.registry.deregister(socket, conn.key);

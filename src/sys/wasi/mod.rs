@@ -11,7 +11,8 @@
 //! * `adopt`: sockets made elsewhere, as `Sock`;
 //! * `io`: `send`, `recv`, `peek` and the read-ahead buffer;
 //! * `poll`: the poll plan (`watch` before the one `poll`, `settle` after);
-//! * `opt`: socket options.
+//! * `opt`: socket options;
+//! * `registry`: `SockMan`'s registered sockets, their pollables kept across waits.
 //!
 //! The pollables (on [`Socket`], private here, so every file of this folder reaches them) and
 //! the plan's steps (`pub(super)`) are shared with any file of this folder that keeps pollables
@@ -30,6 +31,7 @@ mod graveyard;
 mod io;
 mod opt;
 mod poll;
+mod registry;
 mod tcp;
 
 pub(crate) use addr::{local_addr, peer_addr, resolve};
@@ -38,6 +40,7 @@ pub(crate) use errno::TRY_AGAIN_CODES;
 pub(crate) use io::{peek, recv, send};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
+pub(crate) use registry::{Readiness, Registry};
 pub(crate) use tcp::{
     accept, bind, connect_finish, connect_start, is_selectable, listen, set_non_blocking, shutdown,
 };

@@ -630,6 +630,62 @@ fn echo(config: &Config, report: &mut Report) -> Result<()> {
             Some(target),
         );
     }
+    #[cfg(not(target_os = "wasi"))]
+    wait_overhead(report)?;
+    Ok(())
+}
+
+/// What one wait costs the two crates with nothing ready, on one registered socket: the part
+/// of the echo gap that is `polling`'s own (on Linux it re-arms a timerfd and its notifier
+/// around every `epoll_wait`, five system calls where mio makes one).
+#[cfg(not(target_os = "wasi"))]
+fn wait_overhead(report: &mut Report) -> Result<()> {
+    const WAITS: usize = 100_000;
+    let listener = Sock::bind_listen(loopback(), 16)?;
+    let socket = listener.get().ok_or("invalid")?;
+    let poller = polling::Poller::new()?;
+    // SAFETY: deleted below, before `listener` drops.
+    unsafe {
+        poller.add_with_mode(
+            socket,
+            polling::Event::readable(0),
+            polling::PollMode::Level,
+        )?;
+    }
+    let mut events = polling::Events::new();
+    let mut mio_poll = mio::Poll::new()?;
+    let mut mio_listener = mio::net::TcpListener::bind(loopback())?;
+    mio_poll
+        .registry()
+        .register(&mut mio_listener, mio::Token(0), mio::Interest::READABLE)?;
+    let mut mio_events = mio::Events::with_capacity(1024);
+    let (polling_time, mio_time) = best_of(
+        3,
+        || {
+            let start = Instant::now();
+            for _ in 0..WAITS {
+                events.clear();
+                poller.wait(&mut events, Some(Duration::ZERO))?;
+            }
+            Ok(start.elapsed())
+        },
+        || {
+            let start = Instant::now();
+            for _ in 0..WAITS {
+                mio_poll.poll(&mut mio_events, Some(Duration::ZERO))?;
+            }
+            Ok(start.elapsed())
+        },
+    )?;
+    poller.delete(socket)?;
+    let per = |time: Duration| format!("{:.2} µs/wait", time.as_secs_f64() * 1e6 / WAITS as f64);
+    report.add(
+        "one empty wait: polling (SockMan's registry) vs mio".into(),
+        per(polling_time),
+        per(mio_time),
+        Some(mio_time.as_secs_f64() / polling_time.as_secs_f64()),
+        None,
+    );
     Ok(())
 }
 

@@ -9,7 +9,8 @@
 //!
 //! Workloads: `idle` (idle-many: one active connection among N, cost per loop iteration),
 //! `echo` (N connections each sending 100-byte messages and reading the echo), `memory`
-//! (allocations per loop iteration, bytes per idle connection). Natively the baselines are
+//! (allocations per loop iteration, bytes per idle connection), and in wasm `hostpoll` (one
+//! ready among N: the host's `poll` alone beside `Sock::wait_many`, where a wait's time goes). Natively the baselines are
 //! `polling` driven directly on the same sockets (idle) and an echo server on `mio` (echo); in
 //! wasmtime both are a `Sock::wait_many` loop. Rounds alternate ours and the baseline; the best
 //! round of each is kept (noise only adds time).
@@ -1070,6 +1071,154 @@ fn memory(report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// 4. (wasm) where a wait's time goes: the host's poll alone, and Sock::wait_many.
+
+/// Raw `wasi:sockets` client connections, for timing the host's `poll` without this crate.
+#[cfg(target_os = "wasi")]
+mod host {
+    use super::Result;
+    use wasi::io::poll::Pollable;
+    use wasi::io::streams::{InputStream, OutputStream};
+    use wasi::sockets::network::{
+        ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Network,
+    };
+    use wasi::sockets::tcp::TcpSocket;
+    use wasi::sockets::tcp_create_socket::create_tcp_socket;
+
+    /// A connection's client end; field order is drop order (children before parents, or
+    /// wasmtime traps).
+    pub struct Raw {
+        pub readable: Pollable,
+        _input: InputStream,
+        pub output: OutputStream,
+        _socket: TcpSocket,
+    }
+
+    pub fn connect(network: &Network, port: u16) -> Result<Raw> {
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
+        let addr = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+            port,
+            address: (127, 0, 0, 1),
+        });
+        socket
+            .start_connect(network, addr)
+            .map_err(|e| format!("{e:?}"))?;
+        let (input, output) = loop {
+            match socket.finish_connect() {
+                Ok(streams) => break streams,
+                Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
+                Err(e) => return Err(format!("{e:?}").into()),
+            }
+        };
+        Ok(Raw {
+            readable: input.subscribe(),
+            _input: input,
+            output,
+            _socket: socket,
+        })
+    }
+}
+
+#[cfg(target_os = "wasi")]
+fn host_poll(config: &Config, report: &mut Report) -> Result<()> {
+    use wasi::io::poll::{poll, Pollable};
+    println!(
+        "\n4. one ready among N idle: the host's poll alone vs Sock::wait_many, per call, best of {} rounds",
+        config.rounds
+    );
+    let network = wasi::sockets::instance_network::instance_network();
+    let listener = Sock::bind_listen(loopback(), 4096)?;
+    let port = listener.local_addr()?.port();
+    let mut previous: Option<(usize, Duration, Duration)> = None;
+    for &count in &config.idle_counts {
+        let mut raws = Vec::with_capacity(count);
+        let mut servers = Vec::with_capacity(count);
+        while raws.len() < count {
+            let raw = match host::connect(&network, port) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    println!("  connection {} failed: {e}", raws.len() + 1);
+                    break;
+                }
+            };
+            listener.wait(TIMEOUT, SockEvent::RECV)?;
+            match listener.accept() {
+                Ok((server, _)) => servers.push(server),
+                Err(e) => {
+                    println!("  accept {} failed: {e}", raws.len() + 1);
+                    break;
+                }
+            }
+            raws.push(raw);
+        }
+        let n = raws.len().min(servers.len());
+        let (Some(active_raw), Some(active_server)) = (raws.get(n - 1), servers.get(n - 1)) else {
+            return Err("no connection".into());
+        };
+        // One ready each way: a byte waits in the last connection, in both directions.
+        send_all(active_server, b"!")?;
+        active_raw.readable.block();
+        active_raw
+            .output
+            .blocking_write_and_flush(b"!")
+            .map_err(|e| format!("{e:?}"))?;
+        active_server.wait(TIMEOUT, SockEvent::RECV)?;
+
+        let list: Vec<&Pollable> = raws[..n].iter().map(|raw| &raw.readable).collect();
+        let mut socks: Vec<(&Sock, Events)> = servers[..n]
+            .iter()
+            .map(|sock| (sock, Events::new(SockEvent::RECV)))
+            .collect();
+        let calls = (2_000_000 / n).clamp(20, 20_000);
+        let (host, ours) = best_of(
+            config.rounds,
+            || {
+                let start = Instant::now();
+                for _ in 0..calls {
+                    if poll(&list).len() != 1 {
+                        return Err("the host's poll found the wrong number ready".into());
+                    }
+                }
+                Ok(start.elapsed())
+            },
+            || {
+                let start = Instant::now();
+                for _ in 0..calls {
+                    if Sock::wait_many(TIMEOUT, &mut socks)? != 1 {
+                        return Err("wait_many found the wrong number ready".into());
+                    }
+                }
+                Ok(start.elapsed())
+            },
+        )?;
+        let per =
+            |time: Duration| format!("{:.2} µs/call", time.as_secs_f64() * 1e6 / calls as f64);
+        report.add(
+            format!("{n} socks: host poll alone (ours) vs wait_many (baseline)"),
+            per(host),
+            per(ours),
+            Some(ours.as_secs_f64() / host.as_secs_f64()),
+            None,
+        );
+        if let Some((smaller, host_before, ours_before)) = previous {
+            let scale = |now: Duration, before: Duration| {
+                (now.as_secs_f64() / calls as f64) / before.as_secs_f64()
+            };
+            println!(
+                "  {smaller} -> {n} socks (x{:.1}): host poll x{:.1}, wait_many x{:.1}",
+                n as f64 / smaller as f64,
+                scale(host, host_before),
+                scale(ours, ours_before)
+            );
+        }
+        previous = Some((n, host / calls as u32, ours / calls as u32));
+        drop(socks);
+        drop(list);
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     #[cfg(not(target_os = "wasi"))]
     if let [_, flag, addr, count] = std::env::args().collect::<Vec<_>>().as_slice() {
@@ -1097,6 +1246,10 @@ fn main() -> Result<()> {
     }
     if config.runs("memory") {
         memory(&mut report)?;
+    }
+    #[cfg(target_os = "wasi")]
+    if config.runs("hostpoll") {
+        host_poll(&config, &mut report)?;
     }
     report.print_summary(platform);
     println!("total time {:.1} s", started.elapsed().as_secs_f64());

@@ -724,7 +724,8 @@ impl SockMan {
 
     /// Closes connection `id` (Core's `CloseConnection`): the socket is closed (at once, or
     /// as soon as a running loop iteration lets go of it) and queued bytes are dropped.
-    /// Returns whether the connection existed and this call closed it. No event follows.
+    /// Returns whether the connection existed and this call closed it. No event follows
+    /// (except one a loop on another thread is delivering at that moment).
     pub fn close(&self, id: Id) -> bool {
         let conn = {
             let mut table = lock(&self.table);

@@ -85,6 +85,8 @@ fn live_bytes() -> i64 {
 struct Config {
     quick: bool,
     rounds: usize,
+    /// Rounds of idle-many: short ones, many, so the best falls in a quiet moment.
+    idle_rounds: usize,
     idle_counts: Vec<usize>,
     /// Loop iterations per idle-many round.
     idle_iterations: usize,
@@ -109,7 +111,8 @@ impl Config {
             quick,
             rounds: if quick { 3 } else { 5 },
             idle_counts: vec![10, 125, 1_000, 10_000],
-            idle_iterations: if quick { 1_000 } else { 4_000 },
+            idle_rounds: if quick { 5 } else { 15 },
+            idle_iterations: if quick { 500 } else { 1_500 },
             echo_counts: vec![100, 1_000],
             echo_messages: if quick { 20 } else { 100 },
             only,
@@ -447,7 +450,7 @@ fn idle_many(config: &Config, report: &mut Report) -> Result<()> {
     raise_fd_limit();
     println!(
         "\n1. idle-many: per loop iteration, one connection active (1 byte sent and received), best of {} rounds",
-        config.rounds
+        config.idle_rounds
     );
     let listener = Sock::bind_listen(loopback(), 4096)?;
     let mut previous: Option<(usize, Duration)> = None;
@@ -558,7 +561,7 @@ fn idle_rounds(
     let mut events = polling::Events::new();
     let mut buf = vec![0u8; 64 * 1024];
     let result = best_of(
-        config.rounds,
+        config.idle_rounds,
         || {
             let start = Instant::now();
             for _ in 0..iterations {
@@ -610,7 +613,7 @@ fn idle_rounds(
 ) -> Result<(Duration, Duration)> {
     let iterations = config.idle_iterations;
     let mut baseline = Duration::MAX;
-    for _ in 0..config.rounds {
+    for _ in 0..config.idle_rounds {
         let time = idle_baseline(&servers, &active_server, active_client, iterations)?;
         baseline = baseline.min(time);
     }
@@ -621,7 +624,7 @@ fn idle_rounds(
     let mut handler = Count::default();
     man.run_once(&mut handler, Duration::ZERO)?;
     let mut ours = Duration::MAX;
-    for _ in 0..config.rounds {
+    for _ in 0..config.idle_rounds {
         let start = Instant::now();
         for _ in 0..iterations {
             send_all(active_client, b"!")?;

@@ -1067,7 +1067,8 @@ impl SockMan {
             }
         }
 
-        if recv_ready && !conn.lock().closed {
+        // A handler may have closed it in `ready_to_send`.
+        if recv_ready && !(send_ready && conn.lock().closed) {
             match conn.sock.recv(recv_buf) {
                 Ok(0) => {
                     conn.lock().recv_done = true;

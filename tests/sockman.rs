@@ -711,6 +711,49 @@ mod threads {
     }
 
     #[test]
+    fn loop_goes_on_after_a_handler_panicked() {
+        struct PanicOnce(bool, Recorder);
+        impl Handler for PanicOnce {
+            fn new_connection_accepted(
+                &mut self,
+                man: &SockMan,
+                id: Id,
+                me: SocketAddr,
+                them: SocketAddr,
+            ) -> bool {
+                self.1.new_connection_accepted(man, id, me, them)
+            }
+            fn got_data(&mut self, man: &SockMan, id: Id, data: &[u8]) {
+                if std::mem::take(&mut self.0) {
+                    panic!("the handler's bug");
+                }
+                self.1.got_data(man, id, data);
+            }
+            fn got_eof(&mut self, man: &SockMan, id: Id) {
+                self.1.got_eof(man, id)
+            }
+            fn got_permanent_read_error(&mut self, man: &SockMan, id: Id, err: &io::Error) {
+                self.1.got_permanent_read_error(man, id, err)
+            }
+        }
+        let (man, addr) = listening(Options::default());
+        let mut handler = PanicOnce(true, Recorder::echoing());
+        let (client, id) = accepted_client(&man, &mut handler.1, addr);
+        send_all(&client, b"first");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for _ in 0..1000 {
+                man.run_once(&mut handler, STEP).expect("run_once");
+            }
+        }));
+        assert!(panicked.is_err(), "the handler did not panic");
+        // The loop is usable again, the connection too.
+        man.send(id, b"x", true).expect("queue");
+        send_all(&client, b"second");
+        drive(&man, &mut handler.1, |h| h.received(id) == b"second");
+        assert_eq!(recv_exactly(&client, 7), b"xsecond");
+    }
+
+    #[test]
     fn run_returns_after_the_interrupt_within_the_bound() {
         let man = Arc::new(SockMan::new().expect("a manager"));
         man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");

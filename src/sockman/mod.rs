@@ -211,7 +211,7 @@ use std::io;
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use conn::{Conn, ConnState};
@@ -822,6 +822,25 @@ impl SockMan {
         }
     }
 
+    /// Puts every connection marked pending back on the list (after a handler's panic lost
+    /// some of them): O(connections), once.
+    fn requeue_marked(&self) {
+        let conns: Vec<Arc<Conn>> = lock(&self.table)
+            .slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Conn(conn) => Some(Arc::clone(conn)),
+                _ => None,
+            })
+            .collect();
+        let marked: Vec<Arc<Conn>> = conns
+            .into_iter()
+            .filter(|conn| conn.lock().pending)
+            .collect();
+        // One that is on the list already comes twice, which only recomputes its interest.
+        lock(&self.pending).extend(marked);
+    }
+
     fn wake_if_waiting(&self) {
         // The loop sets `waiting` before it looks at `pending` under that lock; a change
         // pushed to `pending` after that look sees `waiting` set (the lock orders them).
@@ -891,11 +910,23 @@ impl SockMan {
         handler: &mut H,
         timeout: Duration,
     ) -> io::Result<usize> {
-        let Ok(mut looper) = self.looper.try_lock() else {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "SockMan::run_once is already running",
-            ));
+        let mut looper = match self.looper.try_lock() {
+            Ok(looper) => looper,
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "SockMan::run_once is already running",
+                ))
+            }
+            // A handler panicked in an earlier iteration, perhaps while the list of changed
+            // connections was being worked through: take up every one still marked.
+            Err(TryLockError::Poisoned(poisoned)) => {
+                self.looper.clear_poison();
+                let mut looper = poisoned.into_inner();
+                looper.pending.clear();
+                self.requeue_marked();
+                looper
+            }
         };
         let LoopState {
             recv_buf,

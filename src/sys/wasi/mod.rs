@@ -125,6 +125,11 @@ struct State {
     pending_error: Option<i32>,
     /// Whether anything was written; a socket that never wrote closes at once.
     wrote: bool,
+    /// What the last `check-write` allowed, not yet used by a write (0: ask again). A wait
+    /// that found the socket writable keeps its answer here, so the send that follows does
+    /// not ask again: under wasmtime every ask spends the guest's tokio budget (see
+    /// `poll::retry_sends`).
+    write_budget: usize,
 }
 
 impl Socket {
@@ -140,6 +145,7 @@ impl Socket {
                 input_end: None,
                 pending_error: None,
                 wrote: false,
+                write_budget: 0,
             }),
             conn: Some(Conn {
                 streams: OnceLock::new(),

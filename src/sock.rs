@@ -6,6 +6,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::error::not_connected;
+use crate::opt::SetSockOpt;
 use crate::sys;
 use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
 
@@ -286,7 +287,8 @@ impl Sock {
     /// `InvalidInput` for a value of the wrong type or a read-only option; `Unsupported` when
     /// the host has no such option; the OS error; `NotConnected` on the invalid sock.
     pub fn set_sock_opt(&self, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-        sys::set_sock_opt(self.os()?, opt, value)
+        let socket = self.os()?;
+        sys::set_sock_opt(socket, SetSockOpt::new(opt, value)?)
     }
 
     /// Enables or disables `TCP_NODELAY` (Nagle's algorithm off when `true`).

@@ -10,6 +10,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::PollTarget;
+use crate::opt::SetSockOpt;
 use crate::{SockEvent, SockOpt, SockOptValue};
 
 /// The owned OS socket: a [`socket2::Socket`].
@@ -336,22 +337,19 @@ fn ttl(socket: &Socket) -> io::Result<u32> {
 }
 
 /// Writes a socket option.
-pub(crate) fn set_sock_opt(socket: &Socket, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-    match (opt, value) {
-        (SockOpt::NoDelay, SockOptValue::Bool(on)) => socket.set_tcp_nodelay(on),
-        (SockOpt::KeepAlive, SockOptValue::Bool(on)) => socket.set_keepalive(on),
-        (SockOpt::RecvBufferSize, SockOptValue::Size(size)) => socket.set_recv_buffer_size(size),
-        (SockOpt::SendBufferSize, SockOptValue::Size(size)) => socket.set_send_buffer_size(size),
-        (SockOpt::ReuseAddress, SockOptValue::Bool(on)) => socket.set_reuse_address(on),
-        (SockOpt::Ttl, SockOptValue::Size(ttl)) => {
-            let ttl = u32::try_from(ttl)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TTL out of range"))?;
+pub(crate) fn set_sock_opt(socket: &Socket, opt: SetSockOpt) -> io::Result<()> {
+    match opt {
+        SetSockOpt::NoDelay(on) => socket.set_tcp_nodelay(on),
+        SetSockOpt::KeepAlive(on) => socket.set_keepalive(on),
+        SetSockOpt::RecvBufferSize(size) => socket.set_recv_buffer_size(size),
+        SetSockOpt::SendBufferSize(size) => socket.set_send_buffer_size(size),
+        SetSockOpt::ReuseAddress(on) => socket.set_reuse_address(on),
+        SetSockOpt::Ttl(ttl) => {
             if ip_addr(socket.local_addr()?)?.is_ipv6() {
-                socket.set_unicast_hops_v6(ttl)
+                socket.set_unicast_hops_v6(ttl.into())
             } else {
-                socket.set_ttl_v4(ttl)
+                socket.set_ttl_v4(ttl.into())
             }
         }
-        (opt, value) => Err(crate::opt::mismatch(opt, value)),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::PollTarget;
 use crate::error::unsupported;
+use crate::opt::SetSockOpt;
 use crate::{SockOpt, SockOptValue};
 
 /// No socket can exist on this target, so no value of this type can either.
@@ -88,6 +89,6 @@ pub(crate) fn get_sock_opt(socket: &Socket, _opt: SockOpt) -> io::Result<SockOpt
     match *socket {}
 }
 
-pub(crate) fn set_sock_opt(socket: &Socket, _opt: SockOpt, _value: SockOptValue) -> io::Result<()> {
+pub(crate) fn set_sock_opt(socket: &Socket, _opt: SetSockOpt) -> io::Result<()> {
     match *socket {}
 }

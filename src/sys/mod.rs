@@ -2,7 +2,7 @@
 //!
 //! Every backend file exposes the same items, used by the front end in `src/sock.rs`:
 //!
-//! * `Socket` — the owned OS socket; `TRY_AGAIN_CODES`; `error_description(code)`;
+//! * `Socket` — the owned OS socket; `adopt`;
 //! * `connect_start`, `connect_finish`, `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `resolve`;
 //! * `send`, `recv`, `peek`, `poll` (one system wait over many sockets, which may fail with

@@ -16,20 +16,6 @@ use crate::{SockEvent, SockOpt, SockOptValue};
 /// The owned OS socket: a [`socket2::Socket`].
 pub type Socket = socket2::Socket;
 
-#[cfg(unix)]
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
-    libc::EAGAIN,
-    libc::EWOULDBLOCK,
-    libc::EINTR,
-    libc::EINPROGRESS,
-];
-#[cfg(windows)]
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
-    windows_sys::Win32::Networking::WinSock::WSAEWOULDBLOCK,
-    windows_sys::Win32::Networking::WinSock::WSAEINTR,
-    windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
-];
-
 // Unix suppresses SIGPIPE per call, except Apple's, which has no MSG_NOSIGNAL and uses the
 // SO_NOSIGPIPE socket option instead (set on every socket this backend makes or adopts);
 // Windows has no SIGPIPE.

@@ -14,9 +14,6 @@ use crate::{SockOpt, SockOptValue};
 #[derive(Debug)]
 pub enum Socket {}
 
-/// Without a libc there are no error codes to retry.
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[];
-
 fn fail<T>() -> io::Result<T> {
     Err(unsupported("sockets"))
 }

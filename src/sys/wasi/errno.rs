@@ -7,13 +7,6 @@ use std::io;
 
 use wasi::sockets::network::ErrorCode;
 
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
-    libc::EAGAIN,
-    libc::EWOULDBLOCK,
-    libc::EINTR,
-    libc::EINPROGRESS,
-];
-
 pub(super) fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use super::errno::wasi_err;
+use super::errno::error_code_to_io;
 use super::Socket;
 use crate::opt::{unsupported, SetSockOpt};
 use crate::{SockOpt, SockOptValue};
@@ -11,14 +11,16 @@ use crate::{SockOpt, SockOptValue};
 pub(crate) fn get_sock_opt(socket: &Socket, opt: SockOpt) -> io::Result<SockOptValue> {
     let tcp = socket.tcp();
     Ok(match opt {
-        SockOpt::KeepAlive => SockOptValue::Bool(tcp.keep_alive_enabled().map_err(wasi_err)?),
+        SockOpt::KeepAlive => {
+            SockOptValue::Bool(tcp.keep_alive_enabled().map_err(error_code_to_io)?)
+        }
         SockOpt::RecvBufferSize => {
-            SockOptValue::Size(size(tcp.receive_buffer_size().map_err(wasi_err)?))
+            SockOptValue::Size(size(tcp.receive_buffer_size().map_err(error_code_to_io)?))
         }
         SockOpt::SendBufferSize => {
-            SockOptValue::Size(size(tcp.send_buffer_size().map_err(wasi_err)?))
+            SockOptValue::Size(size(tcp.send_buffer_size().map_err(error_code_to_io)?))
         }
-        SockOpt::Ttl => SockOptValue::Size(tcp.hop_limit().map_err(wasi_err)?.into()),
+        SockOpt::Ttl => SockOptValue::Size(tcp.hop_limit().map_err(error_code_to_io)?.into()),
         SockOpt::Error => SockOptValue::Error(socket.lock().pending_error.take()),
         SockOpt::NoDelay | SockOpt::ReuseAddress => return Err(unsupported(opt)),
     })
@@ -38,5 +40,5 @@ pub(crate) fn set_sock_opt(socket: &Socket, opt: SetSockOpt) -> io::Result<()> {
         SetSockOpt::Ttl(hops) => tcp.set_hop_limit(hops),
         SetSockOpt::NoDelay(_) | SetSockOpt::ReuseAddress(_) => return Err(unsupported(opt.opt())),
     }
-    .map_err(wasi_err)
+    .map_err(error_code_to_io)
 }

@@ -7,7 +7,7 @@ use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll as wasi_poll, Pollable};
 use wasi::io::streams::StreamError;
 
-use super::errno::stream_errno;
+use super::errno::stream_error_to_errno;
 use super::graveyard;
 use super::io::READ_CHUNK;
 use super::{InputEnd, Phase, Socket};
@@ -94,7 +94,7 @@ pub(super) fn settle(
                         Ok(0) => {}
                         Ok(_) | Err(StreamError::Closed) => occurred |= SockEvent::SEND,
                         Err(StreamError::LastOperationFailed(err)) => {
-                            state.pending_error = Some(stream_errno(&err));
+                            state.pending_error = Some(stream_error_to_errno(&err));
                             occurred |= SockEvent::SEND;
                         }
                     }

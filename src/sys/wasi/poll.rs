@@ -73,7 +73,7 @@ pub(super) fn settle(
     let mut occurred = SockEvent::empty();
     match state.phase {
         Phase::Connecting if send_ready => {
-            socket.finish_connect(&mut state);
+            socket.connect_finish(&mut state);
             match state.phase {
                 Phase::Connected => occurred |= SockEvent::SEND,
                 Phase::Failed => occurred |= requested | SockEvent::ERR,

@@ -46,7 +46,7 @@ pub(crate) fn connect_start(addr: &SocketAddr) -> io::Result<Socket> {
 /// The connect's result, after the socket became writable.
 pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
     let mut state = socket.lock();
-    socket.finish_connect(&mut state);
+    socket.connect_finish(&mut state);
     match state.phase {
         Phase::Connected => Ok(()),
         Phase::Connecting => Err(errno_to_io(libc::EINPROGRESS)),
@@ -112,7 +112,7 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
 impl Socket {
     /// Finishes a connect that the socket's pollable says is done; on failure the error is
     /// kept as the pending socket error, as `SO_ERROR` keeps it natively.
-    pub(super) fn finish_connect(&self, state: &mut State) {
+    pub(super) fn connect_finish(&self, state: &mut State) {
         if state.phase != Phase::Connecting {
             return;
         }

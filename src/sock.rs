@@ -59,9 +59,7 @@ impl Sock {
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sock, SockError> {
         let fail = |source| SockError::Connect { addr, source };
         let sock = Sock::from_os(sys::connect_start(&addr).map_err(fail)?);
-        let occurred = sock
-            .wait(timeout, SockEvent::SEND)
-            .map_err(|source| SockError::Connect { addr, source })?;
+        let occurred = sock.wait(timeout, SockEvent::SEND).map_err(fail)?;
         if occurred.is_empty() {
             return Err(SockError::ConnectTimeout { addr, timeout });
         }

@@ -63,7 +63,7 @@ impl Sock {
         if occurred.is_empty() {
             return Err(SockError::ConnectTimeout { addr, timeout });
         }
-        sock.os().and_then(sys::connect_finish).map_err(fail)?;
+        sock.try_get().and_then(sys::connect_finish).map_err(fail)?;
         Ok(sock)
     }
 
@@ -82,7 +82,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn listen(&self, backlog: i32) -> io::Result<()> {
-        sys::listen(self.os()?, backlog)
+        sys::listen(self.try_get()?, backlog)
     }
 
     /// [`bind`](Sock::bind) then [`listen`](Sock::listen): a listening sock on `addr`.
@@ -110,7 +110,7 @@ impl Sock {
     /// `WouldBlock` when no connection is pending (wait for [`SockEvent::RECV`] first); other OS
     /// errors; `NotConnected` on the invalid sock.
     pub fn accept(&self) -> io::Result<(Sock, SocketAddr)> {
-        let (socket, addr) = sys::accept(self.os()?)?;
+        let (socket, addr) = sys::accept(self.try_get()?)?;
         Ok((Sock::from_os(socket), addr))
     }
 
@@ -119,7 +119,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sys::local_addr(self.os()?)
+        sys::local_addr(self.try_get()?)
     }
 
     /// The peer's address (`getpeername(2)`).
@@ -127,7 +127,7 @@ impl Sock {
     /// # Errors
     /// `NotConnected` when there is no peer or no socket; other OS errors.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sys::peer_addr(self.os()?)
+        sys::peer_addr(self.try_get()?)
     }
 
     /// Puts the socket in non-blocking mode (Core's `SetNonBlocking`). Socks made or adopted
@@ -137,14 +137,14 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn set_non_blocking(&self) -> io::Result<()> {
-        sys::set_non_blocking(self.os()?)
+        sys::set_non_blocking(self.try_get()?)
     }
 
     /// Whether [`wait`](Sock::wait) can watch this socket (Core's `IsSelectable`). True for
     /// every valid sock here: there is no `select`, so no `FD_SETSIZE` limit. False for the
     /// invalid sock.
     pub fn is_selectable(&self) -> bool {
-        self.socket.as_ref().is_some_and(sys::is_selectable)
+        self.get().is_some_and(sys::is_selectable)
     }
 
     /// Shuts down the sending half (Core's `ShutdownSend`): the peer reads end of stream.
@@ -160,7 +160,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        sys::shutdown(self.os()?, how)
+        sys::shutdown(self.try_get()?, how)
     }
 
     /// Sends as much of `data` as the socket takes now (Core's `Send`, with `MSG_NOSIGNAL`:
@@ -170,7 +170,7 @@ impl Sock {
     /// `WouldBlock` when the send buffer is full; the OS error otherwise (a closed peer gives
     /// `BrokenPipe` or `ConnectionReset`); `NotConnected` on the invalid sock.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
-        sys::send(self.os()?, data)
+        sys::send(self.try_get()?, data)
     }
 
     /// Receives into `buf` (Core's `Recv`); `Ok(0)` means the peer closed (or `buf` is empty).
@@ -179,7 +179,7 @@ impl Sock {
     /// `WouldBlock` when nothing has arrived; the OS error otherwise; `NotConnected` on the
     /// invalid sock.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::recv(self.os()?, buf)
+        sys::recv(self.try_get()?, buf)
     }
 
     /// Like [`recv`](Sock::recv), but the bytes stay for the next `recv` (Core's
@@ -188,7 +188,7 @@ impl Sock {
     /// # Errors
     /// As [`recv`](Sock::recv).
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::peek(self.os()?, buf)
+        sys::peek(self.try_get()?, buf)
     }
 
     /// Waits up to `timeout` for any of `requested` (Core's `Wait`). Returns the events that
@@ -276,7 +276,7 @@ impl Sock {
     /// `Unsupported` when the host has no such option (see [`SockOpt`]); the OS error;
     /// `NotConnected` on the invalid sock.
     pub fn get_sock_opt(&self, opt: SockOpt) -> io::Result<SockOptValue> {
-        sys::get_sock_opt(self.os()?, opt)
+        sys::get_sock_opt(self.try_get()?, opt)
     }
 
     /// Writes a socket option (Core's `SetSockOpt`, typed).
@@ -285,7 +285,7 @@ impl Sock {
     /// `InvalidInput` for a value of the wrong type or a read-only option; `Unsupported` when
     /// the host has no such option; the OS error; `NotConnected` on the invalid sock.
     pub fn set_sock_opt(&self, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-        let socket = self.os()?;
+        let socket = self.try_get()?;
         sys::set_sock_opt(socket, SetSockOpt::new(opt, value)?)
     }
 
@@ -407,14 +407,10 @@ impl Sock {
         }
     }
 
-    fn os(&self) -> io::Result<&sys::Socket> {
-        self.socket.as_ref().ok_or_else(not_connected)
-    }
-
-    /// The socket, for the backend's `poll`.
-    #[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
-    pub(crate) fn socket(&self) -> Option<&sys::Socket> {
-        self.socket.as_ref()
+    /// [`get`](Sock::get), or the `NotConnected` error every operation on the invalid sock
+    /// gives.
+    fn try_get(&self) -> io::Result<&OsSocket> {
+        self.get().ok_or_else(not_connected)
     }
 }
 

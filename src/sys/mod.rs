@@ -41,7 +41,7 @@ pub(crate) trait PollTarget {
 
 impl PollTarget for (&Sock, Events) {
     fn socket(&self) -> Option<&Socket> {
-        self.0.socket()
+        self.0.get()
     }
     fn requested(&self) -> SockEvent {
         self.1.requested

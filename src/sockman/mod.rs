@@ -558,7 +558,7 @@ impl SockMan {
         let listener = Arc::new(Listener { sock, addr });
         let socket = listener
             .sock
-            .socket()
+            .get()
             .ok_or_else(crate::error::not_connected)?;
         let mut table = lock(&self.table);
         let key = table.take_slot();
@@ -578,7 +578,7 @@ impl SockMan {
         let mut table = lock(&self.table);
         for key in 0..table.slots.len() {
             if let Slot::Listener(listener) = &table.slots[key] {
-                if let Some(socket) = listener.sock.socket() {
+                if let Some(socket) = listener.sock.get() {
                     let _ = self.registry.deregister(socket, key);
                 }
                 table.release_slot(key);
@@ -752,7 +752,7 @@ impl SockMan {
             lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
         }
         if state.registered.take().is_some() {
-            if let Some(socket) = conn.sock.socket() {
+            if let Some(socket) = conn.sock.get() {
                 let _ = self.registry.deregister(socket, conn.key);
             }
         }
@@ -1019,7 +1019,7 @@ impl SockMan {
         send_ok: bool,
     ) -> Option<io::Error> {
         let wanted = state.wanted(recv_ok, send_ok);
-        let socket = conn.sock.socket()?;
+        let socket = conn.sock.get()?;
         let result = match state.registered {
             Some(current) if current == wanted => return None,
             Some(_) => self.registry.reregister(socket, conn.key, wanted),
@@ -1063,7 +1063,7 @@ impl SockMan {
                 // regardless): stop watching, or level-triggered waits would spin on it.
                 _ => {
                     if state.registered.take().is_some() {
-                        if let Some(socket) = conn.sock.socket() {
+                        if let Some(socket) = conn.sock.get() {
                             let _ = self.registry.deregister(socket, conn.key);
                         }
                     }
@@ -1151,7 +1151,7 @@ impl Drop for SockMan {
         for (key, slot) in table.slots.into_iter().enumerate() {
             match slot {
                 Slot::Listener(listener) => {
-                    if let Some(socket) = listener.sock.socket() {
+                    if let Some(socket) = listener.sock.get() {
                         let _ = self.registry.deregister(socket, key);
                     }
                 }

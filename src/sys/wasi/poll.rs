@@ -7,7 +7,7 @@ use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll as wasi_poll, Pollable};
 use wasi::io::streams::StreamError;
 
-use super::errno::stream_errno;
+use super::errno::stream_error_to_errno;
 use super::graveyard;
 use super::io::READ_CHUNK;
 use super::{InputEnd, Phase, Socket};
@@ -73,7 +73,7 @@ pub(super) fn settle(
     let mut occurred = SockEvent::empty();
     match state.phase {
         Phase::Connecting if send_ready => {
-            socket.finish_connect(&mut state);
+            socket.connect_finish(&mut state);
             match state.phase {
                 Phase::Connected => occurred |= SockEvent::SEND,
                 Phase::Failed => occurred |= requested | SockEvent::ERR,
@@ -98,7 +98,7 @@ pub(super) fn settle(
                         }
                         Err(StreamError::Closed) => occurred |= SockEvent::SEND,
                         Err(StreamError::LastOperationFailed(err)) => {
-                            state.pending_error = Some(stream_errno(&err));
+                            state.pending_error = Some(stream_error_to_errno(&err));
                             occurred |= SockEvent::SEND;
                         }
                     }
@@ -116,7 +116,7 @@ pub(super) fn settle(
 /// One `wasi:io/poll.poll` over every socket's pollables and a monotonic-clock timer.
 /// Socks whose events hold already (buffered data, a failed connect) make the timer zero, so
 /// the others are still reported in the same call.
-pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<()> {
     graveyard::sweep();
     // Per target: the events known without waiting, and the indices of its recv and send
     // pollables in the one list given to `poll`.
@@ -131,7 +131,7 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
                     let send = push(&mut pollables, watch.send);
                     (watch.occurred, recv, send)
                 }
-                None => (SockEvent::ERR, None, None),
+                None => (SockEvent::empty(), None, None),
             };
             plans.push(plan);
         }
@@ -152,7 +152,6 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
         ready
     };
 
-    let mut count = 0;
     let mut stuck = Vec::new();
     for (index, (target, (known, recv, send))) in targets.iter_mut().zip(plans).enumerate() {
         let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
@@ -165,10 +164,9 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
                 }
                 known | settled
             }
-            None => SockEvent::ERR,
+            None => SockEvent::empty(),
         };
         target.set_occurred(occurred);
-        count += usize::from(!occurred.is_empty());
     }
     if !stuck.is_empty() {
         let sockets: Vec<(usize, &Socket)> = stuck
@@ -181,11 +179,10 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
         drop(sockets);
         for at in now_sendable {
             let (index, before) = stuck[at];
-            count += usize::from(before.is_empty());
             targets[index].set_occurred(before | SockEvent::SEND);
         }
     }
-    Ok(count)
+    Ok(())
 }
 
 /// How many sockets [`retry_sends`] polls at a time: each costs the budget two ready

@@ -6,7 +6,9 @@
 //! * `connect_start`, `connect_finish`, `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `resolve`;
 //! * `send`, `recv`, `peek`, `poll` (one system wait over many sockets, which may fail with
-//!   `ErrorKind::Interrupted`: the front end retries with the time left);
+//!   `ErrorKind::Interrupted`: the front end retries with the time left; an empty set sleeps
+//!   out the timeout, a socket listed twice gets each entry answered, and a hang-up makes RECV
+//!   ready when RECV was asked for);
 //! * `get_sock_opt`, `set_sock_opt`.
 
 // `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.

@@ -85,8 +85,8 @@ export WINEPREFIX="$PWD/target/wine/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="msc
 started=$(now)
 mkdir -p "$WINEPREFIX"
 # One wineserver for wineboot and every run instead of one per binary (saves about 2 s each);
-# stopped on exit.
-"$WINESERVER" -p
+# stopped on exit. It fails only when one already runs for this prefix, which serves as well.
+"$WINESERVER" -p 2>/dev/null || true
 trap '"$WINESERVER" -k 2>/dev/null || true' EXIT
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
     # No display: wineboot only warns about the missing window driver. mscoree/mshtml are
@@ -168,10 +168,10 @@ for binary in $binaries; do
     skips=()
     only=()
     for entry in "${WINE_ONLY[@]}"; do
-        read -r file test <<<"$entry"
+        read -r file test_name <<<"$entry"
         if [ "$file" = "$name" ]; then
-            skips+=(--skip "$test")
-            only+=("$test")
+            skips+=(--skip "$test_name")
+            only+=("$test_name")
         fi
     done
     binary_started=$(now)
@@ -193,7 +193,7 @@ for binary in $binaries; do
     if [ "${#only[@]}" -gt 0 ]; then
         # The Wine-only differences, on their own: each must exist and still fail.
         run_binary "$binary" --exact "${only[@]}" || { failed=1; continue; }
-        read -r now_passing now_failing listed <<<"$result"
+        read -r now_passing now_failing _ <<<"$result"
         if [ "$((now_passing + now_failing))" -ne "${#only[@]}" ]; then
             echo "$run_log"
             echo "FAILED: WINE_ONLY names a test that $name does not have" >&2

@@ -394,13 +394,13 @@ impl Sock {
         self.socket = None;
     }
 
-    fn from_os(socket: sys::Socket) -> Sock {
+    pub(crate) fn from_os(socket: sys::Socket) -> Sock {
         Sock {
             socket: Some(socket),
         }
     }
 
-    fn os(&self) -> io::Result<&sys::Socket> {
+    pub(crate) fn os(&self) -> io::Result<&sys::Socket> {
         self.socket.as_ref().ok_or_else(not_connected)
     }
 

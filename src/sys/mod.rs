@@ -7,19 +7,33 @@
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `resolve`;
 //! * `send`, `recv`, `peek`, `poll` (one system wait over many sockets, which may fail with
 //!   `ErrorKind::Interrupted`: the front end retries with the time left);
-//! * `get_sock_opt`, `set_sock_opt`.
+//! * `get_sock_opt`, `set_sock_opt`;
+//! * the calls beyond IP: `connect_unix` (one attempt that waits at most its timeout, failing
+//!   with `WouldBlock` when that passed and `Interrupted` on a signal), `bind_unix`,
+//!   `local_address`, `peer_address`, `accept_address`. Native Unix has them in
+//!   `native/unix_domain.rs`; every other backend takes `ip_only.rs`, where the Unix-domain
+//!   calls answer `Unsupported`.
 
 // `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.
 cfg_if::cfg_if! {
     if #[cfg(not(sockets))] {
         mod unsupported;
         pub(crate) use unsupported::*;
+        mod ip_only;
+        pub(crate) use ip_only::*;
     } else if #[cfg(not(target_family = "wasm"))] {
         mod native;
         pub(crate) use native::*;
+        // Windows has AF_UNIX, but this crate does not use it there (yet).
+        #[cfg(windows)]
+        mod ip_only;
+        #[cfg(windows)]
+        pub(crate) use ip_only::*;
     } else {
         mod wasi;
         pub(crate) use self::wasi::*;
+        mod ip_only;
+        pub(crate) use ip_only::*;
     }
 }
 

@@ -116,7 +116,8 @@ pub(crate) fn connect_unix(addr: &UnixAddress, timeout: Duration) -> io::Result<
 
 /// Linux queues a connect only while the listener's backlog has room, and a non-blocking
 /// connect to a full one fails with `EAGAIN` without being in progress: no event would say
-/// when to try again. A blocking connect sleeps until there is room, at most `SO_SNDTIMEO`:
+/// when to try again (the unconnected socket polls writable at once with no `SO_ERROR`, so
+/// Core's wait-for-SEND takes it for connected, and its first send fails with `ENOTCONN`). A blocking connect sleeps until there is room, at most `SO_SNDTIMEO`:
 /// that sleep is the connect timeout. Otherwise the connect is immediate, as on loopback TCP.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn connect_within(socket: &Socket, addr: &SockAddr, timeout: Duration) -> io::Result<()> {

@@ -242,7 +242,7 @@ impl Sock {
     /// A new non-blocking Unix-domain stream socket bound to `addr`: `socket(AF_UNIX,
     /// SOCK_STREAM)` + `bind(2)`, which creates the socket file (a file mode of `0777`
     /// less the umask). Dropping the sock does not remove the file; remove it when done, as
-    /// [`std::os::unix::net::UnixListener`] users do.
+    /// users of `std::os::unix::net::UnixListener` do.
     ///
     /// # Errors
     /// `AddrInUse` when the path exists (also a stale socket file: removing it is the

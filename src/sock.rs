@@ -14,7 +14,7 @@ use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
 /// wrapper of a `wasi:sockets/tcp` socket and its streams.
 pub type OsSocket = sys::Socket;
 
-/// One TCP socket, owned, or none: Core's `Sock`.
+/// One stream socket (TCP, or natively on Unix a Unix-domain one), owned, or none: Core's `Sock`.
 ///
 /// The socket is closed when the `Sock` is dropped, [`reset`](Sock::reset) or replaced, exactly
 /// once. [`Sock::default()`] holds no socket (Core's `INVALID_SOCKET`); every operation on it

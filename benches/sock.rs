@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Workloads (names for the command line): `bulk`, `pingpong`, `terminator`, `wait_many`,
-//! `memory`. Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
+//! `memory`, `unix` (native Unix only: Unix-domain sockets, `benches/sock/unix_domain.rs`). Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
 //! and the best round of each is kept (noise only ever adds time). Natively the two threads of
 //! a measurement are pinned to CPUs (Linux), the same way for ours and the baseline. BENCHMARKS.md has the
 //! latest figures.
@@ -1615,6 +1615,13 @@ fn memory(report: &mut Report) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6. Unix-domain sockets.
+
+#[cfg(unix)]
+#[path = "sock/unix_domain.rs"]
+mod unix_domain;
+
+// ---------------------------------------------------------------------------------------------
 
 fn main() -> Result<()> {
     #[cfg(not(target_os = "wasi"))]
@@ -1649,6 +1656,10 @@ fn main() -> Result<()> {
     }
     if config.runs("memory") {
         memory(&mut report)?;
+    }
+    #[cfg(unix)]
+    if config.runs("unix") {
+        unix_domain::unix_domain(&config, &mut report)?;
     }
     report.print_summary(platform);
     println!("total time {:.1} s", started.elapsed().as_secs_f64());

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use bitcoin_sock::{Sock, SockEvent, UnixAddress};
 
 use super::{
-    allowed_cpus, best_of, loopback, new_sock_pair, per_trip, pingpong_ours, recv_exact, send_all,
-    two_cores, two_threads, Config, Report, Result, Row, PING, TIMEOUT,
+    allowed_cpus, best_of, is_would_block, loopback, new_sock_pair, per_trip, pingpong_ours,
+    poll_fds, pollfd, recv_exact, send_all, two_cores, two_threads, Config, Report, Result, Row,
+    PING, TIMEOUT,
 };
 
 /// A temporary directory for the socket file, removed on drop.
@@ -64,6 +65,60 @@ fn pingpong_std_unix(
             for _ in 0..trips {
                 server.read_exact(&mut message)?;
                 server.write_all(&message)?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The non-blocking pattern without this crate: std's `UnixStream` in non-blocking mode, a
+/// try first, `poll(2)` on would-block.
+fn pingpong_std_unix_nonblocking(
+    client: &UnixStream,
+    server: &UnixStream,
+    trips: usize,
+    cpus: Option<(usize, usize)>,
+) -> Result<Duration> {
+    fn send_all(mut stream: &UnixStream, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            match stream.write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if is_would_block(&e) => {
+                    poll_fds(&mut [pollfd(stream, libc::POLLOUT)], 60_000)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+    fn recv_exact(mut stream: &UnixStream, mut buf: &mut [u8]) -> Result<()> {
+        while !buf.is_empty() {
+            match stream.read(buf) {
+                Ok(0) => return Err("connection closed by peer".into()),
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if is_would_block(&e) => {
+                    poll_fds(&mut [pollfd(stream, libc::POLLIN)], 60_000)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+    two_threads(
+        cpus,
+        || {
+            let mut pong = [0u8; 32];
+            for _ in 0..trips {
+                send_all(client, &PING)?;
+                recv_exact(client, &mut pong)?;
+            }
+            Ok(())
+        },
+        || {
+            let mut message = [0u8; 32];
+            for _ in 0..trips {
+                recv_exact(server, &mut message)?;
+                send_all(server, &message)?;
             }
             Ok(())
         },
@@ -122,6 +177,9 @@ pub(super) fn unix_domain(config: &Config, report: &mut Report) -> Result<()> {
     let addr = UnixAddress::Path(dir.0.join("bench.sock"));
     let (client, server) = unix_sock_pair(&addr)?;
     let (std_client, std_server) = UnixStream::pair()?;
+    let (nb_client, nb_server) = UnixStream::pair()?;
+    nb_client.set_nonblocking(true)?;
+    nb_server.set_nonblocking(true)?;
     let (tcp_client, tcp_server) = new_sock_pair()?;
     let mut placements = Vec::new();
     if let Some(two) = two_cores() {
@@ -143,6 +201,18 @@ pub(super) fn unix_domain(config: &Config, report: &mut Report) -> Result<()> {
             per_trip(trips, baseline),
             baseline.as_secs_f64() / ours.as_secs_f64(),
             Some(0.9),
+        ));
+        let (ours, nonblocking) = best_of(
+            config.rounds,
+            || pingpong_ours(&client, &server, trips, cpus),
+            || pingpong_std_unix_nonblocking(&nb_client, &nb_server, trips, cpus),
+        )?;
+        report.add(Row::ratio(
+            &format!("unix ping-pong 32 B, {placement}, vs std non-blocking + poll(2)"),
+            per_trip(trips, ours),
+            per_trip(trips, nonblocking),
+            nonblocking.as_secs_f64() / ours.as_secs_f64(),
+            None,
         ));
         let (ours, tcp) = best_of(
             config.rounds,

@@ -266,6 +266,46 @@ mod unix_host {
         Sock::bind_listen_unix(&addr, 4).expect("listen again");
     }
 
+    #[test]
+    fn std_unix_streams_and_listeners_are_adopted_non_blocking() {
+        let (left, right) = std::os::unix::net::UnixStream::pair().expect("a std pair");
+        let (left, right) = (Sock::from(left), Sock::from(right));
+        assert_non_blocking(&left);
+        assert_non_blocking(&right);
+        assert_kind(right.recv(&mut [0u8; 1]), ErrorKind::WouldBlock);
+        left.send(b"x").expect("send");
+        assert_eq!(recv_exactly(&right, 1), b"x");
+        assert_eq!(
+            left.local_address().expect("address"),
+            SockAddress::Unix(UnixAddress::Unnamed)
+        );
+
+        let dir = TempDir::new();
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.path("std.sock")).expect("a std listener");
+        let listener = Sock::from(listener);
+        assert_non_blocking(&listener);
+        assert_kind(listener.accept_address(), ErrorKind::WouldBlock);
+        let _client = Sock::connect_unix(&dir.unix("std.sock"), TIMEOUT).expect("connect");
+        wait_for(&listener, SockEvent::RECV);
+        let (server, _) = listener.accept_address().expect("accept");
+        assert_non_blocking(&server);
+    }
+
+    #[test]
+    fn socket_options_work_on_unix_socks_and_tcp_ones_fail_clearly() {
+        let dir = TempDir::new();
+        let (_listener, Pair { client, .. }) = unix_pair(&dir.unix("node.sock"));
+        client.set_send_buffer_size(64 * 1024).expect("SO_SNDBUF");
+        assert!(client.send_buffer_size().expect("SO_SNDBUF") > 0);
+        assert!(client.recv_buffer_size().expect("SO_RCVBUF") > 0);
+        assert!(client.take_error().expect("SO_ERROR").is_none());
+        // TCP_NODELAY and the TTL are TCP's and IP's: an error, not a silent no-op.
+        assert!(client.nodelay().is_err());
+        assert!(client.set_nodelay(true).is_err());
+        assert!(client.get_sock_opt(bitcoin_sock::SockOpt::Ttl).is_err());
+    }
+
     // -----------------------------------------------------------------------------------------
     // The same events as TCP
 

@@ -185,3 +185,18 @@ pub(super) fn refuse_non_ip(socket: &Socket) -> io::Result<()> {
     }
     Ok(())
 }
+
+impl From<std::os::unix::net::UnixStream> for crate::Sock {
+    /// Adopts a connected Unix-domain stream, in non-blocking mode.
+    fn from(stream: std::os::unix::net::UnixStream) -> crate::Sock {
+        crate::Sock::from(Socket::from(stream))
+    }
+}
+
+impl From<std::os::unix::net::UnixListener> for crate::Sock {
+    /// Adopts a Unix-domain listener (e.g. one handed over by systemd), in non-blocking mode
+    /// (so `accept_address` never blocks).
+    fn from(listener: std::os::unix::net::UnixListener) -> crate::Sock {
+        crate::Sock::from(Socket::from(listener))
+    }
+}

@@ -305,7 +305,7 @@ impl Sock {
     /// # Errors
     /// As [`accept`](Sock::accept): `WouldBlock` when no connection is pending.
     pub fn accept_address(&self) -> io::Result<(Sock, SockAddress)> {
-        let (socket, addr) = sys::accept_address(self.os()?)?;
+        let (socket, addr) = sys::accept_address(self.try_get()?)?;
         Ok((Sock::from_os(socket), addr))
     }
 
@@ -317,7 +317,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn local_address(&self) -> io::Result<SockAddress> {
-        sys::local_address(self.os()?)
+        sys::local_address(self.try_get()?)
     }
 
     /// The peer's address of any family (`getpeername(2)`); see
@@ -326,6 +326,6 @@ impl Sock {
     /// # Errors
     /// `NotConnected` when there is no peer or no socket; other OS errors.
     pub fn peer_address(&self) -> io::Result<SockAddress> {
-        sys::peer_address(self.os()?)
+        sys::peer_address(self.try_get()?)
     }
 }

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bitcoin_sock::{Sock, SockEvent, UnixAddress};
 
-use super::{
-    allowed_cpus, best_of, is_would_block, loopback, new_sock_pair, per_trip, pingpong_ours,
-    poll_fds, pollfd, recv_exact, send_all, two_cores, two_threads, Config, Report, Result, Row,
-    PING, TIMEOUT,
+use crate::harness::{
+    allowed_cpus, best_of, is_would_block, loopback, new_sock_pair, poll_fds, pollfd, recv_exact,
+    send_all, two_cores, two_threads, Config, Report, Result, Row, TIMEOUT,
 };
+use crate::pingpong::{per_trip, pingpong_ours, PING};
 
 /// A temporary directory for the socket file, removed on drop.
 struct TempDir(PathBuf);
@@ -165,7 +165,7 @@ fn per_accept(count: usize, time: Duration) -> String {
     format!("{:.2} us/accept", time.as_secs_f64() * 1e6 / count as f64)
 }
 
-pub(super) fn unix_domain(config: &Config, report: &mut Report) -> Result<()> {
+pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
     let trips = config.round_trips;
     println!(
         "\n6. Unix-domain sockets: {trips} round trips of 32 bytes, best of {} rounds",

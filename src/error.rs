@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::UnixAddress;
 
-/// Why a high-level operation ([`SockIo`](crate::SockIo) or [`Sock::connect`](crate::Sock::connect))
-/// failed.
+/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect)
+/// or [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
 ///
 /// `Display` prints Core's texts exactly. Receive errors carry the bytes consumed before the
 /// failure (`received`), so nothing read from the socket is lost (Core drops them).

@@ -52,6 +52,10 @@ cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
 
+step "package: what crates.io would get (the manifest's include list) builds on its own"
+# On a clean checkout, as CI's fresh clone is; uncommitted changes make it fail on purpose.
+cargo package
+
 # Runs `cargo test "$@"` and fails unless at least one test ran and none failed.
 run_tests() {
     local log

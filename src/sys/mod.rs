@@ -10,10 +10,11 @@
 //!   no `SIGPIPE`);
 //! * `connect_start` (a new socket with its connect started), `connect_finish` (its result,
 //!   once the socket is writable), `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
-//!   `set_non_blocking`, `is_selectable`, `shutdown`, `resolve`;
-//! * `send`, `recv`, `peek`; `poll` — one system wait over many sockets that fills each one's
-//!   occurred events (it may fail with `ErrorKind::Interrupted`: the front end retries with
-//!   the time left, and counts the ready ones);
+//!   `set_non_blocking`, `is_selectable`, `shutdown`;
+//! * `send`, `recv`, `peek`, `resolve`;
+//! * `poll` — one system wait over many sockets that fills each one's occurred events (it may
+//!   fail with `ErrorKind::Interrupted`: the front end retries with the time left, and counts
+//!   the ready ones);
 //! * `get_sock_opt`, `set_sock_opt` (the value already checked: [`SetSockOpt`]);
 //! * the calls beyond IP: `connect_unix` (one attempt that waits at most its timeout, failing
 //!   with `WouldBlock` when that passed and `Interrupted` on a signal), `bind_unix`,
@@ -74,10 +75,10 @@ const _: () = {
     let _: fn(&Socket) -> io::Result<()> = set_non_blocking;
     let _: fn(&Socket) -> bool = is_selectable;
     let _: fn(&Socket, Shutdown) -> io::Result<()> = shutdown;
-    let _: fn(&str, u16) -> io::Result<Vec<SocketAddr>> = resolve;
     let _: fn(&Socket, &[u8]) -> io::Result<usize> = send;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = recv;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = peek;
+    let _: fn(&str, u16) -> io::Result<Vec<SocketAddr>> = resolve;
     // Generic over any PollTarget; checked with the one the front end passes.
     type WaitEntry = (&'static Sock, Events);
     let _: fn(&mut [WaitEntry], Duration) -> io::Result<()> = poll;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{describe, is_permanent};
 use crate::socks5::IntrRecvError;
-use crate::{Sock, SockError, SockEvent, ThreadInterrupt};
+use crate::{DeadlineIo, Sock, SockError, SockEvent, ThreadInterrupt};
 
 /// The longest single wait inside [`SockIo::send_complete`] and
 /// [`SockIo::recv_until_terminator`], so an interrupt is noticed within about this long
@@ -163,6 +163,19 @@ pub trait SockIo {
                 }
             },
         )
+    }
+
+    /// Blocking [`io::Read`](std::io::Read) and [`io::Write`](std::io::Write) on this sock with
+    /// Core's deadline and interrupt: see [`DeadlineIo`].
+    fn with_deadline<'a>(
+        &'a self,
+        timeout: Duration,
+        interrupt: &'a ThreadInterrupt,
+    ) -> DeadlineIo<'a, Self>
+    where
+        Self: Sized,
+    {
+        DeadlineIo::new(self, timeout, interrupt)
     }
 
     /// Whether the connection is still up (Core's `IsConnected`): peeks one byte; data or

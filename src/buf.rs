@@ -308,6 +308,13 @@ impl<S: SockIo> SockIo for BufSock<S> {
     /// the line from the buffer: a scan of the buffered bytes, one copy out, no system call;
     /// only when the buffer holds no terminator does it refill it, with one `recv` of up to
     /// the capacity. Bytes after the terminator stay buffered for the next read.
+    ///
+    /// As in Core, the deadline and the interrupt are checked after every attempt that did
+    /// not end the line, so with a zero timeout a line is returned only if one attempt sees
+    /// it whole: here, if it fits in the buffer (Core: in its peek).
+    ///
+    /// # Errors
+    /// Those of [`SockIo::recv_until_terminator`], with the same texts.
     fn recv_until_terminator(
         &self,
         terminator: u8,
@@ -315,28 +322,34 @@ impl<S: SockIo> SockIo for BufSock<S> {
         interrupt: &ThreadInterrupt,
         max_data: usize,
     ) -> Result<Vec<u8>, SockError> {
-        until_terminator(self, timeout, interrupt, max_data, |data, received, limit| {
-            let state = &mut *self.state.borrow_mut();
-            if state.read_ahead.is_empty() {
-                match Self::fill(&self.inner, self.capacity, state) {
-                    Ok(0) => return Step::Closed,
-                    Ok(_) => {}
-                    Err(e) => return Step::Failed(e),
+        until_terminator(
+            self,
+            timeout,
+            interrupt,
+            max_data,
+            |data, received, limit| {
+                let state = &mut *self.state.borrow_mut();
+                if state.read_ahead.is_empty() {
+                    match Self::fill(&self.inner, self.capacity, state) {
+                        Ok(0) => return Step::Closed,
+                        Ok(_) => {}
+                        Err(e) => return Step::Failed(e),
+                    }
                 }
-            }
-            let read_ahead = &mut state.read_ahead;
-            let buffered = read_ahead.buffered();
-            let window = &buffered[..buffered.len().min(limit)];
-            let found = memchr::memchr(terminator, window);
-            let read = found.map_or(window.len(), |pos| pos + 1);
-            data.truncate(received);
-            data.extend_from_slice(&window[..read]);
-            read_ahead.consume(read);
-            Step::Read {
-                read,
-                found: found.is_some(),
-            }
-        })
+                let read_ahead = &mut state.read_ahead;
+                let buffered = read_ahead.buffered();
+                let window = &buffered[..buffered.len().min(limit)];
+                let found = memchr::memchr(terminator, window);
+                let read = found.map_or(window.len(), |pos| pos + 1);
+                data.truncate(received);
+                data.extend_from_slice(&window[..read]);
+                read_ahead.consume(read);
+                Step::Read {
+                    read,
+                    found: found.is_some(),
+                }
+            },
+        )
     }
 }
 
@@ -378,7 +391,10 @@ impl<S: SockIo> Write for BufSock<S> {
 
 impl<S: SockIo + fmt::Debug> fmt::Debug for BufSock<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let buffered = self.state.try_borrow().map(|s| s.read_ahead.buffered().len());
+        let buffered = self
+            .state
+            .try_borrow()
+            .map(|s| s.read_ahead.buffered().len());
         f.debug_struct("BufSock")
             .field("inner", &self.inner)
             .field("buffered", &buffered.ok())

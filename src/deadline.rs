@@ -172,9 +172,15 @@ impl<S: SockIo + ?Sized> Write for DeadlineIo<'_, S> {
     /// # Errors
     /// As [`write`](DeadlineIo::write).
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        send_at_least(self.sock, buf, buf.len(), &mut self.deadline, self.interrupt)
-            .map(drop)
-            .map_err(|err| write_error(err, false))
+        send_at_least(
+            self.sock,
+            buf,
+            buf.len(),
+            &mut self.deadline,
+            self.interrupt,
+        )
+        .map(drop)
+        .map_err(|err| write_error(err, false))
     }
 
     /// Nothing to do: nothing is buffered here.

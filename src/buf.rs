@@ -81,7 +81,7 @@ impl ReadAhead {
     /// Appends bytes the host handed over in a buffer of its own: taken as they are (no copy)
     /// when nothing is buffered, else after the unread bytes, with the consumed ones dropped
     /// first so a stream that is never drained stays bounded by what its reader asks for.
-    #[cfg_attr(not(target_os = "wasi"), allow(dead_code))] // the WASI backend's host reads
+    #[cfg_attr(not(all(sockets, target_family = "wasm")), allow(dead_code))] // WASI host reads
     pub(crate) fn append(&mut self, bytes: Vec<u8>) {
         if bytes.is_empty() {
             return;

@@ -112,7 +112,7 @@ pub(super) fn settle(
 /// One `wasi:io/poll.poll` over every socket's pollables and a monotonic-clock timer.
 /// Socks whose events hold already (buffered data, a failed connect) make the timer zero, so
 /// the others are still reported in the same call.
-pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<()> {
     graveyard::sweep();
     // Per target: the events known without waiting, and the indices of its recv and send
     // pollables in the one list given to `poll`.
@@ -127,7 +127,7 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
                     let send = push(&mut pollables, watch.send);
                     (watch.occurred, recv, send)
                 }
-                None => (SockEvent::ERR, None, None),
+                None => (SockEvent::empty(), None, None),
             };
             plans.push(plan);
         }
@@ -148,19 +148,17 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
         ready
     };
 
-    let mut count = 0;
     for (target, (known, recv, send)) in targets.iter_mut().zip(plans) {
         let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
         let occurred = match target.socket() {
             Some(socket) => {
                 known | settle(socket, target.requested(), is_ready(recv), is_ready(send))
             }
-            None => SockEvent::ERR,
+            None => SockEvent::empty(),
         };
         target.set_occurred(occurred);
-        count += usize::from(!occurred.is_empty());
     }
-    Ok(count)
+    Ok(())
 }
 
 /// Appends `pollable` (if any) to the poll list; its index there.

@@ -196,6 +196,54 @@ pub trait SockIo {
     }
 }
 
+/// A borrowed sock is a sock: `BufSock::new(&sock)` and [`DeadlineIo`] over a borrow work, and
+/// every method (also an overridden one, such as [`BufSock`](crate::BufSock)'s terminator read)
+/// is the borrowed sock's.
+impl<T: SockIo + ?Sized> SockIo for &T {
+    fn send(&self, data: &[u8]) -> io::Result<usize> {
+        (**self).send(data)
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).recv(buf)
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).peek(buf)
+    }
+
+    fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
+        (**self).wait(timeout, requested)
+    }
+
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+
+    fn send_complete(
+        &self,
+        data: &[u8],
+        timeout: Duration,
+        interrupt: &ThreadInterrupt,
+    ) -> Result<(), SockError> {
+        (**self).send_complete(data, timeout, interrupt)
+    }
+
+    fn recv_until_terminator(
+        &self,
+        terminator: u8,
+        timeout: Duration,
+        interrupt: &ThreadInterrupt,
+        max_data: usize,
+    ) -> Result<Vec<u8>, SockError> {
+        (**self).recv_until_terminator(terminator, timeout, interrupt, max_data)
+    }
+
+    fn is_connected(&self) -> Result<(), String> {
+        (**self).is_connected()
+    }
+}
+
 /// What one attempt of [`until_terminator`] did.
 pub(crate) enum Step {
     /// `read` bytes were consumed into `data[received..received + read]`; with `found`, the

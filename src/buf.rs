@@ -242,7 +242,11 @@ impl<S: SockIo> SockIo for BufSock<S> {
 
     /// Buffered bytes first, without a system call; with none, one `recv` of up to the
     /// capacity into the buffer (or, for a `buf` at least as big, straight into `buf`).
+    /// `Ok(0)` at end of stream and for an empty `buf`, as on the sock.
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let state = &mut *self.state.borrow_mut();
         if !state.readable() && buf.len() >= self.capacity {
             return self.inner.recv(buf);

@@ -460,3 +460,24 @@ fn the_invalid_sock_fails_through_a_bufsock() {
         io::ErrorKind::NotConnected
     );
 }
+
+#[test]
+fn recv_and_peek_into_an_empty_buffer_read_nothing() {
+    let sock = BufSock::new(MockSock::new().data(b"abc"));
+    assert_eq!(SockIo::recv(&sock, &mut []).expect("recv"), 0);
+    assert_eq!(sock.peek(&mut []).expect("peek"), 0);
+    assert!(sock.get_ref().recv_requests().is_empty());
+    assert_eq!(unread(sock), b"abc");
+}
+
+#[test]
+fn a_borrowed_sock_can_be_buffered() {
+    let mock = MockSock::new().data(b"one\ntwo");
+    {
+        let sock = BufSock::with_capacity(4, &mock);
+        assert_eq!(line(&sock, 10).expect("line"), b"one");
+        let (_, buffered) = sock.into_parts();
+        assert_eq!(buffered, b"");
+    }
+    assert_eq!(mock.unread(), b"two");
+}

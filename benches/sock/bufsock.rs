@@ -8,8 +8,10 @@
 //! `read_exact` of header and payload through `DeadlineIo` over a `BufSock`, and through a
 //! `BufReader` over `DeadlineIo` over a `Sock`, against `BufReader<TcpStream>::read_exact`.
 //!
-//! Natively a thread writes the stream with a blocking `TcpStream` for every reader, so only
-//! the readers differ; in wasm the reader's waits write it ([`Pumped`](crate::harness::Pumped),
+//! Each ratio is the median of paired rounds (ours and the baseline back to back), not the
+//! ratio of best times as elsewhere: see [`paired_rounds`]. Natively a thread writes the stream
+//! with a blocking `TcpStream` for every reader, so only the readers differ, reader and writer
+//! pinned to two CPUs; in wasm the reader's waits write it ([`Pumped`](crate::harness::Pumped),
 //! [`PumpedStd`](crate::harness::PumpedStd)).
 
 use std::io::{BufRead, BufReader, Read};
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use bitcoin_sock::{BufSock, DeadlineIo, SockIo, ThreadInterrupt, DEFAULT_BUF_CAPACITY};
 
-use crate::harness::{best_of, rate, Config, Report, Result, Row, MIB, TIMEOUT};
+use crate::harness::{rate, Config, Report, Result, Row, MIB, TIMEOUT};
 #[cfg(not(target_os = "wasi"))]
 use native::{time_ours, time_std};
 #[cfg(target_os = "wasi")]
@@ -204,15 +206,56 @@ impl Baseline {
     }
 }
 
+/// The medians of paired rounds.
+struct Paired {
+    ours: Duration,
+    baseline: Duration,
+    /// The median of the rounds' ratios (baseline / ours time): higher is better.
+    ratio: f64,
+}
+
+/// Runs ours and the baseline back to back `rounds` times (which goes first alternates) and
+/// keeps each round's ratio. These reads take milliseconds, shorter than a neighbour's burst on
+/// a busy machine, so the two of one round mostly see the same load; the median ratio is then
+/// steadier than the ratio of two best times, each of which is whichever round found the
+/// machine idle.
+fn paired_rounds(
+    rounds: usize,
+    mut ours: impl FnMut() -> Result<Duration>,
+    mut baseline: impl FnMut() -> Result<Duration>,
+) -> Result<Paired> {
+    let (mut ours_times, mut baseline_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (o, b) = if round % 2 == 0 {
+            let o = ours()?;
+            (o, baseline()?)
+        } else {
+            let b = baseline()?;
+            (ours()?, b)
+        };
+        ours_times.push(o);
+        baseline_times.push(b);
+        ratios.push(b.as_secs_f64() / o.as_secs_f64());
+    }
+    fn median<T: Copy + PartialOrd>(values: &mut [T]) -> T {
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        values[values.len() / 2]
+    }
+    Ok(Paired {
+        ours: median(&mut ours_times),
+        baseline: median(&mut baseline_times),
+        ratio: median(&mut ratios),
+    })
+}
+
 pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
-    // Short streams and many rounds: a measurement that fits between a busy machine's bursts
-    // is the one the best-of keeps, for ours and the baseline alike.
+    // Short streams and many rounds, each ours and the baseline back to back.
     let len = config.stream_bytes / 8;
     let rounds = config.stream_rounds * 3;
     let wasi = cfg!(target_os = "wasi");
     println!(
         "\n6. BufSock and DeadlineIo against BufReader<TcpStream> ({} KiB buffers each), \
-         {} MiB streams, best of {rounds} rounds",
+         {} MiB streams, {rounds} paired rounds (medians)",
         CAPACITY / 1024,
         len / MIB
     );
@@ -221,12 +264,12 @@ pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
         // One unmeasured round first: page faults and connection warm-up count for neither.
         time_ours(stream, ours)?;
         baseline(stream)?;
-        let (ours, base) = best_of(rounds, || time_ours(stream, ours), || baseline(stream))?;
+        let paired = paired_rounds(rounds, || time_ours(stream, ours), || baseline(stream))?;
         report.add(Row::ratio(
             name,
-            rate(stream.bytes.len(), ours),
-            rate(stream.bytes.len(), base),
-            base.as_secs_f64() / ours.as_secs_f64(),
+            rate(stream.bytes.len(), paired.ours),
+            rate(stream.bytes.len(), paired.baseline),
+            paired.ratio,
             target,
         ));
         Ok(())

@@ -76,7 +76,7 @@ run_tests() {
     echo "cargo test $*: $passed passed"
 }
 
-step "SOCKS5 servers on loopback for tests/socks5_server.rs (microsocks; installed when missing)"
+step "SOCKS5 servers on loopback for tests/socks5_server.rs and tests/unix.rs (microsocks; installed when missing; tests/unix.rs bridges them to paths with socat, installed when missing)"
 socks5_pids=()
 stop_socks5() {
     local pid

@@ -15,7 +15,7 @@ use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
 /// wrapper of a `wasi:sockets/tcp` socket and its streams.
 pub type OsSocket = sys::Socket;
 
-/// One TCP socket, owned, or none: Core's `Sock`.
+/// One stream socket (TCP, or natively on Unix a Unix-domain one), owned, or none: Core's `Sock`.
 ///
 /// The socket is closed when the `Sock` is dropped, [`reset`](Sock::reset) or replaced, exactly
 /// once. [`Sock::default()`] holds no socket (Core's `INVALID_SOCKET`); every operation on it
@@ -108,7 +108,9 @@ impl Sock {
     ///
     /// # Errors
     /// `WouldBlock` when no connection is pending (wait for [`SockEvent::RECV`] first); other OS
-    /// errors; `NotConnected` on the invalid sock.
+    /// errors; `NotConnected` on the invalid sock. On a Unix-domain listener, whose peers have
+    /// no IP address, `InvalidInput` before any connection is taken:
+    /// [`accept_address`](Sock::accept_address) accepts there.
     pub fn accept(&self) -> io::Result<(Sock, SocketAddr)> {
         let (socket, addr) = sys::accept(self.try_get()?)?;
         Ok((Sock::from_os(socket), addr))
@@ -117,7 +119,8 @@ impl Sock {
     /// The local address (Core's `GetSockName`).
     ///
     /// # Errors
-    /// The OS error; `NotConnected` on the invalid sock.
+    /// The OS error; `NotConnected` on the invalid sock; `InvalidInput` on a Unix-domain sock
+    /// ([`local_address`](Sock::local_address) gives any address).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::local_addr(self.try_get()?)
     }
@@ -125,7 +128,8 @@ impl Sock {
     /// The peer's address (`getpeername(2)`).
     ///
     /// # Errors
-    /// `NotConnected` when there is no peer or no socket; other OS errors.
+    /// `NotConnected` when there is no peer or no socket; other OS errors; `InvalidInput` on a
+    /// Unix-domain sock ([`peer_address`](Sock::peer_address) gives any address).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         sys::peer_addr(self.try_get()?)
     }
@@ -401,7 +405,7 @@ impl Sock {
         self.socket = None;
     }
 
-    fn from_os(socket: sys::Socket) -> Sock {
+    pub(crate) fn from_os(socket: sys::Socket) -> Sock {
         Sock {
             socket: Some(socket),
         }
@@ -409,7 +413,7 @@ impl Sock {
 
     /// [`get`](Sock::get), or the `NotConnected` error every operation on the invalid sock
     /// gives.
-    fn try_get(&self) -> io::Result<&OsSocket> {
+    pub(crate) fn try_get(&self) -> io::Result<&OsSocket> {
         self.get().ok_or_else(not_connected)
     }
 }

@@ -1,4 +1,4 @@
-//! Workload 6, `BufSock` and `DeadlineIo` against `std::io::BufReader` over a `TcpStream`.
+//! Workload 7, `BufSock` and `DeadlineIo` against `std::io::BufReader` over a `TcpStream`.
 //!
 //! Lines of 256 B and of 64 KiB: `BufSock::recv_until_terminator` against
 //! `BufReader::read_until` (the same capacity, a reused line buffer), and against the
@@ -254,7 +254,7 @@ pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
     let rounds = config.stream_rounds * 3;
     let wasi = cfg!(target_os = "wasi");
     println!(
-        "\n6. BufSock and DeadlineIo against BufReader<TcpStream> ({} KiB buffers each), \
+        "\n7. BufSock and DeadlineIo against BufReader<TcpStream> ({} KiB buffers each), \
          {} MiB streams, {rounds} paired rounds (medians)",
         CAPACITY / 1024,
         len / MIB

@@ -13,6 +13,14 @@ use super::PollTarget;
 use crate::opt::SetSockOpt;
 use crate::{Sock, SockEvent, SockOpt, SockOptValue};
 
+// Unix-domain sockets, with the calls that give addresses of any family.
+#[cfg(unix)]
+mod unix_domain;
+#[cfg(unix)]
+pub(crate) use unix_domain::{
+    accept_address, bind_unix, connect_unix, local_address, peer_address,
+};
+
 /// The owned OS socket: a [`socket2::Socket`].
 pub type Socket = socket2::Socket;
 
@@ -161,6 +169,9 @@ pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
 /// `accept(2)` (`accept4` with `SOCK_CLOEXEC` where there is one); the new socket is made
 /// non-blocking and gets `TCP_NODELAY`, which not every OS carries over from the listener.
 pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
+    // Refused before a connection is taken that could not be returned with its address.
+    #[cfg(unix)]
+    unix_domain::refuse_non_ip(socket)?;
     let (peer, addr) = socket.accept()?;
     adopt(&peer)?;
     let _ = peer.set_tcp_nodelay(true);
@@ -171,8 +182,12 @@ pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
 }
 
 fn ip_addr(addr: SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not an IP socket (local_address() and peer_address() give any address)",
+        )
+    })
 }
 
 /// `getsockname(2)`.

@@ -97,6 +97,11 @@ echo "SOCKS5 servers: $BITCOIN_SOCK_SOCKS5 (no auth), $BITCOIN_SOCK_SOCKS5_AUTH 
 step "tests: native (unit, integration over loopback, mock, doc)"
 run_tests
 
+step "tests: x86_64-pc-windows-gnu under Wine (mingw-w64 and wine64 installed when missing)"
+# Every test binary for Windows, run under Wine with the SOCKS5 servers above; prints the
+# Wine-only differences it expects (WINE_ONLY in the script, with reasons).
+./scripts/wine-tests.sh
+
 step "tests: wasm32-wasip2 in wasmtime (the same test bodies)"
 run_tests --target wasm32-wasip2
 

@@ -196,8 +196,9 @@ impl Sock {
     }
 
     /// Waits up to `timeout` for any of `requested` (Core's `Wait`). Returns the events that
-    /// occurred: empty on timeout; [`SockEvent::ERR`] whenever the socket is in error or hung
-    /// up, requested or not.
+    /// occurred: empty on timeout; [`SockEvent::RECV`] when data or end of stream is ready
+    /// (also when the peer hung up: a `recv` returns at once); [`SockEvent::ERR`] whenever the
+    /// socket is in error or hung up, requested or not.
     ///
     /// # Errors
     /// `NotConnected` on the invalid sock (Core would sleep out the timeout); the OS error of
@@ -211,6 +212,8 @@ impl Sock {
     /// Waits up to `timeout` until any of `socks` has any of its requested events (Core's
     /// `WaitMany`), with one system wait (`poll(2)`, `WSAPoll`, or one `wasi:io/poll.poll`).
     /// Fills every entry's `occurred` and returns how many entries have some: zero on timeout.
+    /// An empty `socks` sleeps out the timeout (as `poll(2)` does; `WSAPoll` would refuse it);
+    /// a sock listed twice gets each entry answered for its own `requested`.
     ///
     /// The socks are borrowed for the call, so none can be closed (and its descriptor reused)
     /// while the wait runs (Core's issue #21744).

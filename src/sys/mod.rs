@@ -14,7 +14,9 @@
 //! * `send`, `recv`, `peek`, `resolve`;
 //! * `poll` — one system wait over many sockets that fills each one's occurred events (it may
 //!   fail with `ErrorKind::Interrupted`: the front end retries with the time left, and counts
-//!   the ready ones);
+//!   the ready ones). As `poll(2)` answers, on every host: an empty set sleeps out the
+//!   timeout, a socket listed twice gets each entry answered for its own requested events,
+//!   and a hang-up makes RECV ready when RECV was asked for (a `recv` returns at once);
 //! * `get_sock_opt`, `set_sock_opt` (the value already checked: [`SetSockOpt`]);
 //! * the calls beyond IP: `connect_unix` (one attempt that waits at most its timeout, failing
 //!   with `WouldBlock` when that passed and `Interrupted` on a signal), `bind_unix`,

@@ -59,7 +59,7 @@ mod sock;
 pub mod socks5;
 mod sys;
 
-pub use error::{io_error_is_permanent, network_error_string, SockError};
+pub use error::{io_error_is_permanent, network_error_string, os_error_code, OpError, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;
 pub use io::{SockIo, MAX_WAIT_FOR_IO};

@@ -51,13 +51,39 @@ skips_for() {
     grep -v '^#' scripts/jco-skip.txt | awk -v binary="$1" '$1 == binary {print $2}'
 }
 
+# test_names WASM: the names of the tests in a test binary.
+test_names() {
+    "$jco" run "$1" -- --list --format=terse | sed -n 's/: test$//p'
+}
+
+# jco_tests EXPECTED LABEL JCO_ARGS... -- TEST_ARGS...: runs a test binary under jco; fails
+# unless it exits 0 having passed exactly EXPECTED tests, at least one.
 total_passed=0
+jco_tests() {
+    local expected=$1 label=$2 log status=0 passed
+    shift 2
+    echo "--- jco run $label"
+    log=$(mktemp)
+    timeout 900 "$jco" run "$@" 2>&1 | tee "$log" || status=$?
+    passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+    rm -f "$log"
+    if [ "$status" -ne 0 ]; then
+        echo "FAILED: $label under jco (exit status $status)" >&2
+        exit 1
+    fi
+    if [ "$passed" -eq 0 ] || [ "$passed" -ne "$expected" ]; then
+        echo "FAILED: $label under jco passed $passed tests, not $expected" >&2
+        exit 1
+    fi
+    total_passed=$((total_passed + passed))
+}
+
 total_skipped=0
 summary=()
 for wasm in $binaries; do
     name=$(basename "$wasm" .wasm)
     name=${name%-*}
-    tests=$("$jco" run "$wasm" -- --list --format=terse | sed -n 's/: test$//p')
+    tests=$(test_names "$wasm")
     listed=$(printf '%s' "$tests" | grep -c . || true)
     skip_args=()
     skipped=0
@@ -74,24 +100,21 @@ for wasm in $binaries; do
         summary+=("$name: no tests on wasm32-wasip2")
         continue
     fi
-    echo "--- jco run $name (${listed} tests, ${skipped} skipped by scripts/jco-skip.txt)"
-    log=$(mktemp)
-    status=0
-    timeout 900 "$jco" run "$wasm" -- --test-threads=1 --exact "${skip_args[@]}" 2>&1 | tee "$log" || status=$?
-    passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
-    rm -f "$log"
-    if [ "$status" -ne 0 ]; then
-        echo "FAILED: $name under jco (exit status $status)" >&2
-        exit 1
-    fi
-    if [ "$passed" -eq 0 ] || [ "$passed" -ne $((listed - skipped)) ]; then
-        echo "FAILED: $name under jco passed $passed of $listed tests ($skipped skipped)" >&2
-        exit 1
-    fi
-    total_passed=$((total_passed + passed))
+    jco_tests $((listed - skipped)) "$name ($listed tests, $skipped skipped by scripts/jco-skip.txt)" \
+        "$wasm" -- --test-threads=1 --exact "${skip_args[@]}"
     total_skipped=$((total_skipped + skipped))
-    summary+=("$name: $passed passed, $skipped skipped")
+    summary+=("$name: $((listed - skipped)) passed, $skipped skipped")
 done
+
+# jco as a host that allows no network (scripts/jco/deny-network.mjs denies the shim's TCP,
+# UDP and name lookup): wasm-tests/restricted.rs, as under wasmtime without inherit-network.
+restricted=$(cargo test --target wasm32-wasip2 --test restricted --no-run --message-format=json |
+    grep '"reason":"compiler-artifact"' | grep -o '"executable":"[^"]*"' |
+    sed 's/^"executable":"\(.*\)"$/\1/')
+listed=$(test_names "$restricted" | grep -c . || true)
+jco_tests "$listed" "restricted, the network denied" \
+    --jco-import scripts/jco/deny-network.mjs "$restricted" -- --test-threads=1
+summary+=("restricted (network denied): $listed passed")
 
 # The examples print exactly their native output.
 cargo build --quiet --target wasm32-wasip2 --example demo --example light_client

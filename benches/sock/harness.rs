@@ -27,7 +27,7 @@ use std::io;
 #[cfg(any(unix, target_os = "wasi"))]
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 #[cfg(not(target_os = "wasi"))]
 use std::time::Instant;
@@ -41,34 +41,39 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const MIB: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// A counting global allocator (the memory workload).
+// A counting global allocator (the memory and sockman workloads): allocations, and bytes live.
 
 pub(crate) struct CountingAllocator;
 
 pub(crate) static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged; counting
 // touches only an atomic.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
         // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -79,6 +84,11 @@ pub(crate) static GLOBAL: CountingAllocator = CountingAllocator;
 
 pub(crate) fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// Heap bytes allocated and not yet freed.
+pub(crate) fn live_bytes() -> i64 {
+    LIVE_BYTES.load(Ordering::Relaxed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,6 +111,16 @@ pub(crate) struct Config {
     pub(crate) wait_counts: Vec<usize>,
     /// Roughly how many sock-visits one timed `wait_many` measurement makes (calls × socks).
     pub(crate) wait_work: usize,
+    /// Rounds of the SockMan echo and host-poll measurements.
+    pub(crate) sockman_rounds: usize,
+    /// Rounds of SockMan idle-many: short ones, many, so the best falls in a quiet moment.
+    pub(crate) idle_rounds: usize,
+    pub(crate) idle_counts: Vec<usize>,
+    /// Loop iterations per idle-many round (see [`Config::idle_iterations`]).
+    pub(crate) idle_iterations: usize,
+    pub(crate) echo_counts: Vec<usize>,
+    /// Messages per connection per SockMan echo round.
+    pub(crate) echo_messages: usize,
     pub(crate) only: Vec<String>,
 }
 
@@ -128,6 +148,12 @@ impl Config {
                 byte_stream_bytes: MIB / 4,
                 wait_counts: vec![10, 125, 1_000, 10_000],
                 wait_work: 500_000,
+                sockman_rounds: 3,
+                idle_rounds: 5,
+                idle_counts: vec![10, 125, 1_000, 10_000],
+                idle_iterations: 500,
+                echo_counts: vec![100, 1_000],
+                echo_messages: 20,
                 only,
             }
         } else {
@@ -142,8 +168,24 @@ impl Config {
                 byte_stream_bytes: MIB,
                 wait_counts: vec![10, 125, 1_000, 10_000],
                 wait_work: 2_000_000,
+                sockman_rounds: 5,
+                idle_rounds: 15,
+                idle_counts: vec![10, 125, 1_000, 10_000],
+                idle_iterations: 1_500,
+                echo_counts: vec![100, 1_000],
+                echo_messages: 100,
                 only,
             }
+        }
+    }
+
+    /// Iterations of one idle-many round over `connections`: in wasm, where an iteration
+    /// costs O(connections), fewer for many, so a round stays short.
+    pub(crate) fn idle_iterations(&self, connections: usize) -> usize {
+        if cfg!(target_os = "wasi") {
+            (2_000_000 / connections.max(1)).clamp(50, self.idle_iterations)
+        } else {
+            self.idle_iterations
         }
     }
 

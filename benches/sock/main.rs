@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Workloads (names for the command line): `bulk`, `pingpong`, `terminator`, `wait_many`,
-//! `memory`, `unix` (native Unix only: Unix-domain sockets), `bufsock`. Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
+//! `memory`, `unix` (native Unix only: Unix-domain sockets), `bufsock`, `sockman` (`SockMan`:
+//! idle-many, echo, memory; in wasm also the host's `poll` alone). Each measurement runs
+//! several rounds (3 to 15), ours and the baseline alternating,
 //! and the best round of each is kept (noise only ever adds time). Natively the two threads of
 //! a measurement are pinned to CPUs (Linux), the same way for ours and the baseline.
 //! BENCHMARKS.md has the latest figures.
@@ -29,6 +31,7 @@ mod bulk;
 mod harness;
 mod memory;
 mod pingpong;
+mod sockman;
 mod terminator;
 #[cfg(unix)]
 mod unix_domain;
@@ -74,6 +77,10 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "bufsock",
         run: bufsock::run,
+    },
+    Workload {
+        name: "sockman",
+        run: sockman::run,
     },
 ];
 

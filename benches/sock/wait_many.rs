@@ -10,7 +10,7 @@ use crate::harness::{loopback, send_all, sock_pair, Config, Report, Result, Row,
 #[cfg(unix)]
 use crate::harness::{poll_fds, pollfd};
 #[cfg(not(target_os = "wasi"))]
-use native::IdleSocks;
+pub(crate) use native::IdleSocks;
 #[cfg(not(target_os = "wasi"))]
 pub(crate) use native::{hold_connections, HOLD_ARG};
 #[cfg(target_os = "wasi")]
@@ -171,13 +171,13 @@ mod native {
     /// The connected socks that never become ready: the server ends here, the client ends in
     /// a child process (10,000 connections in one process would need 20,000 descriptors, past
     /// the usual hard limit of 20,000 with stdio).
-    pub(super) struct IdleSocks {
-        pub(super) servers: Vec<Sock>,
+    pub(crate) struct IdleSocks {
+        pub(crate) servers: Vec<Sock>,
         holder: Option<std::process::Child>,
     }
 
     impl IdleSocks {
-        pub(super) fn open(listener: &Sock, count: usize) -> Result<IdleSocks> {
+        pub(crate) fn open(listener: &Sock, count: usize) -> Result<IdleSocks> {
             use std::io::BufRead;
             use std::process::{Command, Stdio};
 

@@ -89,11 +89,37 @@ export BITCOIN_SOCK_SOCKS5="127.0.0.1:$socks5_port"
 export BITCOIN_SOCK_SOCKS5_AUTH="127.0.0.1:$socks5_auth_port"
 echo "SOCKS5 servers: $BITCOIN_SOCK_SOCKS5 (no auth), $BITCOIN_SOCK_SOCKS5_AUTH (username/password)"
 
+step "resetting peer on loopback for tests/promises.rs in wasmtime (scripts/reset-peer.py)"
+command -v python3 >/dev/null 2>&1 || {
+    echo "FAILED: python3 is needed for scripts/reset-peer.py" >&2
+    exit 1
+}
+reset_peer_out=$(mktemp)
+python3 scripts/reset-peer.py >"$reset_peer_out" &
+reset_peer_pid=$!
+stop_reset_peer() { kill "$reset_peer_pid" 2>/dev/null || true; rm -f "$reset_peer_out"; }
+trap 'stop_socks5; stop_reset_peer' EXIT
+for _ in $(seq 100); do
+    [ -s "$reset_peer_out" ] && break
+    kill -0 "$reset_peer_pid" 2>/dev/null || break
+    sleep 0.1
+done
+reset_peer_port=$(head -n1 "$reset_peer_out")
+if [ -z "$reset_peer_port" ]; then
+    echo "FAILED: scripts/reset-peer.py printed no port" >&2
+    exit 1
+fi
+export BITCOIN_SOCK_RESET_PEER="127.0.0.1:$reset_peer_port"
+echo "resetting peer: $BITCOIN_SOCK_RESET_PEER"
+
 step "tests: native (unit, integration over loopback, mock, doc)"
 run_tests
 
 step "tests: wasm32-wasip2 in wasmtime (the same test bodies)"
 run_tests --target wasm32-wasip2
+
+step "tests: the shared test files have the same tests natively and in wasm32-wasip2"
+./scripts/compare-test-lists.sh
 
 step "tests: wasm32-wasip1 in wasmtime (every socket operation is Unsupported)"
 run_tests --target wasm32-wasip1 --test unsupported

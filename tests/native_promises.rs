@@ -91,6 +91,45 @@ fn a_blocked_wait_past_int_milliseconds_is_capped_not_wrapped_and_wakes_for_data
 }
 
 // ---------------------------------------------------------------------------------------------
+// An interrupt wakes a blocked sleep_for
+
+#[test]
+fn an_interrupt_wakes_a_sleep_for_blocked_on_its_condition_variable_promptly() {
+    // A detached thread and a bounded receive: an interrupt that does not wake the sleeper
+    // fails this test within PROMPTLY instead of hanging for the sleep's 60 seconds.
+    let _serial = serial();
+    let interrupt = std::sync::Arc::new(bitcoin_sock::ThreadInterrupt::new());
+    let (ids_tx, ids_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let sleeper = {
+        let interrupt = interrupt.clone();
+        thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            ids_tx
+                .send(unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t)
+                .expect("the test listens");
+            let slept_through = interrupt.sleep_for(Duration::from_secs(60));
+            let _ = done_tx.send(slept_through);
+        })
+    };
+    let tid = ids_rx.recv_timeout(TIMEOUT).expect("the sleeper starts");
+    wait_until_blocked(
+        tid,
+        common::thread::futex_syscalls(),
+        || sleeper.is_finished(),
+        |_| true,
+    );
+    let start = Instant::now();
+    interrupt.interrupt();
+    let slept_through = done_rx
+        .recv_timeout(PROMPTLY)
+        .expect("the interrupt wakes the sleeper");
+    assert!(!slept_through, "sleep_for says it slept the whole time");
+    assert!(start.elapsed() < PROMPTLY);
+    sleeper.join().expect("sleeper");
+}
+
+// ---------------------------------------------------------------------------------------------
 // EINTR inside a wait
 
 static SIGNALS_HANDLED: AtomicUsize = AtomicUsize::new(0);

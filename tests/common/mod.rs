@@ -296,6 +296,7 @@ pub struct MockSock {
     arriving: RefCell<VecDeque<Vec<u8>>>,
     peek_errors: RefCell<VecDeque<io::Error>>,
     sends: RefCell<VecDeque<io::Result<usize>>>,
+    overclaims: bool,
     wait_error: Option<i32>,
     interrupt_on_wait: Option<usize>,
     terminator: Option<u8>,
@@ -342,6 +343,7 @@ impl MockSock {
             arriving: RefCell::default(),
             peek_errors: RefCell::default(),
             sends: RefCell::default(),
+            overclaims: false,
             wait_error: None,
             interrupt_on_wait: None,
             terminator: None,
@@ -399,6 +401,13 @@ impl MockSock {
     /// The results of the next sends, in order.
     pub fn sends(self, results: impl IntoIterator<Item = io::Result<usize>>) -> MockSock {
         self.sends.borrow_mut().extend(results);
+        self
+    }
+
+    /// A scripted `Ok(n)` send returns `n` even when it was given fewer bytes (a broken
+    /// `send`); it still takes only what it was given.
+    pub fn overclaiming_sends(mut self) -> MockSock {
+        self.overclaims = true;
         self
     }
 
@@ -493,7 +502,7 @@ impl SockIo for MockSock {
             Some(Ok(n)) => {
                 let taken = n.min(data.len());
                 self.sent.borrow_mut().extend_from_slice(&data[..taken]);
-                Ok(taken)
+                Ok(if self.overclaims { n } else { taken })
             }
             Some(Err(e)) => Err(e),
             None => Err(io::ErrorKind::WouldBlock.into()),

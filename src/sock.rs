@@ -241,16 +241,23 @@ impl Sock {
             // No socket backend, so no valid sock: only an empty list gets here, and the
             // backend answers Unsupported before any clock is read (a host may have none:
             // wasm32-unknown-unknown).
-            return sys::poll(socks, timeout);
+            return sys::poll(socks, timeout).map(|()| 0);
         }
         // `None`: a deadline past what Instant can hold, i.e. never.
         let deadline = Instant::now().checked_add(timeout);
         let mut left = timeout;
         loop {
             match sys::poll(socks, left) {
-                Ok(ready) if ready > 0 => return Ok(ready),
-                // Nothing yet: done unless the backend capped a huge timeout.
-                Ok(_) => {}
+                Ok(()) => {
+                    let ready = socks
+                        .iter()
+                        .filter(|(_, events)| !events.occurred.is_empty())
+                        .count();
+                    if ready > 0 {
+                        return Ok(ready);
+                    }
+                    // Nothing yet: done unless the backend capped a huge timeout.
+                }
                 // EINTR: Core gives up here; retry with the time left.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

@@ -26,10 +26,12 @@ cfg_if::cfg_if! {
 use crate::{Events, Sock, SockEvent};
 
 /// One socket of a [`poll`] call, as the front end holds it: the backend reads the socket and
-/// the requested events, and writes the occurred ones.
+/// the requested events, and writes the occurred ones (for every target, empty when nothing
+/// occurred). Counting the ready ones and refusing the invalid sock are the front end's.
 #[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
 pub(crate) trait PollTarget {
-    /// The socket to wait on; `None` (the invalid sock) is reported as [`SockEvent::ERR`].
+    /// The socket to wait on; `None` (the invalid sock, which the front end never passes) is
+    /// waited on for nothing.
     fn socket(&self) -> Option<&Socket>;
     /// The events to wait for.
     fn requested(&self) -> SockEvent;

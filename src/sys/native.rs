@@ -260,12 +260,12 @@ fn timeout_ms(timeout: Duration) -> i32 {
     i32::try_from(ms).unwrap_or(i32::MAX)
 }
 
-/// One `poll(2)` over `targets`; fills each target's occurred events and returns how many
-/// have any. The time may be capped below `timeout` (at `i32::MAX` ms).
+/// One `poll(2)` over `targets`; fills each target's occurred events. The time may be capped
+/// below `timeout` (at `i32::MAX` ms).
 ///
 /// # Errors
 /// The OS error of `poll(2)`, including `Interrupted` for `EINTR`.
-pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<()> {
     use os_poll::*;
 
     POLL_FDS.with(|cell| {
@@ -293,7 +293,6 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
             }
         }));
         poll(fds, timeout_ms(timeout))?;
-        let mut ready = 0;
         for (target, fd) in targets.iter_mut().zip(fds.iter()) {
             let mut occurred = SockEvent::empty();
             if fd.revents & POLLIN != 0 {
@@ -303,13 +302,12 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
                 occurred |= SockEvent::SEND;
             }
             // Core ignores POLLNVAL; a closed descriptor is an error, not a quiet timeout.
-            if fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 || target.socket().is_none() {
+            if fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 {
                 occurred |= SockEvent::ERR;
             }
             target.set_occurred(occurred);
-            ready += usize::from(!occurred.is_empty());
         }
-        Ok(ready)
+        Ok(())
     })
 }
 

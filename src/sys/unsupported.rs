@@ -80,7 +80,7 @@ pub(crate) fn resolve(_host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
     fail()
 }
 
-pub(crate) fn poll<T: PollTarget>(_targets: &mut [T], _timeout: Duration) -> io::Result<usize> {
+pub(crate) fn poll<T: PollTarget>(_targets: &mut [T], _timeout: Duration) -> io::Result<()> {
     fail()
 }
 

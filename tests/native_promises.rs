@@ -91,6 +91,59 @@ fn a_blocked_wait_past_int_milliseconds_is_capped_not_wrapped_and_wakes_for_data
 }
 
 // ---------------------------------------------------------------------------------------------
+// The high-level operations sleep in poll between tries, they do not spin
+
+#[test]
+fn recv_until_terminator_on_a_sock_sleeps_in_poll_while_nothing_arrives() {
+    let _serial = serial();
+    let pair = pair();
+    let interrupt = bitcoin_sock::ThreadInterrupt::new();
+    thread::scope(|scope| {
+        let (receiver, _, blocked) = spawn_blocked(scope, poll_syscalls(), || {
+            bitcoin_sock::SockIo::recv_until_terminator(
+                &pair.server,
+                b'\n',
+                TIMEOUT,
+                &interrupt,
+                100,
+            )
+        });
+        if let Some(ms) = blocked.poll_timeout_ms() {
+            assert!(
+                ms > 0 && ms <= 1000,
+                "each wait is at most MAX_WAIT_FOR_IO: {ms} ms"
+            );
+        }
+        send_all(&pair.client, b"line\n");
+        assert_eq!(receiver.join().expect("receiver").expect("line"), b"line");
+    });
+}
+
+#[test]
+fn send_complete_on_a_sock_sleeps_in_poll_while_the_peer_does_not_read() {
+    let _serial = serial();
+    let pair = pair();
+    let payload = vec![5u8; 8 << 20];
+    let interrupt = bitcoin_sock::ThreadInterrupt::new();
+    thread::scope(|scope| {
+        let (sender, _, blocked) = spawn_blocked(scope, poll_syscalls(), || {
+            bitcoin_sock::SockIo::send_complete(&pair.client, &payload, TIMEOUT, &interrupt)
+        });
+        if let Some(ms) = blocked.poll_timeout_ms() {
+            assert!(
+                ms > 0 && ms <= 1000,
+                "each wait is at most MAX_WAIT_FOR_IO: {ms} ms"
+            );
+        }
+        assert_eq!(
+            recv_exactly(&pair.server, payload.len()).len(),
+            payload.len()
+        );
+        sender.join().expect("sender").expect("send_complete");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // An interrupt wakes a blocked sleep_for
 
 #[test]
@@ -330,7 +383,15 @@ fn socks5_failures_close_their_socket() {
     let proxy_addr = proxy.local_addr().expect("addr");
     let (closed_tx, closed_rx) = std::sync::mpsc::channel();
     let stop = std::sync::atomic::AtomicBool::new(false);
+    // Stops the proxy thread also when an assertion below fails, so the scope can end.
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
         let answering = scope.spawn(|| {
             while !stop.load(Ordering::SeqCst) {
                 if proxy
@@ -344,7 +405,7 @@ fn socks5_failures_close_their_socket() {
                 assert_eq!(recv_exactly(&conn, 3), [0x05, 0x01, 0x00]);
                 send_all(&conn, &[0x05, 0xff]);
                 drop(conn);
-                closed_tx.send(()).expect("the test listens");
+                let _ = closed_tx.send(());
             }
         });
         assert_closes_what_it_opened(|| {
@@ -361,7 +422,7 @@ fn socks5_failures_close_their_socket() {
                 .recv_timeout(TIMEOUT)
                 .expect("the proxy closes its end");
         });
-        stop.store(true, Ordering::SeqCst);
+        drop(_stop);
         answering.join().expect("proxy thread");
     });
 }

@@ -28,6 +28,11 @@ impl State {
     pub(super) fn readable(&self) -> bool {
         !self.buffered().is_empty() || self.input_end.is_some()
     }
+
+    /// Both directions are shut: the input ended and this side shut its sending half.
+    pub(super) fn hung_up(&self) -> bool {
+        self.send_shut && self.input_end == Some(InputEnd::Eof)
+    }
 }
 
 impl Socket {
@@ -91,6 +96,9 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
         return Err(errno(code));
     }
     let (_, output) = socket.connected_streams(&state)?;
+    if state.send_shut {
+        return Err(errno(libc::EPIPE));
+    }
     let result = output.check_write().and_then(|budget| {
         let n = data
             .len()

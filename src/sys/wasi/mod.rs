@@ -122,6 +122,10 @@ struct State {
     pending_error: Option<i32>,
     /// Whether anything was written; a socket that never wrote closes at once.
     wrote: bool,
+    /// Whether this side shut its sending half (`shutdown(Write | Both)`): sends fail with
+    /// `EPIPE` at once, as natively (the host would take them and fail later), and once the
+    /// input has ended too the socket is hung up (`ERR`, natively `POLLHUP`).
+    send_shut: bool,
 }
 
 impl Socket {
@@ -137,6 +141,7 @@ impl Socket {
                 input_end: None,
                 pending_error: None,
                 wrote: false,
+                send_shut: false,
             }),
             conn: Some(Conn {
                 streams: OnceLock::new(),

@@ -96,9 +96,6 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
         return Err(errno(code));
     }
     let (_, output) = socket.connected_streams(&state)?;
-    if state.send_shut {
-        return Err(errno(libc::EPIPE));
-    }
     let result = output.check_write().and_then(|budget| {
         let n = data
             .len()

@@ -122,9 +122,9 @@ struct State {
     pending_error: Option<i32>,
     /// Whether anything was written; a socket that never wrote closes at once.
     wrote: bool,
-    /// Whether this side shut its sending half (`shutdown(Write | Both)`): sends fail with
-    /// `EPIPE` at once, as natively (the host would take them and fail later), and once the
-    /// input has ended too the socket is hung up (`ERR`, natively `POLLHUP`).
+    /// Whether this side shut its sending half (`shutdown(Write | Both)`): once the input has
+    /// ended too, the socket is hung up (`ERR`, natively `POLLHUP`). (Sends fail by themselves:
+    /// wasmtime closes the output stream, which reads as `EPIPE`.)
     send_shut: bool,
 }
 

@@ -59,9 +59,14 @@ pub(super) fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
                 }
             }
         }
-        Phase::Unconnected | Phase::Failed => {
-            // Natively an unconnected or failed socket polls as hung up.
+        Phase::Unconnected => {
+            // Natively an unconnected socket polls as hung up.
             watch.occurred |= SockEvent::ERR;
+        }
+        Phase::Failed => {
+            // Natively a failed connect leaves both halves shut: whatever was asked is ready
+            // (and fails at once), with the error; the same as `settle` says when it fails.
+            watch.occurred |= requested | SockEvent::ERR;
         }
     }
     if matches!(state.input_end, Some(InputEnd::Error(_)))

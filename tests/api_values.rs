@@ -1,9 +1,15 @@
 //! The socket-less values of the API checked exhaustively: `SockEvent`'s set algebra over all
 //! eight sets against plain bit arithmetic, and the accessors of `SockError`, `IntrRecvError`
-//! and `Socks5Error` on every variant. No socket, no clock: runs on every target with a test
-//! harness, and (its name sorts first) it is the first target `scripts/mutants.sh` runs, so a
-//! mutant of these values fails here in milliseconds instead of making the loopback tests
-//! wait out their timeouts.
+//! and `Socks5Error` on every variant. No socket, no clock: runs on every target, like
+//! `no_socket.rs` (natively, wasmtime on `wasm32-wasip2` and `wasm32-wasip1`, Node.js on
+//! `wasm32-unknown-unknown`). Its name sorts first, so it is the first target
+//! `scripts/mutants.sh` runs: a mutant of these values fails here in milliseconds instead of
+//! making the loopback tests wait out their timeouts.
+
+// wasm32-unknown-unknown has no libtest runner: there every `#[test]` below is a
+// `#[wasm_bindgen_test]`, run in Node.js.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

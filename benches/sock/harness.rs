@@ -84,7 +84,7 @@ pub(crate) fn allocations() -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Configuration, results and the report.
 
-/// Sizes of one run; the defaults are the issue's, `--quick` scales them down.
+/// Sizes of one run: the defaults are those BENCHMARKS.md reports, `--quick` scales them down.
 pub(crate) struct Config {
     pub(crate) quick: bool,
     /// Rounds of the ping-pong and wait_many measurements.

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use super::PollTarget;
 use crate::error::unsupported;
+use crate::opt::SetSockOpt;
 use crate::{SockOpt, SockOptValue};
 
 /// No socket can exist on this target, so no value of this type can either.
 #[derive(Debug)]
 pub enum Socket {}
-
-/// Without a libc there are no error codes to retry.
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[];
 
 fn fail<T>() -> io::Result<T> {
     Err(unsupported("sockets"))
@@ -88,6 +86,6 @@ pub(crate) fn get_sock_opt(socket: &Socket, _opt: SockOpt) -> io::Result<SockOpt
     match *socket {}
 }
 
-pub(crate) fn set_sock_opt(socket: &Socket, _opt: SockOpt, _value: SockOptValue) -> io::Result<()> {
+pub(crate) fn set_sock_opt(socket: &Socket, _opt: SetSockOpt) -> io::Result<()> {
     match *socket {}
 }

@@ -6,7 +6,7 @@ use wasi::io::streams::{InputStream, OutputStream};
 use wasi::sockets::network::ErrorCode;
 use wasi::sockets::tcp::TcpSocket;
 
-use super::errno::error_code_errno;
+use super::errno::error_code_to_errno;
 use super::{Phase, Socket};
 
 /// Sockets are always non-blocking here: nothing to do.
@@ -35,7 +35,7 @@ impl From<TcpSocket> for crate::Sock {
             // The connect finished and failed (refused, unreachable, ...) before adoption.
             Err(code) => {
                 let failed = Socket::new(socket, Phase::Failed);
-                failed.lock().pending_error = Some(error_code_errno(code));
+                failed.lock().pending_error = Some(error_code_to_errno(code));
                 failed
             }
         };

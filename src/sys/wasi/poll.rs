@@ -7,7 +7,7 @@ use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll as wasi_poll, Pollable};
 use wasi::io::streams::StreamError;
 
-use super::errno::stream_errno;
+use super::errno::stream_error_to_errno;
 use super::graveyard;
 use super::io::READ_CHUNK;
 use super::{InputEnd, Phase, Socket};
@@ -91,7 +91,7 @@ pub(super) fn settle(
     let mut occurred = SockEvent::empty();
     match state.phase {
         Phase::Connecting if send_ready => {
-            socket.finish_connect(&mut state);
+            socket.connect_finish(&mut state);
             match state.phase {
                 Phase::Connected => occurred |= SockEvent::SEND,
                 Phase::Failed => occurred |= requested | SockEvent::ERR,
@@ -112,7 +112,7 @@ pub(super) fn settle(
                         Ok(0) => {}
                         Ok(_) | Err(StreamError::Closed) => occurred |= SockEvent::SEND,
                         Err(StreamError::LastOperationFailed(err)) => {
-                            state.pending_error = Some(stream_errno(&err));
+                            state.pending_error = Some(stream_error_to_errno(&err));
                             occurred |= SockEvent::SEND;
                         }
                     }

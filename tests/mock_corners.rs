@@ -211,3 +211,55 @@ fn send_complete_waits_at_most_max_wait_for_io_and_exactly_the_time_left() {
     assert_eq!(mock.waits(), [MAX_WAIT_FOR_IO, Duration::from_millis(500)]);
     assert_eq!(mock.send_calls(), 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// interruptible_recv: a lying recv
+
+/// Gives one byte truthfully, then sets the interrupt and claims 100 bytes more than the
+/// buffer it was given.
+struct OverclaimingRecv {
+    recvs: std::cell::Cell<usize>,
+    interrupt: bitcoin_sock::ThreadInterrupt,
+}
+
+impl SockIo for OverclaimingRecv {
+    fn send(&self, data: &[u8]) -> std::io::Result<usize> {
+        Ok(data.len())
+    }
+    fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.recvs.get() + 1;
+        self.recvs.set(n);
+        assert!(n <= 2, "recv called again after the buffer was full");
+        buf.fill(b'r');
+        if n == 1 {
+            return Ok(1);
+        }
+        self.interrupt.interrupt();
+        Ok(buf.len() + 100)
+    }
+    fn peek(&self, _buf: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+    fn wait(
+        &self,
+        _timeout: Duration,
+        requested: bitcoin_sock::SockEvent,
+    ) -> std::io::Result<bitcoin_sock::SockEvent> {
+        Ok(requested)
+    }
+}
+
+#[test]
+fn interruptible_recv_counts_a_claim_past_the_buffer_as_the_rest_of_it() {
+    // The read that filled the buffer succeeds although it set the interrupt: the claim counts
+    // as exactly the bytes that were missing, so the read is complete, not interrupted.
+    let sock = OverclaimingRecv {
+        recvs: std::cell::Cell::new(0),
+        interrupt: bitcoin_sock::ThreadInterrupt::new(),
+    };
+    let mut buf = [0u8; 4];
+    bitcoin_sock::socks5::interruptible_recv(&sock, &mut buf, 10 * SECOND, &sock.interrupt)
+        .expect("the buffer was filled");
+    assert_eq!(buf, *b"rrrr");
+    assert_eq!(sock.recvs.get(), 2);
+}

@@ -173,16 +173,32 @@ pub fn recv_exactly(sock: &Sock, len: usize) -> Vec<u8> {
     data
 }
 
-/// Waits until `sock` reads end of stream, failing the test on data or on [`TIMEOUT`]. The end
-/// of stream makes exactly `RECV` ready on every backend (SPEC), never `ERR` alone: the peer's
-/// FIN is not an error, and this sock's sending half is still open.
+/// Checks what `wait(RECV)` reported for the peer's end of stream (a FIN, this sock's sending
+/// half still open). RECV on every backend (SPEC: data *or end of stream*), never `ERR` alone.
+/// Exactly `RECV` on Linux and WASI; Windows reports the FIN as `POLLHUP`, which the native
+/// backend turns into `RECV | ERR` there: the one host where end of stream also says `ERR`
+/// (a known divergence, TESTING.md).
+#[track_caller]
+pub fn assert_eof_events(occurred: SockEvent) {
+    if cfg!(windows) {
+        assert!(
+            occurred.contains(SockEvent::RECV),
+            "end of stream must make RECV ready: {occurred:?}"
+        );
+    } else {
+        assert_eq!(
+            occurred,
+            SockEvent::RECV,
+            "end of stream must make exactly RECV ready"
+        );
+    }
+}
+
+/// Waits until `sock` reads end of stream, failing the test on data or on [`TIMEOUT`]; see
+/// [`assert_eof_events`] for the events.
 pub fn expect_eof(sock: &Sock) {
     let occurred = sock.wait(TIMEOUT, SockEvent::RECV).expect("wait for EOF");
-    assert_eq!(
-        occurred,
-        SockEvent::RECV,
-        "end of stream must make exactly RECV ready within {TIMEOUT:?}"
-    );
+    assert_eof_events(occurred);
     assert_eq!(sock.recv(&mut [0; 16]).expect("recv at EOF"), 0);
 }
 
@@ -239,7 +255,7 @@ pub fn check_readiness_and_close(mut sender: Sock, receiver: Sock) {
     sender.reset();
     // EOF is RECV on every backend (Core's test accepts a hang-up too; the SPEC does not).
     let occurred = receiver.wait(TIMEOUT, SockEvent::RECV).expect("wait");
-    assert_eq!(occurred, SockEvent::RECV, "end of stream");
+    assert_eof_events(occurred);
     assert_eq!(receiver.recv(&mut byte).expect("recv at EOF"), 0);
 }
 

@@ -116,7 +116,7 @@ fn shutdown_both_ends_both_directions_of_a_live_sock() {
     // The peer reads end of stream.
     expect_eof(&pair.server);
     // This side can neither send ...
-    assert_kind(pair.client.send(b"late"), ErrorKind::BrokenPipe);
+    assert_send_after_shutdown_fails(pair.client.send(b"late"));
     // ... nor read any more: its receiving half is closed.
     let occurred = pair.client.wait(TIMEOUT, SockEvent::RECV).expect("wait");
     assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
@@ -231,11 +231,23 @@ fn connect_started_by_hand(addr: SocketAddr) -> Sock {
     }
 }
 
+/// What `wait(SEND)` reports for a refused connect: `SEND | ERR` (poll(2) on Linux, WASI);
+/// WSAPoll reports a failed connect as `POLLHUP | POLLERR` without `POLLWRNORM`, so `ERR`
+/// alone on Windows (a known divergence, TESTING.md).
+#[track_caller]
+fn assert_refused_connect_events(occurred: SockEvent) {
+    if cfg!(windows) {
+        assert!(occurred.contains(SockEvent::ERR), "{occurred:?}");
+    } else {
+        assert_eq!(occurred, SockEvent::SEND | SockEvent::ERR);
+    }
+}
+
 #[test]
 fn a_refused_connect_started_by_hand_leaves_its_error_for_take_error() {
     let sock = connect_started_by_hand(closed_port(V4));
     let occurred = sock.wait(TIMEOUT, SockEvent::SEND).expect("wait");
-    assert_eq!(occurred, SockEvent::SEND | SockEvent::ERR);
+    assert_refused_connect_events(occurred);
     let err = sock
         .take_error()
         .expect("take_error")
@@ -249,7 +261,7 @@ fn a_refused_connect_started_by_hand_leaves_its_error_for_take_error() {
 #[test]
 fn a_refused_connect_started_by_hand_shows_in_the_error_option() {
     let sock = connect_started_by_hand(closed_port(V4));
-    wait_for(&sock, SockEvent::SEND);
+    assert_refused_connect_events(sock.wait(TIMEOUT, SockEvent::SEND).expect("wait"));
     assert_eq!(
         sock.get_sock_opt(SockOpt::Error).expect("get"),
         SockOptValue::Error(Some(code::ECONNREFUSED))

@@ -202,6 +202,22 @@ pub fn expect_eof(sock: &Sock) {
     assert_eq!(sock.recv(&mut [0; 16]).expect("recv at EOF"), 0);
 }
 
+/// Asserts that `result` is the error of a send after this side shut its sending half:
+/// `BrokenPipe` (`EPIPE`) on Linux and WASI. Windows says `WSAESHUTDOWN`, which has no
+/// `io::ErrorKind` of its own (`Uncategorized`): there the code is checked instead (a known
+/// divergence, TESTING.md).
+#[track_caller]
+pub fn assert_send_after_shutdown_fails<T: std::fmt::Debug>(result: io::Result<T>) {
+    if cfg!(windows) {
+        match result {
+            Err(e) => assert_eq!(e.raw_os_error(), Some(code::EPIPE), "wrong error: {e}"),
+            Ok(value) => panic!("expected WSAESHUTDOWN, got Ok({value:?})"),
+        }
+    } else {
+        assert_kind(result, io::ErrorKind::BrokenPipe);
+    }
+}
+
 /// Asserts that `result` failed with `kind`.
 #[track_caller]
 pub fn assert_kind<T: std::fmt::Debug>(result: io::Result<T>, kind: io::ErrorKind) {

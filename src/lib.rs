@@ -21,6 +21,8 @@
 //! | `CThreadInterrupt` | [`ThreadInterrupt`] |
 //! | `Socks5`, `ConnectThroughProxy`, `InterruptibleRecv` | [`socks5::connect`], [`Sock::connect_via_socks5`], [`socks5::interruptible_recv`] |
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
+//! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`) |
+//! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write` |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
 //! reported, `EINTR` is retried, deadlines saturate, failed receives keep their bytes); the
@@ -53,6 +55,8 @@
 #![warn(missing_docs)]
 
 mod addr;
+mod buf;
+mod deadline;
 mod error;
 mod event;
 mod interrupt;
@@ -63,6 +67,8 @@ pub mod socks5;
 mod sys;
 
 pub use addr::{SockAddress, UnixAddress};
+pub use buf::{BufSock, DEFAULT_BUF_CAPACITY};
+pub use deadline::DeadlineIo;
 pub use error::{io_error_is_permanent, network_error_string, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;

@@ -53,7 +53,7 @@ pub(super) fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
                 if watch.recv.is_none()
                     && state.send_shut
                     && state.input_end.is_none()
-                    && state.buffered().is_empty()
+                    && state.read_ahead.is_empty()
                 {
                     watch.recv = Some(socket.input_ready(input));
                 }

@@ -6,8 +6,9 @@
 # ${MUTANTS_OUT:-target/mutants}/mutants.out (caught.txt, missed.txt, timeout.txt, ...).
 #
 # Not part of scripts/test-all.sh: it builds and tests each of ~320 mutants (about 5 s each on
-# two cores: 15 minutes for the first five files, about 12 more for buf.rs and deadline.rs). Extra arguments go to cargo-mutants, e.g. `-j 2` or `--list` (note: `--file`
-# adds to the files of .cargo/mutants.toml rather than narrowing them).
+# two cores: 15 minutes for the first five files, about 12 more for buf.rs and deadline.rs).
+# Extra arguments go to cargo-mutants, e.g. `-j 2` or `--list` (`--file` adds to the files of
+# .cargo/mutants.toml rather than narrowing them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -53,9 +53,11 @@ cargo clippy --target wasm32-wasip2 --test restricted --test addr_check -- -D wa
 # ./scripts/fuzz.sh runs it (nightly).
 cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
 # The embedding host of the addr_check tests (its own workspace: wasmtime as a library; about
-# 3 minutes of CPU to check cold).
+# 3 minutes of CPU to check cold). Its target folder lives outside the checkout, so a fresh
+# clone on a machine that built it once (CI) does not compile wasmtime again.
+HOST_TARGET_DIR="${BITCOIN_SOCK_HOST_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bitcoin-sock/restricted-host}"
 cargo fmt --check --manifest-path hosts/restricted/Cargo.toml
-cargo clippy --release --manifest-path hosts/restricted/Cargo.toml -- -D warnings
+cargo clippy --release --manifest-path hosts/restricted/Cargo.toml --target-dir "$HOST_TARGET_DIR" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
 
@@ -170,8 +172,8 @@ CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
 
 step "tests: an embedding host that allows some loopback addresses (hosts/restricted, wasmtime-wasi)"
 # Built from its own workspace (wasmtime 48 as a library); a cold build is the longest step.
-cargo build --release --manifest-path hosts/restricted/Cargo.toml
-restricted_host="$PWD/hosts/restricted/target/release/restricted-host"
+cargo build --release --manifest-path hosts/restricted/Cargo.toml --target-dir "$HOST_TARGET_DIR"
+restricted_host="$HOST_TARGET_DIR/release/restricted-host"
 CARGO_TARGET_WASM32_WASIP2_RUNNER="$restricted_host --bind 127.0.0.1 --listen 127.0.0.1 --connect 127.0.0.1 --bind [::1]:0" \
     run_tests --target wasm32-wasip2 --test addr_check
 

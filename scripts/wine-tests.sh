@@ -30,6 +30,8 @@ WINE_ONLY=(
     "native wait_and_recv_report_a_peer_reset"
     "native is_connected_after_a_peer_reset_gives_the_reset_text"
     "native recv_until_terminator_after_a_peer_reset_fails_with_a_recv_error"
+    "sockman peer_resetting_mid_message_gives_a_permanent_read_error"
+    "sockman peer_resetting_with_linger_zero_gives_connection_reset"
     "promises a_peer_reset_is_recv_and_err_then_connection_reset_then_end_of_stream"
     "promises a_peer_reset_makes_is_connected_give_the_reset_text"
     "promises a_peer_reset_fails_recv_until_terminator_with_a_recv_error"

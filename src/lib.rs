@@ -23,6 +23,7 @@
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
 //! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`) |
 //! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write` |
+//! | `SockMan` (PR #30988, `src/common/sockman.h`) | [`sockman::SockMan`] (its own table in [`sockman`]) |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
 //! reported, `EINTR` is retried, deadlines saturate, failed receives keep their bytes); the
@@ -63,6 +64,7 @@ mod interrupt;
 mod io;
 mod opt;
 mod sock;
+pub mod sockman;
 pub mod socks5;
 mod sys;
 

@@ -23,7 +23,12 @@
 //!   `local_address`, `peer_address`, `accept_address`. Native Unix has them in
 //!   `native/unix_domain.rs`; the other backends (Windows here, WASI, no sockets) share
 //!   `ip_only.rs`, where the Unix-domain calls answer `Unsupported` and the others give the
-//!   backend's IP addresses.
+//!   backend's IP addresses;
+//! * `Registry` (`Send + Sync`: `new`, `register`, `reregister`, `deregister`, `wait`,
+//!   `notify`) and `Readiness` (`new`, `iter`): the registration that
+//!   [`SockMan`](crate::sockman::SockMan) keeps between waits (natively with the OS, through
+//!   `polling`; on WASI its pollables), so that natively a wait costs what is ready. A
+//!   registered socket stays in place, and alive, until it is deregistered.
 //!
 //! Errors carry the host's OS codes (errno, Winsock, wasi-libc's errno on WASI), so
 //! `io_error_is_permanent` and `network_error_string` mean the same on every backend. What
@@ -91,6 +96,16 @@ const _: () = {
     let _: fn(&Socket) -> io::Result<SockAddress> = local_address;
     let _: fn(&Socket) -> io::Result<SockAddress> = peer_address;
     let _: fn(&Socket) -> io::Result<(Socket, SockAddress)> = accept_address;
+    // SockMan's registration (src/sockman/).
+    fn registry_type<R: Send + Sync, E: Send>() {}
+    let _: fn() = registry_type::<Registry, Readiness>;
+    let _: fn() -> io::Result<Registry> = Registry::new;
+    let _: unsafe fn(&Registry, &Socket, usize, SockEvent) -> io::Result<()> = Registry::register;
+    let _: fn(&Registry, &Socket, usize, SockEvent) -> io::Result<()> = Registry::reregister;
+    let _: fn(&Registry, &Socket, usize) -> io::Result<()> = Registry::deregister;
+    let _: fn(&Registry, &mut Readiness, Duration) -> io::Result<()> = Registry::wait;
+    let _: fn(&Registry) -> io::Result<()> = Registry::notify;
+    let _: fn() -> Readiness = Readiness::new;
 };
 
 /// One socket of a [`poll`] call, as the front end holds it: the backend reads the socket and

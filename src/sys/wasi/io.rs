@@ -74,12 +74,21 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
         return Err(errno_to_io(code));
     }
     let (_, output) = socket.connected_streams(&state)?;
-    let result = output.check_write().and_then(|budget| {
+    let known = std::mem::take(&mut state.write_budget);
+    let budget = if known > 0 {
+        Ok(known as u64)
+    } else {
+        output.check_write()
+    };
+    let result = budget.and_then(|budget| {
         let n = data
             .len()
             .min(usize::try_from(budget).unwrap_or(usize::MAX));
         if n > 0 {
             output.write(&data[..n])?;
+        } else {
+            // Unused: keep it for the next send.
+            state.write_budget = known;
         }
         Ok(n)
     });

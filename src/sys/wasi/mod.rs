@@ -11,7 +11,8 @@
 //! * `adopt`: sockets made elsewhere, as `Sock`;
 //! * `io`: `send`, `recv` and `peek`, over the front end's read-ahead buffer (`crate::buf`);
 //! * `poll`: the poll plan (`watch` before the one `poll`, `settle` after);
-//! * `opt`: socket options.
+//! * `opt`: socket options;
+//! * `registry`: `SockMan`'s registered sockets, their pollables kept across waits.
 //!
 //! The pollables (on [`Socket`], private here, so every file of this folder reaches them) and
 //! the plan's steps (`pub(super)`) are shared with any file of this folder that keeps pollables
@@ -32,6 +33,7 @@ mod graveyard;
 mod io;
 mod opt;
 mod poll;
+mod registry;
 mod tcp;
 
 pub(crate) use addr::{local_addr, peer_addr, resolve};
@@ -39,6 +41,7 @@ pub(crate) use adopt::adopt;
 pub(crate) use io::{peek, recv, send};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
+pub(crate) use registry::{Readiness, Registry};
 pub(crate) use tcp::{
     accept, bind, connect_finish, connect_start, is_selectable, listen, set_non_blocking, shutdown,
 };
@@ -127,6 +130,11 @@ struct State {
     /// ended too, the socket is hung up (`ERR`, natively `POLLHUP`). (Sends fail by themselves:
     /// wasmtime closes the output stream, which reads as `EPIPE`.)
     send_shut: bool,
+    /// What the last `check-write` allowed, not yet used by a write (0: ask again). A wait
+    /// that found the socket writable keeps its answer here, so the send that follows does
+    /// not ask again: under wasmtime every ask spends the guest's tokio budget (see
+    /// `poll::retry_sends`).
+    write_budget: usize,
 }
 
 impl Socket {
@@ -142,6 +150,7 @@ impl Socket {
                 pending_error: None,
                 wrote: false,
                 send_shut: false,
+                write_budget: 0,
             }),
             conn: Some(Conn {
                 streams: OnceLock::new(),

@@ -40,8 +40,8 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
 # Socket-less targets: the library, the test that pins its Unsupported answers, and the tests
 # of what needs no socket.
-cargo clippy --lib --test unsupported --test no_socket --target wasm32-wasip1 -- -D warnings
-cargo clippy --lib --test unsupported --test no_socket --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --lib --test unsupported --test no_socket --test api_values --target wasm32-wasip1 -- -D warnings
+cargo clippy --lib --test unsupported --test no_socket --test api_values --target wasm32-unknown-unknown -- -D warnings
 for target in $PORTABILITY_TARGETS; do
     # Type-checks the Windows (WSAPoll, WSAE* codes), macOS and FreeBSD paths; no linking.
     cargo clippy --all-targets --target "$target" -- -D warnings
@@ -103,6 +103,29 @@ export BITCOIN_SOCK_SOCKS5="127.0.0.1:$socks5_port"
 export BITCOIN_SOCK_SOCKS5_AUTH="127.0.0.1:$socks5_auth_port"
 echo "SOCKS5 servers: $BITCOIN_SOCK_SOCKS5 (no auth), $BITCOIN_SOCK_SOCKS5_AUTH (username/password)"
 
+step "resetting peer on loopback for tests/promises.rs in wasmtime (scripts/reset-peer.py)"
+command -v python3 >/dev/null 2>&1 || {
+    echo "FAILED: python3 is needed for scripts/reset-peer.py" >&2
+    exit 1
+}
+reset_peer_out=$(mktemp)
+python3 scripts/reset-peer.py >"$reset_peer_out" &
+reset_peer_pid=$!
+stop_reset_peer() { kill "$reset_peer_pid" 2>/dev/null || true; rm -f "$reset_peer_out"; }
+trap 'stop_socks5; stop_reset_peer' EXIT
+for _ in $(seq 100); do
+    [ -s "$reset_peer_out" ] && break
+    kill -0 "$reset_peer_pid" 2>/dev/null || break
+    sleep 0.1
+done
+reset_peer_port=$(head -n1 "$reset_peer_out")
+if [ -z "$reset_peer_port" ]; then
+    echo "FAILED: scripts/reset-peer.py printed no port" >&2
+    exit 1
+fi
+export BITCOIN_SOCK_RESET_PEER="127.0.0.1:$reset_peer_port"
+echo "resetting peer: $BITCOIN_SOCK_RESET_PEER"
+
 step "tests: native (unit, integration over loopback, mock, doc)"
 run_tests
 
@@ -114,11 +137,14 @@ step "tests: x86_64-pc-windows-gnu under Wine (mingw-w64 and wine64 installed wh
 step "tests: wasm32-wasip2 in wasmtime (the same test bodies)"
 run_tests --target wasm32-wasip2
 
+step "tests: the shared test files have the same tests natively and in wasm32-wasip2"
+./scripts/compare-test-lists.sh
+
 step "tests: wasm32-wasip1 in wasmtime (every socket operation is Unsupported; the rest works)"
-run_tests --target wasm32-wasip1 --test unsupported --test no_socket
+run_tests --target wasm32-wasip1 --test unsupported --test no_socket --test api_values
 
 step "tests: wasm32-unknown-unknown in Node.js, wasm-bindgen-test (every socket operation is Unsupported)"
-run_tests --target wasm32-unknown-unknown --test unsupported --test no_socket
+run_tests --target wasm32-unknown-unknown --test unsupported --test no_socket --test api_values
 
 # The examples must print the same thing natively and in wasmtime.
 same_output() {

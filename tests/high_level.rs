@@ -163,6 +163,12 @@ fn send_complete_after_own_shutdown_send_fails_with_a_send_error() {
         .expect_err("sending half is shut");
     assert!(matches!(err, SockError::Send(_)), "{err:?}");
     let io = err.io_error().expect("an OS error inside");
+    if cfg!(windows) {
+        // WSAESHUTDOWN, which has no ErrorKind (assert_send_after_shutdown_fails).
+        assert_eq!(io.raw_os_error(), Some(code::EPIPE), "{io}");
+    } else {
+        assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe, "{io}");
+    }
     assert!(err.to_string().starts_with("send(): "), "{err}");
     if let Some(code) = io.raw_os_error() {
         assert_eq!(

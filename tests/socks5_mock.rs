@@ -40,9 +40,15 @@ struct MockProxy {
     interrupt: ThreadInterrupt,
     sent: RefCell<Vec<u8>>,
     waits: RefCell<Vec<Duration>>,
+    calls: Cell<usize>,
     start: Instant,
     elapsed: Cell<Duration>,
 }
+
+/// How many primitive calls a [`MockProxy`] answers before it declares the handshake endless:
+/// far above what any script needs, so a loop that never waits (or waits zero on the fake
+/// clock) fails at once instead of spinning until a harness timeout.
+const CALL_LIMIT: usize = 10_000;
 
 impl MockProxy {
     fn new(replies: &[u8]) -> MockProxy {
@@ -58,6 +64,7 @@ impl MockProxy {
             interrupt: ThreadInterrupt::new(),
             sent: RefCell::default(),
             waits: RefCell::default(),
+            calls: Cell::new(0),
             start: Instant::now(),
             elapsed: Cell::new(Duration::ZERO),
         }
@@ -110,10 +117,22 @@ impl MockProxy {
     fn handshake(&self, auth: Option<&Credentials>) -> Result<(), Socks5Error> {
         socks5::connect(self, DEST, PORT, auth, TIMEOUT, &self.interrupt)
     }
+
+    #[track_caller]
+    fn count_call(&self, what: &str) {
+        let n = self.calls.get() + 1;
+        self.calls.set(n);
+        assert!(
+            n <= CALL_LIMIT,
+            "mock script exhausted: {what} is call {n}, past the limit of {CALL_LIMIT}; the \
+             handshake loops without end"
+        );
+    }
 }
 
 impl SockIo for MockProxy {
     fn send(&self, data: &[u8]) -> io::Result<usize> {
+        self.count_call("send");
         let taken = match self.sends.borrow_mut().pop_front() {
             Some(Ok(n)) => n.min(data.len()),
             Some(Err(e)) => return Err(e),
@@ -127,6 +146,7 @@ impl SockIo for MockProxy {
     }
 
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.count_call("recv");
         if let Some(e) = self.recv_errors.borrow_mut().pop_front() {
             return Err(e);
         }
@@ -145,6 +165,7 @@ impl SockIo for MockProxy {
     }
 
     fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.count_call("peek");
         let replies = self.replies.borrow();
         let n = buf.len().min(replies.len());
         for (slot, byte) in buf.iter_mut().zip(replies.iter()) {
@@ -154,6 +175,7 @@ impl SockIo for MockProxy {
     }
 
     fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
+        self.count_call("wait");
         self.waits.borrow_mut().push(timeout);
         if Some(self.waits.borrow().len()) == self.interrupt_on_wait {
             self.interrupt.interrupt();

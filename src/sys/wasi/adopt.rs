@@ -6,6 +6,7 @@ use wasi::io::streams::{InputStream, OutputStream};
 use wasi::sockets::network::ErrorCode;
 use wasi::sockets::tcp::TcpSocket;
 
+use super::errno::error_code_to_errno;
 use super::{Phase, Socket};
 
 /// Sockets are always non-blocking here: nothing to do.
@@ -15,14 +16,28 @@ pub(crate) fn adopt(_socket: &Socket) -> io::Result<()> {
 
 impl From<TcpSocket> for crate::Sock {
     /// Adopts a `wasi:sockets/tcp` socket in any state: unbound or bound, listening, or with a
-    /// connect started (finished here if it is done). A socket whose streams someone already
-    /// took cannot be read here: adopt it with its streams instead.
+    /// connect started (finished here if it is done; one that already failed keeps its error
+    /// as the pending socket error, as `SO_ERROR` does natively). A socket whose streams
+    /// someone already took cannot be read here: adopt it with its streams instead.
     fn from(socket: TcpSocket) -> crate::Sock {
         let adopted = match socket.finish_connect() {
             Ok((input, output)) => Socket::connected(socket, input, output),
             Err(ErrorCode::WouldBlock) => Socket::new(socket, Phase::Connecting),
-            Err(_) if socket.is_listening() => Socket::new(socket, Phase::Listening),
-            Err(_) => Socket::new(socket, Phase::Unconnected),
+            // No connect in progress: the socket is in whatever state it was put.
+            Err(ErrorCode::NotInProgress | ErrorCode::InvalidState) => {
+                let phase = if socket.is_listening() {
+                    Phase::Listening
+                } else {
+                    Phase::Unconnected
+                };
+                Socket::new(socket, phase)
+            }
+            // The connect finished and failed (refused, unreachable, ...) before adoption.
+            Err(code) => {
+                let failed = Socket::new(socket, Phase::Failed);
+                failed.lock().pending_error = Some(error_code_to_errno(code));
+                failed
+            }
         };
         crate::Sock::from(adopted)
     }

@@ -16,6 +16,11 @@ impl State {
     pub(super) fn readable(&self) -> bool {
         !self.read_ahead.is_empty() || self.input_end.is_some()
     }
+
+    /// Both directions are shut: the input ended and this side shut its sending half.
+    pub(super) fn hung_up(&self) -> bool {
+        self.send_shut && self.input_end == Some(InputEnd::Eof)
+    }
 }
 
 impl Socket {

@@ -126,6 +126,10 @@ struct State {
     pending_error: Option<i32>,
     /// Whether anything was written; a socket that never wrote closes at once.
     wrote: bool,
+    /// Whether this side shut its sending half (`shutdown(Write | Both)`): once the input has
+    /// ended too, the socket is hung up (`ERR`, natively `POLLHUP`). (Sends fail by themselves:
+    /// wasmtime closes the output stream, which reads as `EPIPE`.)
+    send_shut: bool,
     /// What the last `check-write` allowed, not yet used by a write (0: ask again). A wait
     /// that found the socket writable keeps its answer here, so the send that follows does
     /// not ask again: under wasmtime every ask spends the guest's tokio budget (see
@@ -145,6 +149,7 @@ impl Socket {
                 input_end: None,
                 pending_error: None,
                 wrote: false,
+                send_shut: false,
                 write_budget: 0,
             }),
             conn: Some(Conn {

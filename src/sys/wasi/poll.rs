@@ -47,14 +47,32 @@ pub(super) fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
                 if requested.contains(SockEvent::SEND) {
                     watch.send = Some(socket.output_ready(output));
                 }
+                // After our own shutdown of the sending half, the peer's end of stream makes a
+                // hang-up, reported whatever was requested: watch the input for it. Only with
+                // nothing read ahead, so this never reads more than one chunk nobody asked for.
+                if watch.recv.is_none()
+                    && state.send_shut
+                    && state.input_end.is_none()
+                    && state.read_ahead.is_empty()
+                {
+                    watch.recv = Some(socket.input_ready(input));
+                }
             }
         }
-        Phase::Unconnected | Phase::Failed => {
-            // Natively an unconnected or failed socket polls as hung up.
+        Phase::Unconnected => {
+            // Natively an unconnected socket polls as hung up.
             watch.occurred |= SockEvent::ERR;
         }
+        Phase::Failed => {
+            // Natively a failed connect leaves both halves shut: whatever was asked is ready
+            // (and fails at once), with the error; the same as `settle` says when it fails.
+            watch.occurred |= requested | SockEvent::ERR;
+        }
     }
-    if matches!(state.input_end, Some(InputEnd::Error(_))) || state.pending_error.is_some() {
+    if matches!(state.input_end, Some(InputEnd::Error(_)))
+        || state.pending_error.is_some()
+        || state.hung_up()
+    {
         watch.occurred |= SockEvent::ERR;
     }
     drop(state);
@@ -107,7 +125,10 @@ pub(super) fn settle(
         }
         _ => {}
     }
-    if matches!(state.input_end, Some(InputEnd::Error(_))) || state.pending_error.is_some() {
+    if matches!(state.input_end, Some(InputEnd::Error(_)))
+        || state.pending_error.is_some()
+        || state.hung_up()
+    {
         occurred |= SockEvent::ERR;
     }
     occurred & (requested | SockEvent::ERR)

@@ -98,15 +98,19 @@ pub(crate) fn is_selectable(_socket: &Socket) -> bool {
 
 /// `shutdown`; `ENOTCONN` when not connected, as natively.
 pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
-    let how = match how {
+    let kind = match how {
         Shutdown::Read => ShutdownType::Receive,
         Shutdown::Write => ShutdownType::Send,
         Shutdown::Both => ShutdownType::Both,
     };
     socket
         .tcp()
-        .shutdown(how)
-        .map_err(connection_error_code_to_io)
+        .shutdown(kind)
+        .map_err(connection_error_code_to_io)?;
+    if how != Shutdown::Read {
+        socket.lock().send_shut = true;
+    }
+    Ok(())
 }
 
 impl Socket {

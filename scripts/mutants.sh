@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Mutation testing of the host-independent code (Core's algorithms, SOCKS5, errors, events,
+# the interrupt) with cargo-mutants: every mutant must be caught by a test, or be listed in
+# .cargo/mutants.toml (exclude_re) with the reason it cannot change behaviour. Which files and
+# which test targets: .cargo/mutants.toml. Results: TESTING.md; the full report lands in
+# ${MUTANTS_OUT:-target/mutants}/mutants.out (caught.txt, missed.txt, timeout.txt, ...).
+#
+# Not part of scripts/test-all.sh: it builds and tests each of ~320 mutants (about 5 s each on
+# two cores: 15 minutes for the first five files, about 12 more for buf.rs and deadline.rs).
+# Extra arguments go to cargo-mutants, e.g. `-j 2` or `--list` (`--file` adds to the files of
+# .cargo/mutants.toml rather than narrowing them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned: the version the score in TESTING.md was measured with (needs rustc >= 1.88).
+CARGO_MUTANTS_VERSION=27.1.0
+if [ "$(cargo mutants --version 2>/dev/null || true)" != "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
+    cargo install --locked "cargo-mutants@$CARGO_MUTANTS_VERSION"
+fi
+
+out=${MUTANTS_OUT:-target/mutants}
+mkdir -p "$out"
+# No debug info: each mutant links seven test binaries, and linking is most of a build.
+status=0
+CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --no-shuffle --output "$out" "$@" || status=$?
+
+report=$out/mutants.out
+count() { grep -c . "$report/$1.txt" 2>/dev/null || true; }
+caught=$(count caught)
+missed=$(count missed)
+timeout=$(count timeout)
+unviable=$(count unviable)
+echo "caught $caught, missed $missed, timed out $timeout, unviable (do not compile) $unviable"
+if [ "$missed" -ne 0 ] || [ "$timeout" -ne 0 ]; then
+    echo "FAILED: every mutant must be caught (and fast): see $report/missed.txt, timeout.txt" >&2
+    exit 1
+fi
+# cargo-mutants exits 0 when all are caught; anything else is its own failure.
+exit "$status"

@@ -326,6 +326,19 @@ impl<S: SockIo> SockIo for BufSock<S> {
         interrupt: &ThreadInterrupt,
         max_data: usize,
     ) -> Result<Vec<u8>, SockError> {
+        // A whole line already buffered (the common case): one scan and one copy of exactly
+        // the line, without setting up the loop. Anything else takes the loop below, whose
+        // first attempt is this same scan.
+        {
+            let state = &mut *self.state.borrow_mut();
+            let buffered = state.read_ahead.buffered();
+            let window = &buffered[..buffered.len().min(max_data)];
+            if let Some(pos) = memchr::memchr(terminator, window) {
+                let line = window[..pos].to_vec();
+                state.read_ahead.consume(pos + 1);
+                return Ok(line);
+            }
+        }
         until_terminator(
             self,
             timeout,

@@ -55,6 +55,28 @@ fn recv_until_terminator_finds_the_terminator_at_every_buffer_edge() {
 }
 
 #[test]
+fn a_buffered_line_longer_than_max_data_minus_one_is_too_many_bytes() {
+    // The whole line is in the buffer before the call (a peek filled it): the limit still
+    // holds, and exactly `max_data` bytes are consumed, no more.
+    let sock = BufSock::with_capacity(64, MockSock::new().data(b"abcdef\nnext\n"));
+    let mut peeked = [0u8; 1];
+    assert_eq!(sock.peek(&mut peeked).expect("peek"), 1);
+    match line(&sock, 6) {
+        Err(SockError::TooManyBytes { received }) => assert_eq!(received, b"abcdef"),
+        other => panic!("expected TooManyBytes, got {other:?}"),
+    }
+    assert_eq!(unread(sock), b"\nnext\n");
+    // One byte more of room and the same buffered line fits: max_data - 1 bytes at most.
+    let sock = BufSock::with_capacity(64, MockSock::new().data(b"abcdef\nnext\n"));
+    assert_eq!(sock.peek(&mut peeked).expect("peek"), 1);
+    assert_eq!(
+        line(&sock, 7).expect("a line of max_data - 1 bytes"),
+        b"abcdef"
+    );
+    assert_eq!(line(&sock, 7).expect("the next line"), b"next");
+}
+
+#[test]
 fn into_parts_returns_exactly_the_bytes_read_ahead_and_not_consumed() {
     let sock = BufSock::with_capacity(8, MockSock::new().data(b"0123456789abcdef"));
     let mut first = [0u8; 3];

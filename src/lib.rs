@@ -19,6 +19,7 @@
 //! | `CThreadInterrupt` | [`ThreadInterrupt`] |
 //! | `Socks5`, `ConnectThroughProxy`, `InterruptibleRecv` | [`socks5::connect`], [`Sock::connect_via_socks5`], [`socks5::interruptible_recv`] |
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
+//! | `SockMan` (PR #30988, `src/common/sockman.h`) | [`sockman::SockMan`] (its own table in [`sockman`]) |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
 //! reported, `EINTR` is retried, deadlines saturate, failed receives keep their bytes); the
@@ -56,6 +57,7 @@ mod interrupt;
 mod io;
 mod opt;
 mod sock;
+pub mod sockman;
 pub mod socks5;
 mod sys;
 

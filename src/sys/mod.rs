@@ -7,7 +7,10 @@
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `resolve`;
 //! * `send`, `recv`, `peek`, `poll` (one system wait over many sockets, which may fail with
 //!   `ErrorKind::Interrupted`: the front end retries with the time left);
-//! * `get_sock_opt`, `set_sock_opt`.
+//! * `get_sock_opt`, `set_sock_opt`;
+//! * `Registry` (`new`, `register`, `reregister`, `deregister`, `wait`, `notify`) and
+//!   `Readiness` (`new`, `iter`): the OS registration that [`SockMan`](crate::sockman::SockMan)
+//!   keeps between waits, so a wait costs what is ready.
 
 // `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.
 cfg_if::cfg_if! {
@@ -20,6 +23,8 @@ cfg_if::cfg_if! {
     } else {
         mod wasi;
         pub(crate) use self::wasi::*;
+        mod wasi_registry;
+        pub(crate) use self::wasi_registry::*;
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::PollTarget;
 use crate::error::unsupported;
-use crate::{SockOpt, SockOptValue};
+use crate::{SockEvent, SockOpt, SockOptValue};
 
 /// No socket can exist on this target, so no value of this type can either.
 #[derive(Debug)]
@@ -90,4 +90,58 @@ pub(crate) fn get_sock_opt(socket: &Socket, _opt: SockOpt) -> io::Result<SockOpt
 
 pub(crate) fn set_sock_opt(socket: &Socket, _opt: SockOpt, _value: SockOptValue) -> io::Result<()> {
     match *socket {}
+}
+
+/// No socket can be registered where there are none.
+pub(crate) enum Registry {}
+
+/// Nothing is ever ready.
+pub(crate) struct Readiness;
+
+impl Registry {
+    pub(crate) fn new() -> io::Result<Registry> {
+        fail()
+    }
+
+    /// # Safety
+    /// None needed: no value of `Registry` exists.
+    pub(crate) unsafe fn register(
+        &self,
+        _socket: &Socket,
+        _key: usize,
+        _requested: SockEvent,
+    ) -> io::Result<()> {
+        match *self {}
+    }
+
+    pub(crate) fn reregister(
+        &self,
+        _socket: &Socket,
+        _key: usize,
+        _requested: SockEvent,
+    ) -> io::Result<()> {
+        match *self {}
+    }
+
+    pub(crate) fn deregister(&self, _socket: &Socket, _key: usize) -> io::Result<()> {
+        match *self {}
+    }
+
+    pub(crate) fn wait(&self, _ready: &mut Readiness, _timeout: Duration) -> io::Result<()> {
+        match *self {}
+    }
+
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        match *self {}
+    }
+}
+
+impl Readiness {
+    pub(crate) fn new() -> Readiness {
+        Readiness
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, SockEvent)> + '_ {
+        std::iter::empty()
+    }
 }

@@ -1,0 +1,120 @@
+//! One connection of a [`SockMan`](super::SockMan): its sock, its send queue and what it is
+//! registered for. Written once for every backend.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::Id;
+use crate::error::is_permanent;
+use crate::{Sock, SockEvent};
+
+/// A send queue that drained keeps its memory for the next burst, unless it grew past this:
+/// then it is given back, so an idle connection holds no more than this in its queue.
+const KEEP_QUEUE_CAPACITY: usize = 64 * 1024;
+
+/// A connection. Shared (`Arc`) between the table and an iteration of the loop, so a
+/// [`close`](super::SockMan::close) from another thread cannot close the socket while the loop
+/// uses it (Core's issue #21744, which Core fixed with `shared_ptr<Sock>`).
+pub(super) struct Conn {
+    pub(super) id: Id,
+    /// The registry key: the connection's slot in the table.
+    pub(super) key: usize,
+    pub(super) sock: Sock,
+    pub(super) state: Mutex<ConnState>,
+}
+
+/// What changes. Locked briefly, never while the handler runs.
+#[derive(Default)]
+pub(super) struct ConnState {
+    /// Bytes accepted by [`send`](super::SockMan::send) and not yet written to the socket.
+    pub(super) queue: VecDeque<u8>,
+    /// What the registry watches the socket for; `None`: not registered.
+    pub(super) registered: Option<SockEvent>,
+    /// In the manager's list of connections to look at before the next wait.
+    pub(super) pending: bool,
+    /// Closed by [`close`](super::SockMan::close): nothing may register it again.
+    pub(super) closed: bool,
+    /// End of stream or a permanent read error: there is nothing more to read.
+    pub(super) recv_done: bool,
+    /// A permanent send error: the kind and OS code, to report again to later sends.
+    pub(super) send_error: Option<(io::ErrorKind, Option<i32>)>,
+}
+
+impl Conn {
+    pub(super) fn new(id: Id, key: usize, sock: Sock) -> Conn {
+        Conn {
+            id,
+            key,
+            sock,
+            state: Mutex::new(ConnState::default()),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, ConnState> {
+        // The state stays consistent at every await-free step, so a panic elsewhere while it
+        // was held leaves nothing half done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ConnState {
+    /// Writes as much of the queue as the socket takes now. A permanent error drops the
+    /// queue (nothing more can be sent) and is remembered.
+    ///
+    /// # Errors
+    /// The permanent send error.
+    pub(super) fn flush(&mut self, sock: &Sock) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            let (front, _) = self.queue.as_slices();
+            match sock.send(front) {
+                // A send that takes nothing from a non-empty buffer would loop forever.
+                Ok(0) => break,
+                Ok(sent) => {
+                    self.queue.drain(..sent.min(front.len()));
+                }
+                Err(e) if !is_permanent(&e) => break,
+                Err(e) => {
+                    self.fail_send(&e);
+                    return Err(e);
+                }
+            }
+        }
+        self.release_drained_queue();
+        Ok(())
+    }
+
+    /// Remembers a permanent send error and drops what can no longer be sent.
+    pub(super) fn fail_send(&mut self, err: &io::Error) {
+        self.send_error = Some((err.kind(), err.raw_os_error()));
+        self.queue = VecDeque::new();
+    }
+
+    /// The remembered send error, again.
+    pub(super) fn send_error(&self) -> Option<io::Error> {
+        self.send_error.map(|(kind, code)| match code {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::from(kind),
+        })
+    }
+
+    pub(super) fn release_drained_queue(&mut self) {
+        if self.queue.is_empty() && self.queue.capacity() > KEEP_QUEUE_CAPACITY {
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// What the socket should be watched for: RECV while the handler wants to read and there
+    /// is something left to read, SEND while bytes wait in the queue and the handler lets
+    /// them go.
+    pub(super) fn wanted(&self, recv_ok: bool, send_ok: bool) -> SockEvent {
+        let mut wanted = SockEvent::empty();
+        if recv_ok && !self.recv_done {
+            wanted |= SockEvent::RECV;
+        }
+        if send_ok && !self.queue.is_empty() && self.send_error.is_none() {
+            wanted |= SockEvent::SEND;
+        }
+        wanted
+    }
+}

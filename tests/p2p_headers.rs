@@ -238,16 +238,17 @@ fn chain_refuses_a_header_that_does_not_build_on_the_tip() {
     assert_eq!(
         err,
         HeaderError::NotConnected {
-            height: 1,
             hash: headers[1].block_hash(),
             prev: headers[0].block_hash(),
-            expected: regtest().genesis(),
+            tip: regtest().genesis(),
+            tip_height: 0,
         }
     );
     assert_eq!(
         err.to_string(),
         format!(
-            "invalid header {} at height 1: it builds on {}, not on {}",
+            "invalid header {}: it builds on {}, a block not in our chain (whose tip is {} at \
+             height 0)",
             headers[1].block_hash(),
             headers[0].block_hash(),
             regtest().genesis()
@@ -260,7 +261,7 @@ fn chain_refuses_a_header_that_does_not_build_on_the_tip() {
     gapped.extend_from_slice(&headers[5..]);
     assert!(matches!(
         chain.connect(&gapped),
-        Err(HeaderError::NotConnected { height: 5, .. })
+        Err(HeaderError::NotConnected { tip_height: 4, .. })
     ));
     assert_eq!(chain.height(), 4);
     assert_eq!(chain.connect(&headers), Ok(6));
@@ -276,7 +277,7 @@ fn chain_refuses_a_header_without_proof_of_work() {
     assert_eq!(
         err,
         HeaderError::ProofOfWork {
-            height: 2,
+            height: Some(2),
             hash: spoiled.block_hash(),
             bits: 0x207fffff,
             problem: PowError::HashAboveTarget,
@@ -324,6 +325,39 @@ fn chain_refuses_a_fork_off_its_tip() {
             fork_height: 2,
             tip_height: 5,
         })
+    );
+    assert_eq!(chain.height(), 5);
+}
+
+#[test]
+fn proof_of_work_is_checked_before_the_link() {
+    let headers = regtest_chain(5);
+    let mut chain = HeaderChain::new(regtest());
+    chain.connect(&headers).unwrap();
+    let pow_limit = regtest().pow_limit();
+    // On a known block below the tip, without proof of work: the proof of work is what is
+    // wrong, at the height it would have had.
+    let spoiled = without_proof_of_work(headers[2], pow_limit);
+    assert!(matches!(
+        chain.connect(&[spoiled]),
+        Err(HeaderError::ProofOfWork {
+            height: Some(3),
+            problem: PowError::HashAboveTarget,
+            ..
+        })
+    ));
+    // On an unknown block, without proof of work: no height to give.
+    let mut orphan = headers[4];
+    orphan.prev_blockhash = BlockHash::from_byte_array([7; 32]);
+    let orphan = without_proof_of_work(orphan, pow_limit);
+    let err = chain.connect(&[orphan]).unwrap_err();
+    assert!(matches!(err, HeaderError::ProofOfWork { height: None, .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid header {} (nBits 0x207fffff): its hash is above its target: no proof of work",
+            orphan.block_hash()
+        )
     );
     assert_eq!(chain.height(), 5);
 }

@@ -64,8 +64,24 @@ pub fn derive_target(bits: u32, pow_limit: Target) -> Result<Target, PowError> {
 /// # Errors
 /// The [`PowError`] that says what is wrong.
 pub fn check_proof_of_work(header: &BlockHeader, pow_limit: Target) -> Result<(), PowError> {
-    let target = derive_target(header.bits.to_consensus_u32(), pow_limit)?;
-    if Target::from_le_bytes(header.block_hash().to_byte_array()) > target {
+    check_hash_meets_bits(
+        &header.block_hash(),
+        header.bits.to_consensus_u32(),
+        pow_limit,
+    )
+}
+
+/// [`check_proof_of_work`] for a header whose `hash` is already known.
+///
+/// # Errors
+/// The [`PowError`] that says what is wrong.
+pub fn check_hash_meets_bits(
+    hash: &BlockHash,
+    bits: u32,
+    pow_limit: Target,
+) -> Result<(), PowError> {
+    let target = derive_target(bits, pow_limit)?;
+    if Target::from_le_bytes(hash.to_byte_array()) > target {
         return Err(PowError::HashAboveTarget);
     }
     Ok(())
@@ -93,14 +109,14 @@ pub fn target_to_hex(target: Target) -> String {
 pub enum HeaderError {
     /// The header builds on a block that is not in the chain.
     NotConnected {
-        /// The height it would have had.
-        height: u32,
         /// Its hash.
         hash: BlockHash,
         /// The block it says it builds on.
         prev: BlockHash,
         /// The block it had to build on: the chain's tip.
-        expected: BlockHash,
+        tip: BlockHash,
+        /// The tip's height.
+        tip_height: u32,
     },
     /// The header builds on a block of the chain other than the tip: a fork, which this
     /// example does not follow.
@@ -114,8 +130,8 @@ pub enum HeaderError {
     },
     /// The header's proof of work does not hold.
     ProofOfWork {
-        /// Its height.
-        height: u32,
+        /// Its height, when it builds on a block of the chain.
+        height: Option<u32>,
         /// Its hash.
         hash: BlockHash,
         /// Its `nBits`.
@@ -129,13 +145,14 @@ impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeaderError::NotConnected {
-                height,
                 hash,
                 prev,
-                expected,
+                tip,
+                tip_height,
             } => write!(
                 f,
-                "invalid header {hash} at height {height}: it builds on {prev}, not on {expected}"
+                "invalid header {hash}: it builds on {prev}, a block not in our chain (whose \
+                 tip is {tip} at height {tip_height})"
             ),
             HeaderError::Fork {
                 hash,
@@ -147,7 +164,7 @@ impl fmt::Display for HeaderError {
                  {tip_height} (this example follows one chain)"
             ),
             HeaderError::ProofOfWork {
-                height,
+                height: Some(height),
                 hash,
                 bits,
                 problem,
@@ -155,6 +172,12 @@ impl fmt::Display for HeaderError {
                 f,
                 "invalid header {hash} at height {height} (nBits {bits:#010x}): {problem}"
             ),
+            HeaderError::ProofOfWork {
+                height: None,
+                hash,
+                bits,
+                problem,
+            } => write!(f, "invalid header {hash} (nBits {bits:#010x}): {problem}"),
         }
     }
 }
@@ -238,8 +261,9 @@ impl HeaderChain {
 
     /// Adds `headers`, which must continue the chain: each builds on the one before it, the
     /// first on a block the chain has. Headers the chain already has are skipped (an answer
-    /// may start below the tip, or two peers may send the same). Checks each new header's
-    /// link and proof of work; on the first that fails, the ones before it stay added.
+    /// may start below the tip, or two peers may send the same). Each new header's proof of
+    /// work is checked first (it needs no context, as in Core's `CheckBlockHeader`), then its
+    /// link to the tip. On the first header that fails, the ones before it stay added.
     /// Returns how many were new.
     ///
     /// # Errors
@@ -253,33 +277,37 @@ impl HeaderChain {
             }
             let tip = self.tip();
             let tip_height = self.height();
-            let height = tip_height.saturating_add(1);
-            if header.prev_blockhash != tip {
-                return Err(match self.heights.get(&header.prev_blockhash) {
-                    Some(&fork_height) => HeaderError::Fork {
-                        hash,
-                        fork_height,
-                        tip_height,
-                    },
-                    None => HeaderError::NotConnected {
-                        height,
-                        hash,
-                        prev: header.prev_blockhash,
-                        expected: tip,
-                    },
-                });
-            }
-            check_proof_of_work(header, self.pow_limit).map_err(|problem| {
+            let parent_height = self.heights.get(&header.prev_blockhash).copied();
+            let bits = header.bits.to_consensus_u32();
+            check_hash_meets_bits(&hash, bits, self.pow_limit).map_err(|problem| {
                 HeaderError::ProofOfWork {
-                    height,
+                    height: parent_height.map(|height| height.saturating_add(1)),
                     hash,
-                    bits: header.bits.to_consensus_u32(),
+                    bits,
                     problem,
                 }
             })?;
-            if tip_height == u32::MAX {
-                break;
+            match parent_height {
+                Some(_) if header.prev_blockhash == tip => {}
+                Some(fork_height) => {
+                    return Err(HeaderError::Fork {
+                        hash,
+                        fork_height,
+                        tip_height,
+                    })
+                }
+                None => {
+                    return Err(HeaderError::NotConnected {
+                        hash,
+                        prev: header.prev_blockhash,
+                        tip,
+                        tip_height,
+                    })
+                }
             }
+            let Some(height) = tip_height.checked_add(1) else {
+                break;
+            };
             self.hashes.push(hash);
             self.headers.push(*header);
             self.heights.insert(hash, height);

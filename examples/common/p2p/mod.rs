@@ -1,6 +1,7 @@
 //! The Bitcoin P2P pieces the light client (`examples/light_client/`) and the node
 //! (`examples/node/`) share, and the tests check on their own: the wire format, the networks,
-//! and the checked header chain. No sockets here.
+//! the checked header chain, and one connection's protocol state
+//! (sans-IO: bytes in, bytes out). No sockets here.
 //!
 //! Each example includes this directory with `#[path = "../common/p2p/mod.rs"] mod p2p;`
 //! (cargo builds every example as its own crate, so a module shared by two is shared by path).
@@ -8,3 +9,4 @@
 pub mod chain;
 pub mod framing;
 pub mod network;
+pub mod protocol;

@@ -469,16 +469,21 @@ impl SockMan {
     pub fn bind_and_listen(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let sock = Sock::bind_listen(addr, self.options.listen_backlog)?;
         let addr = sock.local_addr()?;
-        let socket = sock.socket().ok_or_else(crate::error::not_connected)?;
+        let listener = Arc::new(Listener { sock, addr });
+        let socket = listener
+            .sock
+            .socket()
+            .ok_or_else(crate::error::not_connected)?;
         let mut table = lock(&self.table);
         let key = table.take_slot();
-        // SAFETY: a listener is deregistered before it is dropped: by `stop_listening` or by
-        // `SockMan`'s `Drop`, the only places a listener leaves the table.
+        // SAFETY: the socket stays in place inside the `Arc`, and is deregistered before the
+        // last `Arc` can go: by `stop_listening` or `SockMan`'s `Drop`, the only places a
+        // listener leaves the table.
         if let Err(e) = unsafe { self.registry.register(socket, key, SockEvent::RECV) } {
             table.release_slot(key);
             return Err(e);
         }
-        table.slots[key] = Slot::Listener(Arc::new(Listener { sock, addr }));
+        table.slots[key] = Slot::Listener(Arc::clone(&listener));
         Ok(addr)
     }
 
@@ -651,11 +656,14 @@ impl SockMan {
     }
 
     /// Marks a connection closed and stops watching it; its socket closes when the last
-    /// `Arc` goes.
+    /// `Arc` goes: at once, unless a loop iteration holds it.
     fn retire(&self, conn: &Conn) {
         let mut state = conn.lock();
         state.closed = true;
         state.queue = Default::default();
+        if mem::take(&mut state.pending) {
+            lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
+        }
         if state.registered.take().is_some() {
             if let Some(socket) = conn.sock.socket() {
                 let _ = self.registry.deregister(socket, conn.key);
@@ -899,9 +907,10 @@ impl SockMan {
             Some(_) => self.registry.reregister(socket, conn.key, wanted),
             // Nothing wanted and not registered: stay so.
             None if wanted.is_empty() => return None,
-            // SAFETY: a connection is deregistered before its socket closes: `retire` (from
-            // `close` and `Drop`) deregisters it under this same lock and marks it closed,
-            // and a closed connection is never registered again.
+            // SAFETY: the socket stays in place inside the connection's `Arc`, and is
+            // deregistered before the last `Arc` can go: `retire` (from `close` and `Drop`,
+            // the only ways out of the table) deregisters it under this same lock and marks
+            // it closed, and a closed connection is never registered again.
             None => unsafe { self.registry.register(socket, conn.key, wanted) },
         };
         match result {

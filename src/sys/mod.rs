@@ -23,8 +23,6 @@ cfg_if::cfg_if! {
     } else {
         mod wasi;
         pub(crate) use self::wasi::*;
-        mod wasi_registry;
-        pub(crate) use self::wasi_registry::*;
     }
 }
 

@@ -391,15 +391,16 @@ impl Registry {
     /// Starts watching `socket` for `requested` under `key` (`EPOLL_CTL_ADD`, `EV_ADD`).
     ///
     /// # Safety
-    /// `socket` must be [`deregister`](Registry::deregister)ed before it is closed (polling's
-    /// rule, which only the Windows backend needs).
+    /// `socket` must stay where it is, and alive, until it is
+    /// [`deregister`](Registry::deregister)ed (every backend's contract; `polling` needs the
+    /// "alive" part, and only on Windows).
     pub(crate) unsafe fn register(
         &self,
         socket: &Socket,
         key: usize,
         requested: SockEvent,
     ) -> io::Result<()> {
-        // SAFETY: the caller deregisters `socket` before closing it.
+        // SAFETY: the caller deregisters `socket` before it is closed.
         unsafe {
             self.poller
                 .add_with_mode(socket, interest(key, requested), polling::PollMode::Level)

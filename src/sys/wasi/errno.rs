@@ -1,0 +1,67 @@
+//! WASI error codes and stream errors as the errno values of wasi-libc.
+//!
+//! Errors are given the errno values of the target's libc (wasi-libc), so
+//! `io_error_is_permanent`, `network_error_string` and `io::ErrorKind` agree with native.
+
+use std::io;
+
+use wasi::sockets::network::ErrorCode;
+
+pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
+    libc::EAGAIN,
+    libc::EWOULDBLOCK,
+    libc::EINTR,
+    libc::EINPROGRESS,
+];
+
+pub(super) fn errno(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+/// wasi-libc's mapping of `wasi:sockets` error codes to errno.
+pub(super) fn error_code_errno(code: ErrorCode) -> i32 {
+    match code {
+        ErrorCode::AccessDenied => libc::EACCES,
+        ErrorCode::NotSupported => libc::EOPNOTSUPP,
+        ErrorCode::InvalidArgument => libc::EINVAL,
+        ErrorCode::OutOfMemory => libc::ENOMEM,
+        ErrorCode::Timeout => libc::ETIMEDOUT,
+        ErrorCode::ConcurrencyConflict => libc::EALREADY,
+        ErrorCode::NotInProgress => libc::EINVAL,
+        ErrorCode::WouldBlock => libc::EWOULDBLOCK,
+        ErrorCode::InvalidState => libc::EINVAL,
+        ErrorCode::NewSocketLimit => libc::EMFILE,
+        ErrorCode::AddressNotBindable => libc::EADDRNOTAVAIL,
+        ErrorCode::AddressInUse => libc::EADDRINUSE,
+        ErrorCode::RemoteUnreachable => libc::EHOSTUNREACH,
+        ErrorCode::ConnectionRefused => libc::ECONNREFUSED,
+        ErrorCode::ConnectionReset => libc::ECONNRESET,
+        ErrorCode::ConnectionAborted => libc::ECONNABORTED,
+        ErrorCode::DatagramTooLarge => libc::EMSGSIZE,
+        _ => libc::EOPNOTSUPP,
+    }
+}
+
+pub(super) fn wasi_err(code: ErrorCode) -> io::Error {
+    errno(error_code_errno(code))
+}
+
+/// The errno of a failed stream operation. WASI 0.2 gives no code for it (the
+/// `network-error-code` function is unstable and absent from the bindings), only a debug text;
+/// the common causes are recognised there, anything else is `EIO`, as in wasi-libc.
+pub(super) fn stream_errno(err: &wasi::io::error::Error) -> i32 {
+    let text = err.to_debug_string();
+    let known = [
+        ("ConnectionReset", libc::ECONNRESET),
+        ("connection-reset", libc::ECONNRESET),
+        ("ConnectionAborted", libc::ECONNABORTED),
+        ("connection-aborted", libc::ECONNABORTED),
+        ("BrokenPipe", libc::EPIPE),
+        ("TimedOut", libc::ETIMEDOUT),
+        ("timeout", libc::ETIMEDOUT),
+    ];
+    known
+        .iter()
+        .find(|(name, _)| text.contains(name))
+        .map_or(libc::EIO, |&(_, code)| code)
+}

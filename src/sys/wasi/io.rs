@@ -1,0 +1,175 @@
+//! `send`, `recv` and `peek` over `wasi:io/streams`, with the read-ahead buffer that gives
+//! WASI a `peek`.
+
+use std::io;
+
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+use super::errno::{errno, stream_errno};
+use super::{InputEnd, Phase, Socket, State};
+
+/// wasmtime hands out at most 64 KiB per stream read.
+pub(super) const READ_CHUNK: usize = 64 * 1024;
+
+impl State {
+    pub(super) fn buffered(&self) -> &[u8] {
+        &self.read_ahead[self.read_pos..]
+    }
+
+    pub(super) fn consume(&mut self, n: usize) {
+        self.read_pos += n;
+        if self.read_pos == self.read_ahead.len() {
+            self.read_ahead.clear();
+            self.read_pos = 0;
+        }
+    }
+
+    /// Whether a `recv` would return at once (data, end of stream or an error).
+    pub(super) fn readable(&self) -> bool {
+        !self.buffered().is_empty() || self.input_end.is_some()
+    }
+}
+
+impl Socket {
+    /// The streams, or the errno natively returned in this phase.
+    pub(super) fn connected_streams(
+        &self,
+        state: &State,
+    ) -> io::Result<&(InputStream, OutputStream)> {
+        match (self.streams(), state.phase) {
+            (Some(streams), _) => Ok(streams),
+            (None, Phase::Connecting) => Err(errno(libc::EAGAIN)),
+            (None, _) => Err(errno(libc::ENOTCONN)),
+        }
+    }
+
+    /// One non-blocking read of up to `max` bytes from the input stream, recording how the
+    /// stream ended; empty when nothing has arrived.
+    pub(super) fn read_stream(&self, state: &mut State, max: usize) -> Vec<u8> {
+        let Some((input, _)) = self.streams() else {
+            return Vec::new();
+        };
+        if state.input_end.is_some() || max == 0 {
+            return Vec::new();
+        }
+        match input.read(max.min(READ_CHUNK) as u64) {
+            Ok(bytes) => bytes,
+            Err(StreamError::Closed) => {
+                state.input_end = Some(InputEnd::Eof);
+                Vec::new()
+            }
+            Err(StreamError::LastOperationFailed(err)) => {
+                state.input_end = Some(InputEnd::Error(stream_errno(&err)));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Appends what the input stream has now (up to `max` bytes) to the read-ahead buffer.
+    pub(super) fn fill(&self, state: &mut State, max: usize) {
+        let bytes = self.read_stream(state, max);
+        if bytes.is_empty() {
+            return;
+        }
+        if state.buffered().is_empty() {
+            // Adopt the host's buffer: no copy.
+            state.read_ahead = bytes;
+        } else {
+            // Drop the consumed prefix first, so a stream that never drains stays bounded.
+            state.read_ahead.drain(..state.read_pos);
+            state.read_ahead.extend_from_slice(&bytes);
+        }
+        state.read_pos = 0;
+    }
+}
+
+/// Writes what the output stream's budget (`check-write`) allows now; `EAGAIN` when it
+/// allows nothing.
+pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
+    let mut state = socket.lock();
+    if let Some(code) = state.pending_error.take() {
+        return Err(errno(code));
+    }
+    let (_, output) = socket.connected_streams(&state)?;
+    let result = output.check_write().and_then(|budget| {
+        let n = data
+            .len()
+            .min(usize::try_from(budget).unwrap_or(usize::MAX));
+        if n > 0 {
+            output.write(&data[..n])?;
+        }
+        Ok(n)
+    });
+    state.wrote |= matches!(result, Ok(n) if n > 0);
+    match result {
+        Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
+        Ok(n) => Ok(n),
+        Err(StreamError::Closed) => Err(errno(libc::EPIPE)),
+        Err(StreamError::LastOperationFailed(err)) => Err(errno(stream_errno(&err))),
+    }
+}
+
+/// Receives from the read-ahead buffer first, then straight from the input stream; `Ok(0)` at
+/// end of stream, `EAGAIN` when nothing has arrived.
+pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    let mut state = socket.lock();
+    socket.connected_streams(&state)?;
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    if state.buffered().is_empty() {
+        let bytes = socket.read_stream(&mut state, buf.len());
+        if !bytes.is_empty() {
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            if n < bytes.len() {
+                // More than asked for (a host's liberty): keep the rest for the next read.
+                state.read_ahead = bytes;
+                state.read_pos = n;
+            }
+            return Ok(n);
+        }
+    }
+    take_buffered(&mut state, buf, true)
+}
+
+/// Copies up to `buf.len()` bytes from the read-ahead buffer, leaving them for the next
+/// `recv`. When fewer are buffered it first reads what the stream has, a whole chunk at a
+/// time, so that peeking line by line costs one host call per chunk, not per line.
+pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    let mut state = socket.lock();
+    socket.connected_streams(&state)?;
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let missing = buf.len().saturating_sub(state.buffered().len());
+    if missing > 0 {
+        socket.fill(&mut state, missing.max(READ_CHUNK));
+    }
+    take_buffered(&mut state, buf, false)
+}
+
+/// Copies buffered bytes into `buf` (consuming them when `consume`), or reports how the stream
+/// ended, or `EAGAIN`.
+fn take_buffered(state: &mut State, buf: &mut [u8], consume: bool) -> io::Result<usize> {
+    let buffered = state.buffered();
+    if !buffered.is_empty() {
+        let n = buffered.len().min(buf.len());
+        buf[..n].copy_from_slice(&buffered[..n]);
+        if consume {
+            state.consume(n);
+        }
+        return Ok(n);
+    }
+    match state.input_end {
+        None => Err(errno(libc::EAGAIN)),
+        Some(InputEnd::Eof) => Ok(0),
+        Some(InputEnd::Error(code)) => {
+            // Reported once; afterwards the stream reads as ended, as natively after a reset.
+            if consume {
+                state.input_end = Some(InputEnd::Eof);
+            }
+            Err(errno(code))
+        }
+    }
+}

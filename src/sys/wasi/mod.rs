@@ -1,0 +1,196 @@
+//! The WASI preview 2 backend: `wasi:sockets/tcp`, `wasi:io/streams` and `wasi:io/poll`.
+//!
+//! `wasi:sockets/tcp` for the socket, `wasi:io/streams` for the data, one `wasi:io/poll.poll`
+//! per wait, and a read-ahead buffer for `peek`, which WASI lacks. One file per concern:
+//!
+//! * this file: the [`Socket`] type, its state and its drop order;
+//! * `graveyard`: sockets whose close would block the guest, closed later;
+//! * `errno`: WASI error codes and stream errors as wasi-libc's errno values;
+//! * `addr`: address conversion, `local_addr`/`peer_addr` and name resolution;
+//! * `tcp`: creating, connecting, binding, listening, accepting and shutting down;
+//! * `adopt`: sockets made elsewhere, as `Sock`;
+//! * `io`: `send`, `recv`, `peek` and the read-ahead buffer;
+//! * `poll`: the poll plan (`watch` before the one `poll`, `settle` after);
+//! * `opt`: socket options;
+//! * `registry`: `SockMan`'s registered sockets, their pollables kept across waits.
+//!
+//! The pollables (on [`Socket`], private here, so every file of this folder reaches them) and
+//! the plan's steps (`pub(super)`) are shared with any file of this folder that keeps pollables
+//! between waits, so such a file repeats no rule of the plan.
+
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use wasi::io::poll::Pollable;
+use wasi::io::streams::{InputStream, OutputStream};
+use wasi::sockets::tcp::TcpSocket;
+
+mod addr;
+mod adopt;
+mod errno;
+mod graveyard;
+mod io;
+mod opt;
+mod poll;
+mod registry;
+mod tcp;
+
+pub(crate) use addr::{local_addr, peer_addr, resolve};
+pub(crate) use adopt::adopt;
+pub(crate) use errno::TRY_AGAIN_CODES;
+pub(crate) use io::{peek, recv, send};
+pub(crate) use opt::{get_sock_opt, set_sock_opt};
+pub(crate) use poll::poll;
+pub(crate) use registry::{Readiness, Registry};
+pub(crate) use tcp::{
+    accept, bind, connect_finish, connect_start, is_selectable, listen, set_non_blocking, shutdown,
+};
+
+/// A `wasi:sockets/tcp` socket with its streams and the state WASI leaves to the guest.
+///
+/// Drop order matters: wasmtime traps when a resource is dropped before its children (the
+/// pollables are children of the streams and of the socket, the streams children of the
+/// socket), so the pollables come first and [`Conn`] keeps the rest in order.
+pub struct Socket {
+    input_ready: OnceLock<Pollable>,
+    output_ready: OnceLock<Pollable>,
+    socket_ready: OnceLock<Pollable>,
+    state: Mutex<State>,
+    /// Always `Some` but inside `drop`, which may hand it to the [`graveyard`].
+    conn: Option<Conn>,
+}
+
+/// A socket and its streams; field order is drop order.
+struct Conn {
+    streams: OnceLock<(InputStream, OutputStream)>,
+    tcp: TcpSocket,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Children first.
+        drop(self.input_ready.take());
+        drop(self.output_ready.take());
+        drop(self.socket_ready.take());
+        let wrote = self
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wrote;
+        if let Some(conn) = self.conn.take() {
+            graveyard::sweep();
+            if wrote && conn.write_blocks_close() {
+                graveyard::bury(conn);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("socket", &self.conn().tcp)
+            .field("phase", &self.lock().phase)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Made by `bind` (or adopted unconnected).
+    Unconnected,
+    Listening,
+    Connecting,
+    Connected,
+    /// The connect failed; the socket is closed (WASI cannot reuse it).
+    Failed,
+}
+
+/// How the input stream ended, once it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputEnd {
+    /// End of stream (the peer's FIN).
+    Eof,
+    /// A failed read, with its errno; reported once, then the stream reads as ended.
+    Error(i32),
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    /// Bytes read from the input stream but not yet received: `read_ahead[read_pos..]`.
+    read_ahead: Vec<u8>,
+    read_pos: usize,
+    input_end: Option<InputEnd>,
+    /// The pending socket error (a failed connect or write), like `SO_ERROR`.
+    pending_error: Option<i32>,
+    /// Whether anything was written; a socket that never wrote closes at once.
+    wrote: bool,
+}
+
+impl Socket {
+    fn new(socket: TcpSocket, phase: Phase) -> Socket {
+        Socket {
+            input_ready: OnceLock::new(),
+            output_ready: OnceLock::new(),
+            socket_ready: OnceLock::new(),
+            state: Mutex::new(State {
+                phase,
+                read_ahead: Vec::new(),
+                read_pos: 0,
+                input_end: None,
+                pending_error: None,
+                wrote: false,
+            }),
+            conn: Some(Conn {
+                streams: OnceLock::new(),
+                tcp: socket,
+            }),
+        }
+    }
+
+    fn connected(socket: TcpSocket, input: InputStream, output: OutputStream) -> Socket {
+        let sock = Socket::new(socket, Phase::Connected);
+        // A fresh OnceLock is empty, so this always stores the streams.
+        let _ = sock.conn().streams.set((input, output));
+        sock
+    }
+
+    fn conn(&self) -> &Conn {
+        // Only `drop` takes it.
+        self.conn
+            .as_ref()
+            .expect("a socket has its connection until dropped")
+    }
+
+    fn tcp(&self) -> &TcpSocket {
+        &self.conn().tcp
+    }
+
+    fn streams(&self) -> Option<&(InputStream, OutputStream)> {
+        self.conn().streams.get()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn socket_ready(&self) -> &Pollable {
+        self.socket_ready.get_or_init(|| self.tcp().subscribe())
+    }
+
+    fn input_ready(&self, input: &InputStream) -> &Pollable {
+        self.input_ready.get_or_init(|| input.subscribe())
+    }
+
+    fn output_ready(&self, output: &OutputStream) -> &Pollable {
+        self.output_ready.get_or_init(|| output.subscribe())
+    }
+}
+
+impl Socket {
+    /// The `wasi:sockets/tcp` socket, for what this crate does not wrap.
+    pub fn tcp_socket(&self) -> &TcpSocket {
+        self.tcp()
+    }
+}

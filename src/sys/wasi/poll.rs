@@ -1,0 +1,172 @@
+//! The poll plan: `watch` each socket, one `wasi:io/poll.poll`, `settle` what became ready.
+
+use std::io;
+use std::time::Duration;
+
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll::{poll as wasi_poll, Pollable};
+use wasi::io::streams::StreamError;
+
+use super::errno::stream_errno;
+use super::graveyard;
+use super::io::READ_CHUNK;
+use super::{InputEnd, Phase, Socket};
+use crate::sys::PollTarget;
+use crate::SockEvent;
+
+/// What a socket waits on in one `poll`, and what is already known without waiting.
+pub(super) struct Watch<'a> {
+    pub(super) recv: Option<&'a Pollable>,
+    pub(super) send: Option<&'a Pollable>,
+    pub(super) occurred: SockEvent,
+}
+
+/// Decides, for one socket, which pollables to wait on and which events hold already.
+pub(super) fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
+    let state = socket.lock();
+    let mut watch = Watch {
+        recv: None,
+        send: None,
+        occurred: SockEvent::empty(),
+    };
+    match state.phase {
+        Phase::Connecting => watch.send = Some(socket.socket_ready()),
+        Phase::Listening if requested.contains(SockEvent::RECV) => {
+            watch.recv = Some(socket.socket_ready());
+        }
+        Phase::Listening => {}
+        Phase::Connected => {
+            if let Some((input, output)) = socket.streams() {
+                if requested.contains(SockEvent::RECV) {
+                    if state.readable() {
+                        watch.occurred |= SockEvent::RECV;
+                    } else {
+                        watch.recv = Some(socket.input_ready(input));
+                    }
+                }
+                if requested.contains(SockEvent::SEND) {
+                    watch.send = Some(socket.output_ready(output));
+                }
+            }
+        }
+        Phase::Unconnected | Phase::Failed => {
+            // Natively an unconnected or failed socket polls as hung up.
+            watch.occurred |= SockEvent::ERR;
+        }
+    }
+    if matches!(state.input_end, Some(InputEnd::Error(_))) || state.pending_error.is_some() {
+        watch.occurred |= SockEvent::ERR;
+    }
+    drop(state);
+    watch
+}
+
+/// After `poll`: turns ready pollables into events, finishing connects and reading ahead so
+/// that a failed stream shows as `ERR`, as natively.
+pub(super) fn settle(
+    socket: &Socket,
+    requested: SockEvent,
+    recv_ready: bool,
+    send_ready: bool,
+) -> SockEvent {
+    let mut state = socket.lock();
+    let mut occurred = SockEvent::empty();
+    match state.phase {
+        Phase::Connecting if send_ready => {
+            socket.finish_connect(&mut state);
+            match state.phase {
+                Phase::Connected => occurred |= SockEvent::SEND,
+                Phase::Failed => occurred |= requested | SockEvent::ERR,
+                _ => {}
+            }
+        }
+        Phase::Listening if recv_ready => occurred |= SockEvent::RECV,
+        Phase::Connected => {
+            if recv_ready {
+                socket.fill(&mut state, READ_CHUNK);
+                if state.readable() {
+                    occurred |= SockEvent::RECV;
+                }
+            }
+            if send_ready {
+                if let Some((_, output)) = socket.streams() {
+                    match output.check_write() {
+                        Ok(0) => {}
+                        Ok(_) | Err(StreamError::Closed) => occurred |= SockEvent::SEND,
+                        Err(StreamError::LastOperationFailed(err)) => {
+                            state.pending_error = Some(stream_errno(&err));
+                            occurred |= SockEvent::SEND;
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if matches!(state.input_end, Some(InputEnd::Error(_))) || state.pending_error.is_some() {
+        occurred |= SockEvent::ERR;
+    }
+    occurred & (requested | SockEvent::ERR)
+}
+
+/// One `wasi:io/poll.poll` over every socket's pollables and a monotonic-clock timer.
+/// Socks whose events hold already (buffered data, a failed connect) make the timer zero, so
+/// the others are still reported in the same call.
+pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+    graveyard::sweep();
+    // Per target: the events known without waiting, and the indices of its recv and send
+    // pollables in the one list given to `poll`.
+    let mut plans = Vec::with_capacity(targets.len());
+    let ready = {
+        let mut pollables: Vec<&Pollable> = Vec::with_capacity(targets.len() * 2 + 1);
+        for target in targets.iter() {
+            let plan = match target.socket() {
+                Some(socket) => {
+                    let watch = watch(socket, target.requested());
+                    let recv = push(&mut pollables, watch.recv);
+                    let send = push(&mut pollables, watch.send);
+                    (watch.occurred, recv, send)
+                }
+                None => (SockEvent::ERR, None, None),
+            };
+            plans.push(plan);
+        }
+        let known_now = plans.iter().any(|(occurred, ..)| !occurred.is_empty());
+        let nanos = if known_now {
+            0
+        } else {
+            u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
+        };
+        let timer = monotonic_clock::subscribe_duration(nanos);
+        pollables.push(&timer);
+        let mut ready = vec![false; pollables.len()];
+        for index in wasi_poll(&pollables) {
+            if let Some(flag) = ready.get_mut(index as usize) {
+                *flag = true;
+            }
+        }
+        ready
+    };
+
+    let mut count = 0;
+    for (target, (known, recv, send)) in targets.iter_mut().zip(plans) {
+        let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
+        let occurred = match target.socket() {
+            Some(socket) => {
+                known | settle(socket, target.requested(), is_ready(recv), is_ready(send))
+            }
+            None => SockEvent::ERR,
+        };
+        target.set_occurred(occurred);
+        count += usize::from(!occurred.is_empty());
+    }
+    Ok(count)
+}
+
+/// Appends `pollable` (if any) to the poll list; its index there.
+fn push<'a>(pollables: &mut Vec<&'a Pollable>, pollable: Option<&'a Pollable>) -> Option<usize> {
+    pollable.map(|pollable| {
+        pollables.push(pollable);
+        pollables.len() - 1
+    })
+}

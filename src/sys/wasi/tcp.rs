@@ -1,0 +1,129 @@
+//! Creating, connecting, binding, listening, accepting and shutting down: the two-phase
+//! `start-*`/`finish-*` calls of `wasi:sockets/tcp`.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+
+use wasi::sockets::network::{ErrorCode, IpAddressFamily};
+use wasi::sockets::tcp::{ShutdownType, TcpSocket};
+use wasi::sockets::tcp_create_socket::create_tcp_socket;
+
+use super::addr::{from_wasi_addr, network, to_wasi_addr};
+use super::errno::{errno, error_code_errno, wasi_err};
+use super::{Phase, Socket, State};
+
+fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
+    let family = if addr.is_ipv4() {
+        IpAddressFamily::Ipv4
+    } else {
+        IpAddressFamily::Ipv6
+    };
+    create_tcp_socket(family).map_err(wasi_err)
+}
+
+/// Blocks on `socket`'s pollable until a two-phase operation finishes (`finish_bind`,
+/// `finish_listen`: immediate in wasmtime, bounded by the host elsewhere).
+fn finish(socket: &TcpSocket, mut finish: impl FnMut() -> Result<(), ErrorCode>) -> io::Result<()> {
+    loop {
+        match finish() {
+            Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
+            other => return other.map_err(wasi_err),
+        }
+    }
+}
+
+/// `create-tcp-socket` + `start-connect`; the socket's pollable tells when it finished.
+pub(crate) fn connect_start(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = new_socket(addr)?;
+    socket
+        .start_connect(network(), to_wasi_addr(addr))
+        .map_err(wasi_err)?;
+    Ok(Socket::new(socket, Phase::Connecting))
+}
+
+/// The connect's result, after the socket became writable.
+pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
+    let mut state = socket.lock();
+    socket.finish_connect(&mut state);
+    match state.phase {
+        Phase::Connected => Ok(()),
+        Phase::Connecting => Err(errno(libc::EINPROGRESS)),
+        _ => Err(errno(
+            state.pending_error.take().unwrap_or(libc::ECONNREFUSED),
+        )),
+    }
+}
+
+/// `create-tcp-socket` + `start-bind`/`finish-bind` (`SO_REUSEADDR` is implied on WASI, and
+/// IPv6 sockets are always v6-only).
+pub(crate) fn bind(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = new_socket(addr)?;
+    socket
+        .start_bind(network(), to_wasi_addr(addr))
+        .map_err(wasi_err)?;
+    finish(&socket, || socket.finish_bind())?;
+    Ok(Socket::new(socket, Phase::Unconnected))
+}
+
+/// `set-listen-backlog-size` + `start-listen`/`finish-listen`. WASI rejects a backlog of 0,
+/// which natively means "the smallest queue": it becomes 1.
+pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
+    let tcp = socket.tcp();
+    tcp.set_listen_backlog_size(backlog.max(1) as u64)
+        .map_err(wasi_err)?;
+    tcp.start_listen().map_err(wasi_err)?;
+    finish(tcp, || tcp.finish_listen())?;
+    socket.lock().phase = Phase::Listening;
+    Ok(())
+}
+
+/// `accept`: the new socket comes with its streams.
+pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
+    let (peer, input, output) = socket.tcp().accept().map_err(wasi_err)?;
+    let addr = peer.remote_address().map_err(wasi_err)?;
+    Ok((Socket::connected(peer, input, output), from_wasi_addr(addr)))
+}
+
+/// WASI sockets are always non-blocking.
+pub(crate) fn set_non_blocking(_socket: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// Every WASI socket has pollables.
+pub(crate) fn is_selectable(_socket: &Socket) -> bool {
+    true
+}
+
+/// `shutdown`; `ENOTCONN` when not connected, as natively.
+pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
+    let how = match how {
+        Shutdown::Read => ShutdownType::Receive,
+        Shutdown::Write => ShutdownType::Send,
+        Shutdown::Both => ShutdownType::Both,
+    };
+    socket.tcp().shutdown(how).map_err(|code| match code {
+        ErrorCode::InvalidState => errno(libc::ENOTCONN),
+        other => wasi_err(other),
+    })
+}
+
+impl Socket {
+    /// Finishes a connect that the socket's pollable says is done; on failure the error is
+    /// kept as the pending socket error, as `SO_ERROR` keeps it natively.
+    pub(super) fn finish_connect(&self, state: &mut State) {
+        if state.phase != Phase::Connecting {
+            return;
+        }
+        match self.tcp().finish_connect() {
+            Ok(streams) => {
+                let _ = self.conn().streams.set(streams);
+                state.phase = Phase::Connected;
+            }
+            Err(ErrorCode::WouldBlock) => {}
+            Err(code) => {
+                state.phase = Phase::Failed;
+                state.pending_error = Some(error_code_errno(code));
+            }
+        }
+    }
+}

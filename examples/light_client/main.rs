@@ -23,6 +23,8 @@
 #[allow(dead_code)]
 #[path = "../common/p2p/mod.rs"]
 mod p2p;
+
+mod clients;
 mod peer;
 
 use std::collections::hash_map::RandomState;
@@ -48,10 +50,12 @@ use peer::{EmbeddedPeer, Fault, PumpingSock};
 const USER_AGENT: &str = concat!("/bitcoin-sock:", env!("CARGO_PKG_VERSION"), "/");
 
 const USAGE: &str = "\
-usage: light_client [--network NAME] [HOST[:PORT]]
+usage: light_client [--network NAME] [--clients N] [HOST[:PORT]]
 
   --network NAME  mainnet (default with HOST), testnet (testnet3), testnet4, signet or regtest
                   (the embedded peer's, and the default without HOST)
+  --clients N     N clients at once against HOST, each syncing on its own connection
+                  (one SockMan, one thread); prints how many synced to which tip
   HOST[:PORT]     a node to talk to; PORT defaults to the network's. Without it, the client
                   talks to an embedded regtest peer it starts on loopback, then shows the
                   error each kind of misbehaving peer gives.";
@@ -72,8 +76,19 @@ const TIMEOUTS: Timeouts = Timeouts {
     send: Duration::from_secs(10),
 };
 
+/// The command line.
+struct Args {
+    network: &'static Network,
+    target: Option<String>,
+    clients: Option<usize>,
+}
+
 fn main() -> ExitCode {
-    let (network, target) = match parse_args(std::env::args().skip(1)) {
+    let Args {
+        network,
+        target,
+        clients,
+    } = match parse_args(std::env::args().skip(1)) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
             println!("{USAGE}");
@@ -90,9 +105,10 @@ fn main() -> ExitCode {
         framing::to_hex(&network.magic),
         network.default_port
     );
-    let result = match target {
-        Some(target) => remote(network, &target),
-        None => embedded(network),
+    let result = match (target, clients) {
+        (Some(target), Some(count)) => many(network, &target, count),
+        (Some(target), None) => remote(network, &target),
+        (None, _) => embedded(network),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,12 +122,22 @@ fn main() -> ExitCode {
 /// `--network NAME` (or `--network=NAME`) and an optional `HOST[:PORT]`; `None` for `--help`.
 /// The network defaults to mainnet for a node given by address and to regtest for the
 /// embedded peer, the one network whose proof of work it can make up on the spot.
-fn parse_args(
-    mut args: impl Iterator<Item = String>,
-) -> Result<Option<(&'static Network, Option<String>)>, String> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut network = None;
     let mut target = None;
+    let mut clients = None;
     while let Some(arg) = args.next() {
+        let count = match arg.as_str() {
+            "--clients" => Some(args.next().ok_or("--clients needs a number")?),
+            _ => arg.strip_prefix("--clients=").map(str::to_owned),
+        };
+        if let Some(count) = count {
+            match count.parse::<usize>() {
+                Ok(count) if count > 0 => clients = Some(count),
+                _ => return Err(format!("--clients wants a number above 0, not {count:?}")),
+            }
+            continue;
+        }
         let name = match arg.as_str() {
             "-h" | "--help" => return Ok(None),
             "--network" => Some(args.next().ok_or("--network needs a name")?),
@@ -124,6 +150,9 @@ fn parse_args(
         } else if target.replace(arg).is_some() {
             return Err("more than one address given".to_owned());
         }
+    }
+    if clients.is_some() && target.is_none() {
+        return Err("--clients needs a HOST to connect to".to_owned());
     }
     let regtest = network::by_name("regtest").ok_or("no regtest in the network table")?;
     let network = match (network, &target) {
@@ -138,7 +167,11 @@ fn parse_args(
             ))
         }
     };
-    Ok(Some((network, target)))
+    Ok(Some(Args {
+        network,
+        target,
+        clients,
+    }))
 }
 
 /// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port; a bare IPv6 address also works).
@@ -184,6 +217,25 @@ fn remote(network: &'static Network, target: &str) -> Result<(), Box<dyn std::er
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `count` clients at once against a real node.
+fn many(
+    network: &'static Network,
+    target: &str,
+    count: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (host, port) = split_host_port(target, network.default_port)?;
+    let addr = *resolve(host, port)?
+        .first()
+        .ok_or(format!("{host} resolved to no address"))?;
+    clients::run(
+        network,
+        addr,
+        count,
+        USER_AGENT,
+        TIMEOUTS.headers.saturating_mul(4),
+    )
 }
 
 /// Talks to an embedded peer on loopback, then to one misbehaving peer per kind of error.

@@ -11,13 +11,18 @@
 #   scripts/regtest-node.sh install   install bcoin (once)
 #   scripts/regtest-node.sh start     install, start the node, mine REGTEST_BLOCKS blocks
 #   scripts/regtest-node.sh stop      stop the node this script started
-#   scripts/regtest-node.sh check     start; sync the light client from it natively and in
-#                                     wasmtime, check each ends on the node's tip (its RPC
-#                                     getbestblockhash); stop
+#   scripts/regtest-node.sh check     start; then, each ending on bcoin's tip (its RPC
+#                                     getbestblockhash): the light client syncs from bcoin
+#                                     (native, wasmtime); our node (examples/node) syncs from
+#                                     bcoin natively and a light client syncs from it; our node
+#                                     syncs from bcoin in wasmtime and 100 light clients at
+#                                     once sync from it; stop everything
 #   scripts/regtest-node.sh rpc METHOD [PARAMS_JSON]   ask the running node over JSON-RPC
 #
-# Environment: REGTEST_PORT (default 18444), REGTEST_RPC_PORT (default REGTEST_PORT + 1),
-# REGTEST_BLOCKS (default 4500), REGTEST_NODE_DIR (default target/regtest-node).
+# Environment: REGTEST_PORT (default 18444), REGTEST_RPC_PORT (default REGTEST_PORT + 1), the
+# example node's ports REGTEST_OUR_PORT (default REGTEST_PORT + 2, + 3 for the wasm one),
+# REGTEST_BLOCKS (default 4500), REGTEST_CLIENTS (default 100), REGTEST_NODE_DIR (default
+# target/regtest-node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +34,9 @@ LEVELDOWN_VERSION=6.1.1
 PORT=${REGTEST_PORT:-18444}
 RPC_PORT=${REGTEST_RPC_PORT:-$((PORT + 1))}
 BLOCKS=${REGTEST_BLOCKS:-4500}
+OUR_PORT=${REGTEST_OUR_PORT:-$((PORT + 2))}
+CLIENTS=${REGTEST_CLIENTS:-100}
+WASMTIME=(wasmtime run -S inherit-network=y -S allow-ip-name-lookup=y)
 # Longest any one step may take (cargo builds included), in seconds.
 STEP_TIMEOUT=${REGTEST_STEP_TIMEOUT:-600}
 DIR=${REGTEST_NODE_DIR:-$PWD/target/regtest-node}
@@ -217,8 +225,48 @@ check_light_client() {
     fi
 }
 
+# Background processes of this script (our node, native or in wasmtime), stopped on exit.
+our_pids=()
+stop_all() {
+    local pid
+    for pid in "${our_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    our_pids=()
+    stop
+}
+
+# Starts our node ("$@": the command, native binary or wasmtime + .wasm) syncing from bcoin and
+# listening on 127.0.0.1:$1; waits for its "synced:" line and checks height $2 and tip $3.
+start_our_node() {
+    local port=$1 height=$2 tip=$3 log=$4
+    shift 4
+    : >"$log"
+    "$@" --network regtest --connect "127.0.0.1:$PORT" --listen "127.0.0.1:$port" \
+        --maxconnections $((CLIENTS + 25)) >"$log" 2>&1 &
+    our_pids+=("$!")
+    local pid=$!
+    for _ in $(seq 1 $((STEP_TIMEOUT * 10))); do
+        if grep -q '^synced:' "$log"; then break; fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$log" >&2
+            echo "FAILED: our node exited" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    grep -E '^(listening|node: synced|synced:)' "$log" || true
+    local want="synced: height $height, tip $tip, from 1 of 1 outbound peers"
+    if ! grep -qF "$want" "$log"; then
+        cat "$log" >&2
+        echo "FAILED: expected our node's '$want'" >&2
+        return 1
+    fi
+}
+
 check() {
-    trap stop EXIT
+    trap stop_all EXIT
     start
     local tip height
     tip=$(rpc getbestblockhash)
@@ -228,11 +276,33 @@ check() {
         echo "FAILED: bcoin has $height blocks, fewer than three getheaders rounds" >&2
         return 1
     fi
+    say "building the examples (native and wasm32-wasip2)"
+    timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node
+    timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node --target wasm32-wasip2
+    local native=target/debug/examples wasm=target/wasm32-wasip2/debug/examples
+
     say "light_client <- bcoin, native"
     check_light_client "$PORT" "$height" "$tip"
     say "light_client <- bcoin, wasm32-wasip2 in wasmtime"
     check_light_client "$PORT" "$height" "$tip" --target wasm32-wasip2
-    say "the light client synced all $height headers from bcoin to its tip, native and in wasmtime"
+
+    say "our node <- bcoin, native; light_client <- our node"
+    start_our_node "$OUR_PORT" "$height" "$tip" "$DIR/our-node.log" "$native/node"
+    check_light_client "$OUR_PORT" "$height" "$tip"
+
+    say "our node <- bcoin, wasm32-wasip2 in wasmtime; $CLIENTS light clients at once <- our node"
+    start_our_node $((OUR_PORT + 1)) "$height" "$tip" "$DIR/our-node-wasm.log" "${WASMTIME[@]}" "$wasm/node.wasm"
+    local output want="$CLIENTS of $CLIENTS clients synced: height $height, tip $tip"
+    if ! output=$(timeout "$STEP_TIMEOUT" "$native/light_client" --network regtest --clients "$CLIENTS" "127.0.0.1:$((OUR_PORT + 1))" 2>&1) \
+        || ! grep -qF "$want" <<<"$output"; then
+        echo "$output"
+        tail -20 "$DIR/our-node-wasm.log" >&2
+        echo "FAILED: expected '$want'" >&2
+        return 1
+    fi
+    grep -v '^network:' <<<"$output"
+    say "bcoin -> light client (native, wasmtime); bcoin -> our node (native) -> light client;" \
+        "bcoin -> our node (wasmtime) -> $CLIENTS light clients: all at height $height, tip $tip"
 }
 
 case "${1:-}" in

@@ -117,8 +117,9 @@ same_output() {
 step "examples: native output == wasmtime output"
 same_output demo
 same_output light_client
+same_output node
 
-step "light client against a real Bitcoin node (bcoin, regtest, loopback), native and wasmtime"
+step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime"
 ./scripts/regtest-node.sh check
 
 step "all checks passed"

@@ -475,6 +475,25 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         drop(sock);
     }
 
+    // One connection more than -maxconnections allows: refused at once.
+    world.ours.set_max_connections(2);
+    let first = Sock::connect(our_addr, STEP_TIMEOUT)?;
+    drive(&man, &mut world, "a connection up to the limit", |world| {
+        world.ours.connection_count() == 2
+    })?;
+    let before = world.ours.outcomes.len();
+    let second = Sock::connect(our_addr, STEP_TIMEOUT)?;
+    drive(&man, &mut world, "a connection past the limit", |world| {
+        world.ours.outcomes.len() > before
+    })?;
+    drop((first, second));
+    drive(
+        &man,
+        &mut world,
+        "the connection up to the limit leaving",
+        |world| world.ours.connection_count() == 1,
+    )?;
+
     println!();
     let chain = world.ours.chain();
     println!(

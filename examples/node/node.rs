@@ -104,6 +104,11 @@ impl Node {
         }
     }
 
+    /// The most connections from now on.
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.config.max_connections = max;
+    }
+
     /// Deadlines for connections made from now on.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
         self.config.timeouts = timeouts;
@@ -323,10 +328,9 @@ impl Handler for Node {
             format!("inbound peer {}", self.inbound_seen)
         };
         if self.connections.len() >= self.config.max_connections {
-            self.say(format_args!(
-                "refused {label}: -maxconnections={} reached",
-                self.config.max_connections
-            ));
+            let reason = format!("-maxconnections={} reached", self.config.max_connections);
+            self.say(format_args!("refused {label}: {reason}"));
+            self.outcomes.push(Outcome::Gone { label, reason });
             return false;
         }
         let peer = Peer::inbound(

@@ -329,3 +329,78 @@ fn unreachable_proxy_fails_to_connect() {
         "{err:?}"
     );
 }
+
+/// A recorder of what `SockMan`'s loop delivers.
+#[derive(Default)]
+struct Received(Vec<u8>);
+
+impl bitcoin_sock::sockman::Handler for Received {
+    fn new_connection_accepted(
+        &mut self,
+        _: &bitcoin_sock::sockman::SockMan,
+        _: bitcoin_sock::sockman::Id,
+        _: SocketAddr,
+        _: SocketAddr,
+    ) -> bool {
+        false
+    }
+    fn got_data(
+        &mut self,
+        _: &bitcoin_sock::sockman::SockMan,
+        _: bitcoin_sock::sockman::Id,
+        data: &[u8],
+    ) {
+        self.0.extend_from_slice(data);
+    }
+    fn got_eof(&mut self, _: &bitcoin_sock::sockman::SockMan, _: bitcoin_sock::sockman::Id) {}
+    fn got_permanent_read_error(
+        &mut self,
+        _: &bitcoin_sock::sockman::SockMan,
+        id: bitcoin_sock::sockman::Id,
+        err: &std::io::Error,
+    ) {
+        panic!("connection {id}: {err}");
+    }
+}
+
+#[test]
+fn sockman_connects_through_a_socks5_server_and_carries_data_both_ways() {
+    use bitcoin_sock::sockman::SockMan;
+    let proxy = open_proxy();
+    let (listener, dest) = destination(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let man = SockMan::new().expect("a manager");
+    let id = man
+        .connect_via_socks5(
+            proxy.addr,
+            &dest.ip().to_string(),
+            dest.port(),
+            None,
+            TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("SOCKS5 connect through {}: {e}", proxy.addr));
+    let server = accept(&listener);
+    let interrupt = ThreadInterrupt::new();
+
+    man.send(id, b"version\n", false).expect("send");
+    let line = server
+        .recv_until_terminator(b'\n', TIMEOUT, &interrupt, 1000)
+        .expect("the destination receives what the manager sent");
+    assert_eq!(line, b"version");
+
+    server
+        .send_complete(b"verack\n", TIMEOUT, &interrupt)
+        .expect("send");
+    let mut handler = Received::default();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while handler.0 != b"verack\n" {
+        assert!(std::time::Instant::now() < deadline, "got {:?}", handler.0);
+        man.run_once(&mut handler, Duration::from_millis(10))
+            .expect("run_once");
+    }
+
+    let err = man
+        .connect_via_socks5(proxy.addr, &dest.ip().to_string(), 0, None, TIMEOUT)
+        .expect_err("port 0 does not connect");
+    assert!(err.reply_code().is_some(), "{err}");
+    assert_eq!(man.connection_count(), 1);
+}

@@ -114,6 +114,92 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Writing a node's socket loop
+//! The loop on a thread of its own, the node's state in the handler, sends from another
+//! thread (the README's example):
+//!
+//! ```
+//! use bitcoin_sock::sockman::{Handler, Id, SockMan};
+//! use bitcoin_sock::ThreadInterrupt;
+//! use std::collections::HashMap;
+//! use std::io;
+//! use std::net::SocketAddr;
+//! use std::sync::mpsc;
+//! use std::time::Duration;
+//!
+//! const MAX_PEERS: usize = 125;
+//! const MAX_LINE: usize = 1 << 20;
+//!
+//! /// What the node keeps per peer; the manager keeps the sockets.
+//! struct Node {
+//!     /// Each peer's unfinished line.
+//!     partial: HashMap<Id, Vec<u8>>,
+//!     /// Complete lines, for the rest of the node (Core's message handler thread).
+//!     lines: mpsc::Sender<(Id, Vec<u8>)>,
+//! }
+//!
+//! impl Node {
+//!     fn forget(&mut self, man: &SockMan, id: Id) {
+//!         self.partial.remove(&id);
+//!         man.close(id);
+//!     }
+//! }
+//!
+//! impl Handler for Node {
+//!     fn new_connection_accepted(&mut self, _: &SockMan, id: Id, _me: SocketAddr, _them: SocketAddr) -> bool {
+//!         // Refused: the manager closes the socket.
+//!         self.partial.len() < MAX_PEERS && self.partial.insert(id, Vec::new()).is_none()
+//!     }
+//!
+//!     fn got_data(&mut self, man: &SockMan, id: Id, data: &[u8]) {
+//!         let partial = self.partial.entry(id).or_default();
+//!         partial.extend_from_slice(data);
+//!         while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+//!             let line: Vec<u8> = partial.drain(..=end).take(end).collect();
+//!             if line == b"ping" && man.send(id, b"pong\n", false).is_err() {
+//!                 return self.forget(man, id);
+//!             }
+//!             let _ = self.lines.send((id, line));
+//!         }
+//!         if partial.len() > MAX_LINE {
+//!             self.forget(man, id); // nothing a peer sends grows without bound
+//!         }
+//!     }
+//!
+//!     fn got_eof(&mut self, man: &SockMan, id: Id) {
+//!         self.forget(man, id);
+//!     }
+//!
+//!     fn got_permanent_read_error(&mut self, man: &SockMan, id: Id, _: &io::Error) {
+//!         self.forget(man, id);
+//!     }
+//! }
+//!
+//! let man = SockMan::new()?;
+//! let addr = man.bind_and_listen("127.0.0.1:0".parse()?)?;
+//! let interrupt = ThreadInterrupt::new();
+//! let (lines_tx, lines) = mpsc::channel();
+//! std::thread::scope(|s| -> Result<(), Box<dyn std::error::Error>> {
+//!     // The socket thread (Core's ThreadSocketHandler).
+//!     let io_thread = s.spawn(|| {
+//!         let mut node = Node { partial: HashMap::new(), lines: lines_tx };
+//!         man.run(&mut node, &interrupt)
+//!     });
+//!     // An outbound peer (here: ourselves), sent to from this thread while the loop runs.
+//!     let peer = man.connect(addr, Duration::from_secs(5))?;
+//!     man.send(peer, b"ping\n", false)?;
+//!     let mut seen = vec![lines.recv_timeout(Duration::from_secs(5))?.1];
+//!     seen.push(lines.recv_timeout(Duration::from_secs(5))?.1);
+//!     seen.sort();
+//!     assert_eq!(seen, [b"ping".to_vec(), b"pong".to_vec()]);
+//!     interrupt.interrupt();
+//!     man.wake()?; // return now, not within MAX_WAIT_FOR_IO
+//!     io_thread.join().expect("the socket thread does not panic")?;
+//!     Ok(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`should_try_to_send`]: Handler::should_try_to_send
 //! [`should_try_to_recv`]: Handler::should_try_to_recv
 
@@ -638,7 +724,8 @@ impl SockMan {
 
     /// Closes connection `id` (Core's `CloseConnection`): the socket is closed (at once, or
     /// as soon as a running loop iteration lets go of it) and queued bytes are dropped.
-    /// Returns whether the connection existed and this call closed it. No event follows.
+    /// Returns whether the connection existed and this call closed it. No event follows
+    /// (except one a loop on another thread is delivering at that moment).
     pub fn close(&self, id: Id) -> bool {
         let conn = {
             let mut table = lock(&self.table);
@@ -980,7 +1067,8 @@ impl SockMan {
             }
         }
 
-        if recv_ready && !conn.lock().closed {
+        // A handler may have closed it in `ready_to_send`.
+        if recv_ready && !(send_ready && conn.lock().closed) {
             match conn.sock.recv(recv_buf) {
                 Ok(0) => {
                     conn.lock().recv_done = true;

@@ -27,6 +27,8 @@ struct Entry {
     /// Valid while registered: [`Registry::register`]'s contract.
     socket: NonNull<Socket>,
     requested: SockEvent,
+    /// Its place in [`Entries::keys`].
+    at: usize,
     /// Where its pollables are in this wait's list (set by [`Registry::wait`]).
     recv_at: Option<usize>,
     send_at: Option<usize>,
@@ -98,9 +100,11 @@ impl Registry {
                 "key already registered",
             ));
         }
+        let at = entries.keys.len();
         entries.by_key[key] = Some(Entry {
             socket: NonNull::from(socket),
             requested,
+            at,
             recv_at: None,
             send_at: None,
             known: SockEvent::empty(),
@@ -128,15 +132,17 @@ impl Registry {
     /// Stops watching the socket under `key`; the registry no longer reads it.
     pub(crate) fn deregister(&self, _socket: &Socket, key: usize) -> io::Result<()> {
         let mut entries = self.lock();
-        match entries.by_key.get_mut(key).and_then(Option::take) {
-            Some(_) => {
-                if let Some(at) = entries.keys.iter().position(|k| *k == key) {
-                    entries.keys.swap_remove(at);
-                }
-                Ok(())
+        let Some(entry) = entries.by_key.get_mut(key).and_then(Option::take) else {
+            return Err(not_registered());
+        };
+        entries.keys.swap_remove(entry.at);
+        // The last key moved into the freed place.
+        if let Some(&moved) = entries.keys.get(entry.at) {
+            if let Some(Some(moved)) = entries.by_key.get_mut(moved) {
+                moved.at = entry.at;
             }
-            None => Err(not_registered()),
         }
+        Ok(())
     }
 
     /// One `wasi:io/poll.poll` over the registered sockets' pollables and a timer of

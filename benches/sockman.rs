@@ -1,0 +1,1331 @@
+//! `SockMan` beside the loop a user would write instead, measured in the same run and printed
+//! as a ratio (BENCHMARKS.md, "SockMan").
+//!
+//! ```sh
+//! cargo bench --bench sockman                           # native
+//! cargo bench --bench sockman --target wasm32-wasip2    # in wasmtime
+//! cargo bench --bench sockman -- --quick idle echo      # fewer iterations; only these
+//! ```
+//!
+//! Workloads: `idle` (idle-many: one active connection among N, cost per loop iteration),
+//! `echo` (N connections each sending 100-byte messages and reading the echo), `memory`
+//! (allocations per loop iteration, bytes per idle connection), and in wasm `hostpoll` (one
+//! ready among N: the host's `poll` alone beside `Sock::wait_many`, where a wait's time goes). Natively the baselines are
+//! `polling` driven directly on the same sockets (idle) and an echo server on `mio` (echo); in
+//! wasmtime both are a `Sock::wait_many` loop. Rounds alternate ours and the baseline; the best
+//! round of each is kept (noise only adds time).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::error::Error;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bitcoin_sock::sockman::{Handler, Id, SockMan};
+#[cfg(target_os = "wasi")]
+use bitcoin_sock::Events;
+use bitcoin_sock::{Sock, SockEvent};
+
+type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const MESSAGE: usize = 100;
+
+// ---------------------------------------------------------------------------------------------
+// A counting global allocator: allocations, and bytes live.
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments; the counters have no
+// effect on the memory handed out.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, which `System` shares.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+fn live_bytes() -> i64 {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and the report.
+
+struct Config {
+    quick: bool,
+    rounds: usize,
+    /// Rounds of idle-many: short ones, many, so the best falls in a quiet moment.
+    idle_rounds: usize,
+    idle_counts: Vec<usize>,
+    /// Loop iterations per idle-many round.
+    idle_iterations: usize,
+    echo_counts: Vec<usize>,
+    /// Messages per connection per echo round.
+    echo_messages: usize,
+    only: Vec<String>,
+}
+
+impl Config {
+    fn from_args() -> Config {
+        let mut quick = false;
+        let mut only = Vec::new();
+        for arg in std::env::args().skip(1) {
+            match arg.as_str() {
+                "--quick" => quick = true,
+                "--bench" => {}
+                name => only.push(name.to_owned()),
+            }
+        }
+        Config {
+            quick,
+            rounds: if quick { 3 } else { 5 },
+            idle_counts: vec![10, 125, 1_000, 10_000],
+            idle_rounds: if quick { 5 } else { 15 },
+            idle_iterations: if quick { 500 } else { 1_500 },
+            echo_counts: vec![100, 1_000],
+            echo_messages: if quick { 20 } else { 100 },
+            only,
+        }
+    }
+
+    fn runs(&self, workload: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|name| name == workload)
+    }
+}
+
+struct Row {
+    name: String,
+    ours: String,
+    baseline: String,
+    ratio: Option<f64>,
+    target: Option<f64>,
+}
+
+impl Row {
+    fn verdict(&self) -> &'static str {
+        match (self.ratio, self.target) {
+            (Some(ratio), Some(target)) if ratio >= target => "PASS",
+            (Some(_), Some(_)) => "MISS",
+            _ => "info",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        name: String,
+        ours: String,
+        baseline: String,
+        ratio: Option<f64>,
+        target: Option<f64>,
+    ) {
+        let row = Row {
+            name,
+            ours,
+            baseline,
+            ratio,
+            target,
+        };
+        println!(
+            "  {}: ours {}, baseline {}, ratio {}, {}",
+            row.name,
+            row.ours,
+            row.baseline,
+            row.ratio.map_or("-".into(), |r| format!("{r:.3}x")),
+            row.verdict()
+        );
+        self.rows.push(row);
+    }
+
+    fn print_summary(&self, platform: &str) {
+        println!("\nSummary ({platform}):\n");
+        println!("| workload | ours | baseline | ratio | target | verdict |");
+        println!("|---|---|---|---|---|---|");
+        for row in &self.rows {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                row.name,
+                row.ours,
+                row.baseline,
+                row.ratio.map_or("-".into(), |r| format!("{r:.3}x")),
+                row.target.map_or("-".into(), |t| format!(">= {t:.2}x")),
+                row.verdict()
+            );
+        }
+    }
+}
+
+fn best_of(
+    rounds: usize,
+    mut ours: impl FnMut() -> Result<Duration>,
+    mut baseline: impl FnMut() -> Result<Duration>,
+) -> Result<(Duration, Duration)> {
+    let (mut best_ours, mut best_baseline) = (Duration::MAX, Duration::MAX);
+    for _ in 0..rounds {
+        best_ours = best_ours.min(ours()?);
+        best_baseline = best_baseline.min(baseline()?);
+    }
+    Ok((best_ours, best_baseline))
+}
+
+fn micros(time: Duration, per: usize) -> String {
+    format!("{:.2} µs/iteration", time.as_secs_f64() * 1e6 / per as f64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections.
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn is_would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+fn send_all(sock: &Sock, mut data: &[u8]) -> Result<()> {
+    while !data.is_empty() {
+        match sock.send(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if is_would_block(&e) => {
+                sock.wait(TIMEOUT, SockEvent::SEND)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Accepts `count` connections that `connect` (called once per connection, or once for all)
+/// makes to `listener`.
+#[cfg(not(target_os = "wasi"))]
+fn accept_all(
+    listener: &Sock,
+    count: usize,
+    mut connect: impl FnMut(usize) -> Result<()>,
+) -> Result<Vec<Sock>> {
+    let mut servers = Vec::with_capacity(count);
+    let deadline = Instant::now() + TIMEOUT;
+    while servers.len() < count {
+        connect(servers.len())?;
+        loop {
+            match listener.accept() {
+                Ok((server, _)) => servers.push(server),
+                Err(e) if is_would_block(&e) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("connections stopped arriving".into());
+        }
+    }
+    Ok(servers)
+}
+
+/// The client ends of idle connections: natively in a child process (10,000 connections in
+/// one process would need 20,000 descriptors, past the usual hard limit), in wasm here.
+struct Idle {
+    servers: Vec<Sock>,
+    #[cfg(not(target_os = "wasi"))]
+    holder: Option<std::process::Child>,
+    #[cfg(target_os = "wasi")]
+    _clients: Vec<Sock>,
+}
+
+impl Idle {
+    /// The server ends, handed over; the client ends stay open while `self` lives.
+    fn take_servers(&mut self) -> Vec<Sock> {
+        std::mem::take(&mut self.servers)
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+const HOLD_ARG: &str = "--hold-connections";
+
+#[cfg(not(target_os = "wasi"))]
+impl Idle {
+    fn open(listener: &Sock, count: usize) -> Result<Idle> {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let addr = listener.local_addr()?;
+        let mut holder = Command::new(std::env::current_exe()?)
+            .args([HOLD_ARG, &addr.to_string(), &count.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let servers = accept_all(listener, count, |_| {
+            if let Some(status) = holder.try_wait()? {
+                return Err(format!("the holder process exited: {status}").into());
+            }
+            listener.wait(Duration::from_millis(100), SockEvent::RECV)?;
+            Ok(())
+        })?;
+        if let Some(stdout) = holder.stdout.take() {
+            let mut line = String::new();
+            io::BufReader::new(stdout).read_line(&mut line)?;
+            if line.trim() != "connected" {
+                return Err(format!("the holder process said {line:?}").into());
+            }
+        }
+        Ok(Idle {
+            servers,
+            holder: Some(holder),
+        })
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+impl Drop for Idle {
+    fn drop(&mut self) {
+        if let Some(mut holder) = self.holder.take() {
+            drop(holder.stdin.take());
+            let _ = holder.wait();
+        }
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn hold_connections(addr: &str, count: &str) -> Result<()> {
+    use std::io::Write;
+    let addr: SocketAddr = addr.parse()?;
+    let count: usize = count.parse()?;
+    raise_fd_limit();
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
+        clients.push(std::net::TcpStream::connect_timeout(&addr, TIMEOUT)?);
+    }
+    println!("connected");
+    io::stdout().flush()?;
+    io::copy(&mut io::stdin(), &mut io::sink())?;
+    drop(clients);
+    Ok(())
+}
+
+#[cfg(target_os = "wasi")]
+impl Idle {
+    /// As many pairs as the host lets this instance open, up to `count`.
+    fn open(listener: &Sock, count: usize) -> Result<Idle> {
+        let addr = listener.local_addr()?;
+        let mut clients = Vec::with_capacity(count);
+        let mut servers = Vec::with_capacity(count);
+        while servers.len() < count {
+            let client = match Sock::connect(addr, TIMEOUT) {
+                Ok(client) => client,
+                Err(e) => {
+                    println!("  connection {} failed: {e}", servers.len() + 1);
+                    break;
+                }
+            };
+            listener.wait(TIMEOUT, SockEvent::RECV)?;
+            match listener.accept() {
+                Ok((server, _)) => servers.push(server),
+                Err(e) => {
+                    println!("  accept {} failed: {e}", servers.len() + 1);
+                    break;
+                }
+            }
+            clients.push(client);
+        }
+        Ok(Idle {
+            servers,
+            _clients: clients,
+        })
+    }
+}
+
+/// Natively, the descriptor limit's soft value raised to the hard one.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            // SAFETY: `limit` is a valid rlimit; a refusal leaves the limits as they were.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers.
+
+/// Counts what arrives; reads everything.
+#[derive(Default)]
+struct Count {
+    bytes: usize,
+}
+
+impl Handler for Count {
+    fn new_connection_accepted(
+        &mut self,
+        _: &SockMan,
+        _: Id,
+        _: SocketAddr,
+        _: SocketAddr,
+    ) -> bool {
+        true
+    }
+    fn got_data(&mut self, _: &SockMan, _: Id, data: &[u8]) {
+        self.bytes += data.len();
+    }
+    fn got_eof(&mut self, man: &SockMan, id: Id) {
+        man.close(id);
+    }
+    fn got_permanent_read_error(&mut self, man: &SockMan, id: Id, _: &io::Error) {
+        man.close(id);
+    }
+}
+
+/// Echoes every byte.
+struct Echo;
+
+impl Handler for Echo {
+    fn new_connection_accepted(
+        &mut self,
+        _: &SockMan,
+        _: Id,
+        _: SocketAddr,
+        _: SocketAddr,
+    ) -> bool {
+        true
+    }
+    fn got_data(&mut self, man: &SockMan, id: Id, data: &[u8]) {
+        if man.send(id, data, false).is_err() {
+            man.close(id);
+        }
+    }
+    fn got_eof(&mut self, man: &SockMan, id: Id) {
+        man.close(id);
+    }
+    fn got_permanent_read_error(&mut self, man: &SockMan, id: Id, _: &io::Error) {
+        man.close(id);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. idle-many: one active connection among N.
+
+fn idle_many(config: &Config, report: &mut Report) -> Result<()> {
+    raise_fd_limit();
+    println!(
+        "\n1. idle-many: per loop iteration, one connection active (1 byte sent and received), best of {} rounds",
+        config.idle_rounds
+    );
+    let listener = Sock::bind_listen(loopback(), 4096)?;
+    let mut previous: Option<(usize, Duration)> = None;
+    for &count in &config.idle_counts {
+        let mut idle = Idle::open(&listener, count - 1)?;
+        let active_client = Sock::connect(listener.local_addr()?, TIMEOUT)?;
+        listener.wait(TIMEOUT, SockEvent::RECV)?;
+        let (active_server, _) = listener.accept()?;
+        let n = idle.servers.len() + 1;
+        let (ours, baseline) =
+            idle_rounds(config, idle.take_servers(), active_server, &active_client)?;
+        drop(idle);
+        let iterations = config.idle_iterations;
+
+        let target = if cfg!(target_os = "wasi") { 1.0 } else { 0.8 };
+        let label = if n == count {
+            format!("idle-many {count}")
+        } else {
+            format!("idle-many {n} (of {count})")
+        };
+        let baseline_name = if cfg!(target_os = "wasi") {
+            "Sock::wait_many loop"
+        } else {
+            "polling directly"
+        };
+        report.add(
+            format!("{label} vs {baseline_name}"),
+            micros(ours, iterations),
+            micros(baseline, iterations),
+            Some(baseline.as_secs_f64() / ours.as_secs_f64()),
+            Some(target),
+        );
+        if let Some((smaller, time)) = previous {
+            let grew = ours.as_secs_f64() / time.as_secs_f64();
+            let proportional = n as f64 / smaller as f64;
+            println!("  ours {smaller} -> {n} connections: time x{grew:.2} for x{proportional:.1} connections");
+        }
+        previous = Some((n, ours));
+    }
+    Ok(())
+}
+
+/// A socket of the manager's, lent to the baseline as a `Sock` that never closes it.
+#[cfg(not(target_os = "wasi"))]
+struct Lent(std::mem::ManuallyDrop<Sock>);
+
+#[cfg(unix)]
+type RawSocket = std::os::fd::RawFd;
+#[cfg(windows)]
+type RawSocket = std::os::windows::io::RawSocket;
+
+#[cfg(unix)]
+fn raw_socket(sock: &Sock) -> RawSocket {
+    std::os::fd::AsRawFd::as_raw_fd(sock)
+}
+#[cfg(windows)]
+fn raw_socket(sock: &Sock) -> RawSocket {
+    std::os::windows::io::AsRawSocket::as_raw_socket(sock)
+}
+
+#[cfg(not(target_os = "wasi"))]
+impl Lent {
+    /// # Safety
+    /// `raw` must stay open while the `Lent` lives; it is never closed through it.
+    unsafe fn new(raw: RawSocket) -> Lent {
+        #[cfg(unix)]
+        // SAFETY: the caller keeps `raw` open; ManuallyDrop never closes it.
+        let sock = unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) };
+        #[cfg(windows)]
+        // SAFETY: as above.
+        let sock = unsafe { std::os::windows::io::FromRawSocket::from_raw_socket(raw) };
+        Lent(std::mem::ManuallyDrop::new(sock))
+    }
+}
+
+/// Natively the manager owns the sockets and the baseline polls the very same ones, registered
+/// in a poller of its own, so the rounds alternate.
+#[cfg(not(target_os = "wasi"))]
+fn idle_rounds(
+    config: &Config,
+    servers: Vec<Sock>,
+    active_server: Sock,
+    active_client: &Sock,
+) -> Result<(Duration, Duration)> {
+    let iterations = config.idle_iterations;
+    let man = SockMan::new()?;
+    let mut raws = Vec::with_capacity(servers.len() + 1);
+    for sock in servers.into_iter().chain(std::iter::once(active_server)) {
+        raws.push(raw_socket(&sock));
+        man.add_connection(sock)?;
+    }
+    let mut handler = Count::default();
+    man.run_once(&mut handler, Duration::ZERO)?;
+
+    // SAFETY: the manager keeps every socket open until it drops, after the lent ones.
+    let lent: Vec<Lent> = raws.iter().map(|raw| unsafe { Lent::new(*raw) }).collect();
+    let poller = polling::Poller::new()?;
+    for (key, raw) in raws.iter().enumerate() {
+        // SAFETY: every socket is deleted below, before the manager closes it.
+        unsafe {
+            poller.add_with_mode(
+                *raw,
+                polling::Event::readable(key),
+                polling::PollMode::Level,
+            )?;
+        }
+    }
+    let mut events = polling::Events::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let result = best_of(
+        config.idle_rounds,
+        || {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                send_all(active_client, b"!")?;
+                let before = handler.bytes;
+                while handler.bytes == before {
+                    man.run_once(&mut handler, TIMEOUT)?;
+                }
+            }
+            Ok(start.elapsed())
+        },
+        || {
+            // What a user writes on polling: wait, receive from each ready socket.
+            let start = Instant::now();
+            for _ in 0..iterations {
+                send_all(active_client, b"!")?;
+                let mut got = 0;
+                while got == 0 {
+                    events.clear();
+                    poller.wait(&mut events, Some(TIMEOUT))?;
+                    for event in events.iter() {
+                        match lent[event.key].0.recv(&mut buf) {
+                            Ok(n) => got += n,
+                            Err(e) if is_would_block(&e) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+            Ok(start.elapsed())
+        },
+    );
+    for sock in &lent {
+        poller.delete(sock.0.get().ok_or("invalid sock")?)?;
+    }
+    drop(lent);
+    drop(man);
+    result
+}
+
+/// In wasm the baseline needs the socks themselves (`wait_many` borrows them), so it runs its
+/// rounds first, on the socks as they are; then they move into the manager for ours.
+#[cfg(target_os = "wasi")]
+fn idle_rounds(
+    config: &Config,
+    servers: Vec<Sock>,
+    active_server: Sock,
+    active_client: &Sock,
+) -> Result<(Duration, Duration)> {
+    let iterations = config.idle_iterations;
+    let mut baseline = Duration::MAX;
+    for _ in 0..config.idle_rounds {
+        let time = idle_baseline(&servers, &active_server, active_client, iterations)?;
+        baseline = baseline.min(time);
+    }
+    let man = SockMan::new()?;
+    for sock in servers.into_iter().chain(std::iter::once(active_server)) {
+        man.add_connection(sock)?;
+    }
+    let mut handler = Count::default();
+    man.run_once(&mut handler, Duration::ZERO)?;
+    let mut ours = Duration::MAX;
+    for _ in 0..config.idle_rounds {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            send_all(active_client, b"!")?;
+            let before = handler.bytes;
+            while handler.bytes == before {
+                man.run_once(&mut handler, TIMEOUT)?;
+            }
+        }
+        ours = ours.min(start.elapsed());
+    }
+    Ok((ours, baseline))
+}
+
+#[cfg(target_os = "wasi")]
+fn idle_baseline(
+    servers: &[Sock],
+    active_server: &Sock,
+    active_client: &Sock,
+    iterations: usize,
+) -> Result<Duration> {
+    {
+        // The loop a user writes without SockMan: wait_many over every connection, built
+        // once, then receive from the ready ones.
+        let mut socks: Vec<(&Sock, Events)> = servers
+            .iter()
+            .chain(std::iter::once(active_server))
+            .map(|sock| (sock, Events::new(SockEvent::RECV)))
+            .collect();
+        let mut buf = vec![0u8; 64 * 1024];
+        let start = Instant::now();
+        for _ in 0..iterations {
+            send_all(active_client, b"!")?;
+            let mut got = 0;
+            while got == 0 {
+                Sock::wait_many(TIMEOUT, &mut socks)?;
+                for (sock, events) in &socks {
+                    if !events.occurred.is_empty() {
+                        match sock.recv(&mut buf) {
+                            Ok(n) => got += n,
+                            Err(e) if is_would_block(&e) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(start.elapsed())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. echo.
+
+fn echo(config: &Config, report: &mut Report) -> Result<()> {
+    raise_fd_limit();
+    println!(
+        "\n2. echo: every connection sends a {MESSAGE}-byte message and reads its echo, {} messages each, best of {} rounds",
+        config.echo_messages, config.rounds
+    );
+    for &count in &config.echo_counts {
+        let messages = count * config.echo_messages;
+        let (ours, baseline) = best_of(
+            config.rounds,
+            || echo_ours(count, config.echo_messages),
+            || echo_baseline(count, config.echo_messages),
+        )?;
+        let rate = |time: Duration| format!("{:.0} msg/s", messages as f64 / time.as_secs_f64());
+        let (name, target) = if cfg!(target_os = "wasi") {
+            ("Sock::wait_many echo loop", 1.0)
+        } else {
+            ("mio echo server", 0.9)
+        };
+        report.add(
+            format!("echo {count} connections vs {name}"),
+            rate(ours),
+            rate(baseline),
+            Some(baseline.as_secs_f64() / ours.as_secs_f64()),
+            Some(target),
+        );
+    }
+    #[cfg(not(target_os = "wasi"))]
+    wait_overhead(report)?;
+    Ok(())
+}
+
+/// What one wait costs the two crates with nothing ready, on one registered socket: the part
+/// of the echo gap that is `polling`'s own (on Linux it re-arms a timerfd and its notifier
+/// around every `epoll_wait`, five system calls where mio makes one).
+#[cfg(not(target_os = "wasi"))]
+fn wait_overhead(report: &mut Report) -> Result<()> {
+    const WAITS: usize = 100_000;
+    let listener = Sock::bind_listen(loopback(), 16)?;
+    let socket = listener.get().ok_or("invalid")?;
+    let poller = polling::Poller::new()?;
+    // SAFETY: deleted below, before `listener` drops.
+    unsafe {
+        poller.add_with_mode(
+            socket,
+            polling::Event::readable(0),
+            polling::PollMode::Level,
+        )?;
+    }
+    let mut events = polling::Events::new();
+    let mut mio_poll = mio::Poll::new()?;
+    let mut mio_listener = mio::net::TcpListener::bind(loopback())?;
+    mio_poll
+        .registry()
+        .register(&mut mio_listener, mio::Token(0), mio::Interest::READABLE)?;
+    let mut mio_events = mio::Events::with_capacity(1024);
+    let (polling_time, mio_time) = best_of(
+        3,
+        || {
+            let start = Instant::now();
+            for _ in 0..WAITS {
+                events.clear();
+                poller.wait(&mut events, Some(Duration::ZERO))?;
+            }
+            Ok(start.elapsed())
+        },
+        || {
+            let start = Instant::now();
+            for _ in 0..WAITS {
+                mio_poll.poll(&mut mio_events, Some(Duration::ZERO))?;
+            }
+            Ok(start.elapsed())
+        },
+    )?;
+    poller.delete(socket)?;
+    let per = |time: Duration| format!("{:.2} µs/wait", time.as_secs_f64() * 1e6 / WAITS as f64);
+    report.add(
+        "one empty wait: polling (SockMan's registry) vs mio".into(),
+        per(polling_time),
+        per(mio_time),
+        Some(mio_time.as_secs_f64() / polling_time.as_secs_f64()),
+        None,
+    );
+    Ok(())
+}
+
+/// The clients' side of an echo round, written once: every client sends a message, then
+/// reads its echo; `step` runs the server when both live in one thread (wasm).
+struct Clients {
+    socks: Vec<Sock>,
+    message: [u8; MESSAGE],
+}
+
+impl Clients {
+    fn connect(
+        addr: SocketAddr,
+        count: usize,
+        mut step: impl FnMut() -> Result<()>,
+    ) -> Result<Clients> {
+        let mut socks = Vec::with_capacity(count);
+        for _ in 0..count {
+            socks.push(Sock::connect(addr, TIMEOUT)?);
+            step()?;
+        }
+        Ok(Clients {
+            socks,
+            message: [b'm'; MESSAGE],
+        })
+    }
+
+    /// `rounds` times: every client sends one message; every echo is read back in full.
+    fn exchange(&self, rounds: usize, mut step: impl FnMut() -> Result<()>) -> Result<()> {
+        let mut buf = [0u8; MESSAGE];
+        let mut missing = vec![0usize; self.socks.len()];
+        #[cfg(not(target_os = "wasi"))]
+        let poller = polling::Poller::new()?;
+        #[cfg(not(target_os = "wasi"))]
+        for (key, sock) in self.socks.iter().enumerate() {
+            // SAFETY: deleted below, before the socks can drop.
+            unsafe {
+                poller.add_with_mode(
+                    sock.get().ok_or("invalid")?,
+                    polling::Event::readable(key),
+                    polling::PollMode::Level,
+                )?;
+            }
+        }
+        #[cfg(not(target_os = "wasi"))]
+        let mut events = polling::Events::new();
+        for _ in 0..rounds {
+            for (sock, missing) in self.socks.iter().zip(missing.iter_mut()) {
+                send_all(sock, &self.message)?;
+                *missing = MESSAGE;
+            }
+            let mut outstanding = self.socks.len();
+            let deadline = Instant::now() + TIMEOUT;
+            while outstanding > 0 {
+                if Instant::now() > deadline {
+                    return Err("echoes stopped arriving".into());
+                }
+                step()?;
+                #[cfg(not(target_os = "wasi"))]
+                {
+                    events.clear();
+                    poller.wait(&mut events, Some(TIMEOUT))?;
+                    for event in events.iter() {
+                        outstanding -=
+                            read_echo(&self.socks[event.key], &mut missing[event.key], &mut buf)?;
+                    }
+                }
+                #[cfg(target_os = "wasi")]
+                for (sock, missing) in self.socks.iter().zip(missing.iter_mut()) {
+                    if *missing > 0 {
+                        outstanding -= read_echo(sock, missing, &mut buf)?;
+                    }
+                }
+            }
+        }
+        #[cfg(not(target_os = "wasi"))]
+        for sock in &self.socks {
+            poller.delete(sock.get().ok_or("invalid")?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads what has arrived of one echo; 1 when it completed.
+fn read_echo(sock: &Sock, missing: &mut usize, buf: &mut [u8]) -> Result<usize> {
+    if *missing == 0 {
+        return Ok(0);
+    }
+    match sock.recv(&mut buf[..*missing]) {
+        Ok(0) => Err("the server closed".into()),
+        Ok(n) => {
+            *missing -= n;
+            Ok(usize::from(*missing == 0))
+        }
+        Err(e) if is_would_block(&e) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn echo_ours(count: usize, rounds: usize) -> Result<Duration> {
+    use bitcoin_sock::ThreadInterrupt;
+    let man = SockMan::new()?;
+    let addr = man.bind_and_listen(loopback())?;
+    let interrupt = ThreadInterrupt::new();
+    std::thread::scope(|s| {
+        let server = s.spawn(|| man.run(&mut Echo, &interrupt));
+        let result = (|| {
+            let clients = Clients::connect(addr, count, || Ok(()))?;
+            while man.connection_count() < count {
+                std::thread::yield_now();
+            }
+            let start = Instant::now();
+            clients.exchange(rounds, || Ok(()))?;
+            Ok(start.elapsed())
+        })();
+        interrupt.interrupt();
+        man.wake()?;
+        server.join().map_err(|_| "the server panicked")??;
+        result
+    })
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn echo_baseline(count: usize, rounds: usize) -> Result<Duration> {
+    use mio::net::TcpListener;
+    use mio::{Interest, Poll, Token};
+    use std::io::{Read, Write};
+    use std::sync::atomic::AtomicBool;
+
+    const LISTENER: Token = Token(usize::MAX - 1);
+    const WAKER: Token = Token(usize::MAX - 2);
+    let mut poll = Poll::new()?;
+    let mut listener = TcpListener::bind(loopback())?;
+    let addr = listener.local_addr()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let waker = mio::Waker::new(poll.registry(), WAKER)?;
+    let stop = AtomicBool::new(false);
+    let accepted = AtomicU64::new(0);
+
+    std::thread::scope(|s| {
+        // What a mio user writes: edge-triggered, read until WouldBlock, write back at once,
+        // keep what the socket does not take and write it when it becomes writable.
+        let server = s.spawn(|| -> Result<()> {
+            let mut events = mio::Events::with_capacity(1024);
+            let mut conns: Vec<Option<(mio::net::TcpStream, Vec<u8>)>> = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                poll.poll(&mut events, Some(TIMEOUT))?;
+                for event in events.iter() {
+                    match event.token() {
+                        LISTENER => loop {
+                            match listener.accept() {
+                                Ok((mut stream, _)) => {
+                                    stream.set_nodelay(true)?;
+                                    let token = Token(conns.len());
+                                    poll.registry().register(
+                                        &mut stream,
+                                        token,
+                                        Interest::READABLE | Interest::WRITABLE,
+                                    )?;
+                                    conns.push(Some((stream, Vec::new())));
+                                    accepted.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) if is_would_block(&e) => break,
+                                Err(e) => return Err(e.into()),
+                            }
+                        },
+                        WAKER => {}
+                        Token(index) => {
+                            let Some(Some((stream, pending))) = conns.get_mut(index) else {
+                                continue;
+                            };
+                            let mut closed = false;
+                            if event.is_writable() && !pending.is_empty() {
+                                match stream.write(pending) {
+                                    Ok(n) => {
+                                        pending.drain(..n);
+                                    }
+                                    Err(e) if is_would_block(&e) => {}
+                                    Err(_) => closed = true,
+                                }
+                            }
+                            if event.is_readable() {
+                                loop {
+                                    match stream.read(&mut buf) {
+                                        Ok(0) => {
+                                            closed = true;
+                                            break;
+                                        }
+                                        Ok(n) => {
+                                            let data = &buf[..n];
+                                            if pending.is_empty() {
+                                                match stream.write(data) {
+                                                    Ok(w) => pending.extend_from_slice(&data[w..]),
+                                                    Err(e) if is_would_block(&e) => {
+                                                        pending.extend_from_slice(data)
+                                                    }
+                                                    Err(_) => {
+                                                        closed = true;
+                                                        break;
+                                                    }
+                                                }
+                                            } else {
+                                                pending.extend_from_slice(data);
+                                            }
+                                        }
+                                        Err(e) if is_would_block(&e) => break,
+                                        Err(_) => {
+                                            closed = true;
+                                            break;
+                                        }
+                                    }
+                                }
+                            }
+                            if closed {
+                                conns[index] = None;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        let result = (|| {
+            let clients = Clients::connect(addr, count, || Ok(()))?;
+            while (accepted.load(Ordering::Relaxed) as usize) < count {
+                std::thread::yield_now();
+            }
+            let start = Instant::now();
+            clients.exchange(rounds, || Ok(()))?;
+            Ok(start.elapsed())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        waker.wake()?;
+        server.join().map_err(|_| "the server panicked")??;
+        result
+    })
+}
+
+#[cfg(target_os = "wasi")]
+fn echo_ours(count: usize, rounds: usize) -> Result<Duration> {
+    let man = SockMan::new()?;
+    let addr = man.bind_and_listen(loopback())?;
+    let mut step = || -> Result<()> {
+        man.run_once(&mut Echo, Duration::ZERO)?;
+        Ok(())
+    };
+    let clients = Clients::connect(addr, count, &mut step)?;
+    while man.connection_count() < count {
+        step()?;
+    }
+    let start = Instant::now();
+    clients.exchange(rounds, step)?;
+    Ok(start.elapsed())
+}
+
+#[cfg(target_os = "wasi")]
+fn echo_baseline(count: usize, rounds: usize) -> Result<Duration> {
+    // The loop a user writes without SockMan: wait_many over the listener and every
+    // connection, accept, receive and echo back.
+    let listener = Sock::bind_listen(loopback(), 4096)?;
+    let addr = listener.local_addr()?;
+    let servers = std::cell::RefCell::new(Vec::<Sock>::new());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut step = || -> Result<()> {
+        let servers_now = servers.borrow();
+        let mut socks: Vec<(&Sock, Events)> = std::iter::once(&listener)
+            .chain(servers_now.iter())
+            .map(|sock| (sock, Events::new(SockEvent::RECV)))
+            .collect();
+        Sock::wait_many(Duration::ZERO, &mut socks)?;
+        let accept = !socks[0].1.occurred.is_empty();
+        for (sock, events) in &socks[1..] {
+            if events.occurred.is_empty() {
+                continue;
+            }
+            match sock.recv(&mut buf) {
+                Ok(0) => {}
+                Ok(n) => send_all(sock, &buf[..n])?,
+                Err(e) if is_would_block(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        drop(socks);
+        drop(servers_now);
+        if accept {
+            while let Ok((sock, _)) = listener.accept() {
+                servers.borrow_mut().push(sock);
+            }
+        }
+        Ok(())
+    };
+    let clients = Clients::connect(addr, count, &mut step)?;
+    while servers.borrow().len() < count {
+        step()?;
+    }
+    let start = Instant::now();
+    clients.exchange(rounds, step)?;
+    Ok(start.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. memory.
+
+fn memory(report: &mut Report) -> Result<()> {
+    raise_fd_limit();
+    println!("\n3. memory");
+    let listener = Sock::bind_listen(loopback(), 4096)?;
+    let addr = listener.local_addr()?;
+
+    // Allocations per loop iteration at steady state: one connection echoing.
+    let man = SockMan::new()?;
+    let client = Sock::connect(addr, TIMEOUT)?;
+    listener.wait(TIMEOUT, SockEvent::RECV)?;
+    let (server, _) = listener.accept()?;
+    man.add_connection(server)?;
+    let mut buf = [0u8; MESSAGE];
+    let mut trip = |man: &SockMan| -> Result<()> {
+        send_all(&client, &[b'x'; MESSAGE])?;
+        let mut missing = MESSAGE;
+        while missing > 0 {
+            man.run_once(&mut Echo, TIMEOUT)?;
+            loop {
+                match client.recv(&mut buf[..missing]) {
+                    Ok(0) => return Err("closed".into()),
+                    Ok(n) => missing -= n,
+                    Err(e) if is_would_block(&e) => break,
+                    Err(e) => return Err(e.into()),
+                }
+                if missing == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    };
+    for _ in 0..100 {
+        trip(&man)?;
+    }
+    let trips = 10_000;
+    let before = allocations();
+    for _ in 0..trips {
+        trip(&man)?;
+    }
+    let per_trip = (allocations() - before) as f64 / trips as f64;
+    report.add(
+        "memory: allocations per echo trip (run_once, recv, send, echo) at steady state".into(),
+        format!("{per_trip:.2} allocs/trip"),
+        "-".into(),
+        None,
+        None,
+    );
+
+    // Bytes held per idle connection: the heap growth of adding them to a manager.
+    let count = if cfg!(target_os = "wasi") {
+        1_000
+    } else {
+        5_000
+    };
+    let mut idle = Idle::open(&listener, count)?;
+    let servers = idle.take_servers();
+    let n = servers.len();
+    let man = SockMan::new()?;
+    man.run_once(&mut Count::default(), Duration::ZERO)?;
+    let heap = live_bytes();
+    for sock in servers {
+        man.add_connection(sock)?;
+    }
+    man.run_once(&mut Count::default(), Duration::ZERO)?;
+    let per_connection = (live_bytes() - heap) as f64 / n as f64;
+    drop(man);
+    drop(idle);
+    report.add(
+        format!("memory: heap per idle connection ({n} in one manager)"),
+        format!("{per_connection:.0} bytes"),
+        "-".into(),
+        None,
+        None,
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. (wasm) where a wait's time goes: the host's poll alone, and Sock::wait_many.
+
+/// Raw `wasi:sockets` client connections, for timing the host's `poll` without this crate.
+#[cfg(target_os = "wasi")]
+mod host {
+    use super::Result;
+    use wasi::io::poll::Pollable;
+    use wasi::io::streams::{InputStream, OutputStream};
+    use wasi::sockets::network::{
+        ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Network,
+    };
+    use wasi::sockets::tcp::TcpSocket;
+    use wasi::sockets::tcp_create_socket::create_tcp_socket;
+
+    /// A connection's client end; field order is drop order (children before parents, or
+    /// wasmtime traps).
+    pub struct Raw {
+        pub readable: Pollable,
+        _input: InputStream,
+        pub output: OutputStream,
+        _socket: TcpSocket,
+    }
+
+    pub fn connect(network: &Network, port: u16) -> Result<Raw> {
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
+        let addr = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+            port,
+            address: (127, 0, 0, 1),
+        });
+        socket
+            .start_connect(network, addr)
+            .map_err(|e| format!("{e:?}"))?;
+        let (input, output) = loop {
+            match socket.finish_connect() {
+                Ok(streams) => break streams,
+                Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
+                Err(e) => return Err(format!("{e:?}").into()),
+            }
+        };
+        Ok(Raw {
+            readable: input.subscribe(),
+            _input: input,
+            output,
+            _socket: socket,
+        })
+    }
+}
+
+#[cfg(target_os = "wasi")]
+fn host_poll(config: &Config, report: &mut Report) -> Result<()> {
+    use wasi::io::poll::{poll, Pollable};
+    println!(
+        "\n4. one ready among N idle: the host's poll alone vs Sock::wait_many, per call, best of {} rounds",
+        config.rounds
+    );
+    let network = wasi::sockets::instance_network::instance_network();
+    let listener = Sock::bind_listen(loopback(), 4096)?;
+    let port = listener.local_addr()?.port();
+    let mut previous: Option<(usize, Duration, Duration)> = None;
+    for &count in &config.idle_counts {
+        let mut raws = Vec::with_capacity(count);
+        let mut servers = Vec::with_capacity(count);
+        while raws.len() < count {
+            let raw = match host::connect(&network, port) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    println!("  connection {} failed: {e}", raws.len() + 1);
+                    break;
+                }
+            };
+            listener.wait(TIMEOUT, SockEvent::RECV)?;
+            match listener.accept() {
+                Ok((server, _)) => servers.push(server),
+                Err(e) => {
+                    println!("  accept {} failed: {e}", raws.len() + 1);
+                    break;
+                }
+            }
+            raws.push(raw);
+        }
+        let n = raws.len().min(servers.len());
+        let (Some(active_raw), Some(active_server)) = (raws.get(n - 1), servers.get(n - 1)) else {
+            return Err("no connection".into());
+        };
+        // One ready each way: a byte waits in the last connection, in both directions.
+        send_all(active_server, b"!")?;
+        active_raw.readable.block();
+        active_raw
+            .output
+            .blocking_write_and_flush(b"!")
+            .map_err(|e| format!("{e:?}"))?;
+        active_server.wait(TIMEOUT, SockEvent::RECV)?;
+
+        let list: Vec<&Pollable> = raws[..n].iter().map(|raw| &raw.readable).collect();
+        let mut socks: Vec<(&Sock, Events)> = servers[..n]
+            .iter()
+            .map(|sock| (sock, Events::new(SockEvent::RECV)))
+            .collect();
+        let calls = (2_000_000 / n).clamp(20, 20_000);
+        let (host, ours) = best_of(
+            config.rounds,
+            || {
+                let start = Instant::now();
+                for _ in 0..calls {
+                    if poll(&list).len() != 1 {
+                        return Err("the host's poll found the wrong number ready".into());
+                    }
+                }
+                Ok(start.elapsed())
+            },
+            || {
+                let start = Instant::now();
+                for _ in 0..calls {
+                    if Sock::wait_many(TIMEOUT, &mut socks)? != 1 {
+                        return Err("wait_many found the wrong number ready".into());
+                    }
+                }
+                Ok(start.elapsed())
+            },
+        )?;
+        let per =
+            |time: Duration| format!("{:.2} µs/call", time.as_secs_f64() * 1e6 / calls as f64);
+        report.add(
+            format!("{n} socks: host poll alone (ours) vs wait_many (baseline)"),
+            per(host),
+            per(ours),
+            Some(ours.as_secs_f64() / host.as_secs_f64()),
+            None,
+        );
+        if let Some((smaller, host_before, ours_before)) = previous {
+            let scale = |now: Duration, before: Duration| {
+                (now.as_secs_f64() / calls as f64) / before.as_secs_f64()
+            };
+            println!(
+                "  {smaller} -> {n} socks (x{:.1}): host poll x{:.1}, wait_many x{:.1}",
+                n as f64 / smaller as f64,
+                scale(host, host_before),
+                scale(ours, ours_before)
+            );
+        }
+        previous = Some((n, host / calls as u32, ours / calls as u32));
+        drop(socks);
+        drop(list);
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    #[cfg(not(target_os = "wasi"))]
+    if let [_, flag, addr, count] = std::env::args().collect::<Vec<_>>().as_slice() {
+        if flag == HOLD_ARG {
+            return hold_connections(addr, count);
+        }
+    }
+    let config = Config::from_args();
+    let platform = if cfg!(target_os = "wasi") {
+        "wasm32-wasip2 in wasmtime"
+    } else {
+        "native"
+    };
+    println!(
+        "SockMan benchmarks, {platform}{}",
+        if config.quick { ", --quick sizes" } else { "" }
+    );
+    let started = Instant::now();
+    let mut report = Report::default();
+    if config.runs("idle") {
+        idle_many(&config, &mut report)?;
+    }
+    if config.runs("echo") {
+        echo(&config, &mut report)?;
+    }
+    if config.runs("memory") {
+        memory(&mut report)?;
+    }
+    #[cfg(target_os = "wasi")]
+    if config.runs("hostpoll") {
+        host_poll(&config, &mut report)?;
+    }
+    report.print_summary(platform);
+    println!("total time {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

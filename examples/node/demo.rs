@@ -381,11 +381,11 @@ fn mined_chain(network: &'static Network, count: u32) -> Result<HeaderChain, Str
     Ok(chain)
 }
 
-/// The embedded default.
+/// The embedded default; what became of each of our node's peers, in order.
 ///
 /// # Errors
 /// A socket error, or a step that did not finish in time or ended wrong.
-pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+pub fn run() -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
     let network = network::by_name("regtest").ok_or("no regtest")?;
     println!("embedded default: regtest, every peer on 127.0.0.1 in this process, one SockMan");
     let seed_chain = mined_chain(network, CHAIN_LENGTH)?;
@@ -506,7 +506,7 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     if chain.tip() != world.seed.chain().tip() || world.ours.connection_count() != 1 {
         return Err("our node did not end on the seed's tip with the seed alone connected".into());
     }
-    Ok(())
+    Ok(world.ours.outcomes)
 }
 
 /// The bytes a misbehaving client sends our node, one connection each.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the benchmarks of issue 4 natively and in wasmtime (see BENCHMARKS.md), then prints the
+# Runs the benchmarks natively and in wasmtime (see BENCHMARKS.md), then prints the
 # cost of portability: each of our figures in wasm against the same figure natively.
 #
-#   ./scripts/bench.sh                  # the issue's sizes (~1.5 min native, ~1 min wasm)
+#   ./scripts/bench.sh                  # the full sizes (~1.5 min native, ~1 min wasm)
 #   ./scripts/bench.sh --quick          # smaller sizes
 #   ./scripts/bench.sh bulk pingpong    # only these workloads (bulk pingpong terminator
 #                                       # wait_many memory)

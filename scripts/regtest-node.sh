@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A real Bitcoin node on loopback, in regtest, for the light-client example (issue 5).
+# A real Bitcoin node on loopback, in regtest, so the light-client example is checked against
+# a peer that is not our own code.
 #
 # Debian has no bitcoind or btcd, and PyPI and crates.io no full node; the npm registry has
 # bcoin, a full node in JavaScript (the last release, 1.0.2). This script installs it into

@@ -5,8 +5,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::sys;
-
 /// Why a high-level operation ([`SockIo`](crate::SockIo) or [`Sock::connect`](crate::Sock::connect))
 /// failed.
 ///
@@ -228,7 +226,29 @@ pub fn network_error_string(err: i32) -> String {
 /// # }
 /// ```
 pub fn io_error_is_permanent(err: i32) -> bool {
-    !sys::TRY_AGAIN_CODES.contains(&err)
+    !TRY_AGAIN_CODES.contains(&err)
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(windows)] {
+        /// Winsock's "try again" codes (it has no separate `EAGAIN`).
+        const TRY_AGAIN_CODES: &[i32] = &[
+            windows_sys::Win32::Networking::WinSock::WSAEWOULDBLOCK,
+            windows_sys::Win32::Networking::WinSock::WSAEINTR,
+            windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
+        ];
+    } else if #[cfg(any(unix, all(target_os = "wasi", target_env = "p2")))] {
+        /// The "try again" codes of the host's libc (wasi-libc on WASI).
+        const TRY_AGAIN_CODES: &[i32] = &[
+            libc::EAGAIN,
+            libc::EWOULDBLOCK,
+            libc::EINTR,
+            libc::EINPROGRESS,
+        ];
+    } else {
+        /// Without sockets no call fails with a code worth retrying.
+        const TRY_AGAIN_CODES: &[i32] = &[];
+    }
 }
 
 /// [`io_error_is_permanent`] for an [`io::Error`]: by its OS code when it has one (so the

@@ -6,6 +6,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::error::not_connected;
+use crate::opt::SetSockOpt;
 use crate::sys;
 use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
 
@@ -58,13 +59,11 @@ impl Sock {
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sock, SockError> {
         let fail = |source| SockError::Connect { addr, source };
         let sock = Sock::from_os(sys::connect_start(&addr).map_err(fail)?);
-        let occurred = sock
-            .wait(timeout, SockEvent::SEND)
-            .map_err(|source| SockError::Connect { addr, source })?;
+        let occurred = sock.wait(timeout, SockEvent::SEND).map_err(fail)?;
         if occurred.is_empty() {
             return Err(SockError::ConnectTimeout { addr, timeout });
         }
-        sock.os().and_then(sys::connect_finish).map_err(fail)?;
+        sock.try_get().and_then(sys::connect_finish).map_err(fail)?;
         Ok(sock)
     }
 
@@ -83,7 +82,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn listen(&self, backlog: i32) -> io::Result<()> {
-        sys::listen(self.os()?, backlog)
+        sys::listen(self.try_get()?, backlog)
     }
 
     /// [`bind`](Sock::bind) then [`listen`](Sock::listen): a listening sock on `addr`.
@@ -111,7 +110,7 @@ impl Sock {
     /// `WouldBlock` when no connection is pending (wait for [`SockEvent::RECV`] first); other OS
     /// errors; `NotConnected` on the invalid sock.
     pub fn accept(&self) -> io::Result<(Sock, SocketAddr)> {
-        let (socket, addr) = sys::accept(self.os()?)?;
+        let (socket, addr) = sys::accept(self.try_get()?)?;
         Ok((Sock::from_os(socket), addr))
     }
 
@@ -120,7 +119,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sys::local_addr(self.os()?)
+        sys::local_addr(self.try_get()?)
     }
 
     /// The peer's address (`getpeername(2)`).
@@ -128,7 +127,7 @@ impl Sock {
     /// # Errors
     /// `NotConnected` when there is no peer or no socket; other OS errors.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sys::peer_addr(self.os()?)
+        sys::peer_addr(self.try_get()?)
     }
 
     /// Puts the socket in non-blocking mode (Core's `SetNonBlocking`). Socks made or adopted
@@ -138,14 +137,14 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn set_non_blocking(&self) -> io::Result<()> {
-        sys::set_non_blocking(self.os()?)
+        sys::set_non_blocking(self.try_get()?)
     }
 
     /// Whether [`wait`](Sock::wait) can watch this socket (Core's `IsSelectable`). True for
     /// every valid sock here: there is no `select`, so no `FD_SETSIZE` limit. False for the
     /// invalid sock.
     pub fn is_selectable(&self) -> bool {
-        self.socket.as_ref().is_some_and(sys::is_selectable)
+        self.get().is_some_and(sys::is_selectable)
     }
 
     /// Shuts down the sending half (Core's `ShutdownSend`): the peer reads end of stream.
@@ -161,7 +160,7 @@ impl Sock {
     /// # Errors
     /// The OS error; `NotConnected` on the invalid sock.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        sys::shutdown(self.os()?, how)
+        sys::shutdown(self.try_get()?, how)
     }
 
     /// Sends as much of `data` as the socket takes now (Core's `Send`, with `MSG_NOSIGNAL`:
@@ -171,7 +170,7 @@ impl Sock {
     /// `WouldBlock` when the send buffer is full; the OS error otherwise (a closed peer gives
     /// `BrokenPipe` or `ConnectionReset`); `NotConnected` on the invalid sock.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
-        sys::send(self.os()?, data)
+        sys::send(self.try_get()?, data)
     }
 
     /// Receives into `buf` (Core's `Recv`); `Ok(0)` means the peer closed (or `buf` is empty).
@@ -180,7 +179,7 @@ impl Sock {
     /// `WouldBlock` when nothing has arrived; the OS error otherwise; `NotConnected` on the
     /// invalid sock.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::recv(self.os()?, buf)
+        sys::recv(self.try_get()?, buf)
     }
 
     /// Like [`recv`](Sock::recv), but the bytes stay for the next `recv` (Core's
@@ -189,7 +188,7 @@ impl Sock {
     /// # Errors
     /// As [`recv`](Sock::recv).
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::peek(self.os()?, buf)
+        sys::peek(self.try_get()?, buf)
     }
 
     /// Waits up to `timeout` for any of `requested` (Core's `Wait`). Returns the events that
@@ -241,16 +240,23 @@ impl Sock {
             // No socket backend, so no valid sock: only an empty list gets here, and the
             // backend answers Unsupported before any clock is read (a host may have none:
             // wasm32-unknown-unknown).
-            return sys::poll(socks, timeout);
+            return sys::poll(socks, timeout).map(|()| 0);
         }
         // `None`: a deadline past what Instant can hold, i.e. never.
         let deadline = Instant::now().checked_add(timeout);
         let mut left = timeout;
         loop {
             match sys::poll(socks, left) {
-                Ok(ready) if ready > 0 => return Ok(ready),
-                // Nothing yet: done unless the backend capped a huge timeout.
-                Ok(_) => {}
+                Ok(()) => {
+                    let ready = socks
+                        .iter()
+                        .filter(|(_, events)| !events.occurred.is_empty())
+                        .count();
+                    if ready > 0 {
+                        return Ok(ready);
+                    }
+                    // Nothing yet: done unless the backend capped a huge timeout.
+                }
                 // EINTR: Core gives up here; retry with the time left.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -270,7 +276,7 @@ impl Sock {
     /// `Unsupported` when the host has no such option (see [`SockOpt`]); the OS error;
     /// `NotConnected` on the invalid sock.
     pub fn get_sock_opt(&self, opt: SockOpt) -> io::Result<SockOptValue> {
-        sys::get_sock_opt(self.os()?, opt)
+        sys::get_sock_opt(self.try_get()?, opt)
     }
 
     /// Writes a socket option (Core's `SetSockOpt`, typed).
@@ -279,7 +285,8 @@ impl Sock {
     /// `InvalidInput` for a value of the wrong type or a read-only option; `Unsupported` when
     /// the host has no such option; the OS error; `NotConnected` on the invalid sock.
     pub fn set_sock_opt(&self, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-        sys::set_sock_opt(self.os()?, opt, value)
+        let socket = self.try_get()?;
+        sys::set_sock_opt(socket, SetSockOpt::new(opt, value)?)
     }
 
     /// Enables or disables `TCP_NODELAY` (Nagle's algorithm off when `true`).
@@ -400,14 +407,10 @@ impl Sock {
         }
     }
 
-    fn os(&self) -> io::Result<&sys::Socket> {
-        self.socket.as_ref().ok_or_else(not_connected)
-    }
-
-    /// The socket, for the backend's `poll`.
-    #[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
-    pub(crate) fn socket(&self) -> Option<&sys::Socket> {
-        self.socket.as_ref()
+    /// [`get`](Sock::get), or the `NotConnected` error every operation on the invalid sock
+    /// gives.
+    fn try_get(&self) -> io::Result<&OsSocket> {
+        self.get().ok_or_else(not_connected)
     }
 }
 
@@ -441,75 +444,4 @@ impl fmt::Debug for Sock {
 /// The resolver's error when the name does not resolve.
 pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     sys::resolve(host, port)
-}
-
-#[cfg(not(target_family = "wasm"))]
-mod native_conversions {
-    use super::Sock;
-
-    impl From<std::net::TcpStream> for Sock {
-        /// Adopts a connected stream, in non-blocking mode.
-        fn from(stream: std::net::TcpStream) -> Sock {
-            Sock::from(socket2::Socket::from(stream))
-        }
-    }
-
-    impl From<std::net::TcpListener> for Sock {
-        /// Adopts a listener, in non-blocking mode (so `accept` never blocks).
-        fn from(listener: std::net::TcpListener) -> Sock {
-            Sock::from(socket2::Socket::from(listener))
-        }
-    }
-
-    #[cfg(unix)]
-    impl std::os::fd::AsRawFd for Sock {
-        /// The descriptor, or `-1` for the invalid sock (Core's `INVALID_SOCKET`).
-        fn as_raw_fd(&self) -> std::os::fd::RawFd {
-            self.get().map_or(-1, std::os::fd::AsRawFd::as_raw_fd)
-        }
-    }
-
-    #[cfg(unix)]
-    impl std::os::fd::FromRawFd for Sock {
-        /// Adopts a raw descriptor, in non-blocking mode.
-        ///
-        /// # Safety
-        /// `fd` must be an open socket that nothing else owns; the sock will close it.
-        unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Sock {
-            // SAFETY: the caller hands over sole ownership of an open socket.
-            Sock::from(unsafe { socket2::Socket::from_raw_fd(fd) })
-        }
-    }
-
-    #[cfg(unix)]
-    impl std::os::fd::IntoRawFd for Sock {
-        /// Gives up the descriptor without closing it; `-1` for the invalid sock.
-        fn into_raw_fd(mut self) -> std::os::fd::RawFd {
-            self.release()
-                .map_or(-1, std::os::fd::IntoRawFd::into_raw_fd)
-        }
-    }
-
-    #[cfg(windows)]
-    impl std::os::windows::io::AsRawSocket for Sock {
-        /// The socket, or `INVALID_SOCKET` for the invalid sock.
-        fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
-            self.get().map_or(
-                windows_sys::Win32::Networking::WinSock::INVALID_SOCKET as _,
-                std::os::windows::io::AsRawSocket::as_raw_socket,
-            )
-        }
-    }
-
-    #[cfg(windows)]
-    impl std::os::windows::io::FromRawSocket for Sock {
-        /// Adopts a raw socket, in non-blocking mode.
-        ///
-        /// # Safety
-        /// `socket` must be an open socket that nothing else owns; the sock will close it.
-        unsafe fn from_raw_socket(socket: std::os::windows::io::RawSocket) -> Sock {
-            // SAFETY: the caller hands over sole ownership of an open socket.
-            Sock::from(unsafe { socket2::Socket::from_raw_socket(socket) })
-        }
-    }
 }

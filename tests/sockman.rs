@@ -157,15 +157,19 @@ fn accepted_client(man: &SockMan, handler: &mut Recorder, addr: SocketAddr) -> (
 
 /// What `sock` has to read now, without waiting; `None` at end of stream.
 fn recv_now(sock: &Sock, into: &mut Vec<u8>) -> Option<()> {
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match sock.recv(&mut buf) {
+    thread_local! {
+        // One buffer, zeroed once: a 1,000-peer test calls this often, and zeroing a fresh
+        // buffer each time is slow in an unoptimised wasm build.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+    }
+    BUF.with_borrow_mut(|buf| loop {
+        match sock.recv(buf) {
             Ok(0) => return None,
             Ok(n) => into.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Some(()),
             Err(e) => panic!("peer recv failed: {e}"),
         }
-    }
+    })
 }
 
 /// Bytes of a message that tell who sent which byte: a wrong order or a lost or doubled byte
@@ -245,8 +249,13 @@ fn outbound_connection_sends_and_receives() {
         peer.peer_addr().expect("peer's view")
     );
 
-    assert_eq!(man.send(id, b"ping", false).expect("send"), 4);
-    assert_eq!(recv_exactly(&peer, 4), b"ping");
+    man.send(id, b"ping", false).expect("send");
+    let mut got = Vec::new();
+    drive_until(&man, &mut handler, |_| {
+        recv_now(&peer, &mut got).expect("no EOF");
+        got.len() >= 4
+    });
+    assert_eq!(got, b"ping");
     send_all(&peer, b"pong");
     drive(&man, &mut handler, |h| h.received(id) == b"pong");
     assert!(
@@ -410,9 +419,10 @@ fn peer_resetting_mid_message_gives_a_permanent_read_error() {
         h.read_errors.contains_key(&id) || h.eof.contains(&id)
     });
     if WASI {
-        // wasmtime reports the reset as a failed read too (its stream's last-operation-failed
-        // carries the connection-reset error code).
-        assert!(handler.read_errors.contains_key(&id) || handler.eof.contains(&id));
+        // What wasmtime 48 does: the peer is a guest socket too, and its close reaches the
+        // manager as a plain end of stream, not a reset (wasmtime shuts a stream's read side
+        // down when it drops it, before the socket closes), so the manager sees EOF.
+        assert!(handler.eof.contains(&id), "{:?}", handler.read_errors);
     } else {
         assert_eq!(
             handler.read_errors.get(&id),
@@ -518,8 +528,16 @@ fn send_larger_than_the_cap_is_refused_whole() {
             ..
         })
     ));
-    assert_eq!(man.send(id, &[7; 1000], false).expect("fits"), 1000);
-    assert_eq!(recv_exactly(&client, 1000), vec![7; 1000]);
+    // Taken whole: written at once, or queued and written by the loop (in wasmtime a fresh
+    // stream may not be writable yet).
+    let sent = man.send(id, &[7; 1000], false).expect("fits");
+    assert_eq!(man.send_queue_len(id).expect("queue"), 1000 - sent);
+    let mut got = Vec::new();
+    drive_until(&man, &mut handler, |_| {
+        recv_now(&client, &mut got).expect("no EOF");
+        got.len() >= 1000
+    });
+    assert_eq!(got, vec![7; 1000]);
     assert_eq!(man.send(id, b"", false).expect("empty"), 0);
 }
 
@@ -708,6 +726,49 @@ mod threads {
         fn check<T: Send + Sync>() {}
         check::<SockMan>();
         check::<SockManError>();
+    }
+
+    #[test]
+    fn loop_goes_on_after_a_handler_panicked() {
+        struct PanicOnce(bool, Recorder);
+        impl Handler for PanicOnce {
+            fn new_connection_accepted(
+                &mut self,
+                man: &SockMan,
+                id: Id,
+                me: SocketAddr,
+                them: SocketAddr,
+            ) -> bool {
+                self.1.new_connection_accepted(man, id, me, them)
+            }
+            fn got_data(&mut self, man: &SockMan, id: Id, data: &[u8]) {
+                if std::mem::take(&mut self.0) {
+                    panic!("the handler's bug");
+                }
+                self.1.got_data(man, id, data);
+            }
+            fn got_eof(&mut self, man: &SockMan, id: Id) {
+                self.1.got_eof(man, id)
+            }
+            fn got_permanent_read_error(&mut self, man: &SockMan, id: Id, err: &io::Error) {
+                self.1.got_permanent_read_error(man, id, err)
+            }
+        }
+        let (man, addr) = listening(Options::default());
+        let mut handler = PanicOnce(true, Recorder::echoing());
+        let (client, id) = accepted_client(&man, &mut handler.1, addr);
+        send_all(&client, b"first");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for _ in 0..1000 {
+                man.run_once(&mut handler, STEP).expect("run_once");
+            }
+        }));
+        assert!(panicked.is_err(), "the handler did not panic");
+        // The loop is usable again, the connection too.
+        man.send(id, b"x", true).expect("queue");
+        send_all(&client, b"second");
+        drive(&man, &mut handler.1, |h| h.received(id) == b"second");
+        assert_eq!(recv_exactly(&client, 7), b"xsecond");
     }
 
     #[test]

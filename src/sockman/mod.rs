@@ -211,7 +211,7 @@ use std::io;
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use conn::{Conn, ConnState};
@@ -558,7 +558,7 @@ impl SockMan {
         let listener = Arc::new(Listener { sock, addr });
         let socket = listener
             .sock
-            .socket()
+            .get()
             .ok_or_else(crate::error::not_connected)?;
         let mut table = lock(&self.table);
         let key = table.take_slot();
@@ -578,7 +578,7 @@ impl SockMan {
         let mut table = lock(&self.table);
         for key in 0..table.slots.len() {
             if let Slot::Listener(listener) = &table.slots[key] {
-                if let Some(socket) = listener.sock.socket() {
+                if let Some(socket) = listener.sock.get() {
                     let _ = self.registry.deregister(socket, key);
                 }
                 table.release_slot(key);
@@ -752,7 +752,7 @@ impl SockMan {
             lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
         }
         if state.registered.take().is_some() {
-            if let Some(socket) = conn.sock.socket() {
+            if let Some(socket) = conn.sock.get() {
                 let _ = self.registry.deregister(socket, conn.key);
             }
         }
@@ -820,6 +820,25 @@ impl SockMan {
             state.pending = true;
             lock(&self.pending).push(Arc::clone(conn));
         }
+    }
+
+    /// Puts every connection marked pending back on the list (after a handler's panic lost
+    /// some of them): O(connections), once.
+    fn requeue_marked(&self) {
+        let conns: Vec<Arc<Conn>> = lock(&self.table)
+            .slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Conn(conn) => Some(Arc::clone(conn)),
+                _ => None,
+            })
+            .collect();
+        let marked: Vec<Arc<Conn>> = conns
+            .into_iter()
+            .filter(|conn| conn.lock().pending)
+            .collect();
+        // One that is on the list already comes twice, which only recomputes its interest.
+        lock(&self.pending).extend(marked);
     }
 
     fn wake_if_waiting(&self) {
@@ -891,11 +910,23 @@ impl SockMan {
         handler: &mut H,
         timeout: Duration,
     ) -> io::Result<usize> {
-        let Ok(mut looper) = self.looper.try_lock() else {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "SockMan::run_once is already running",
-            ));
+        let mut looper = match self.looper.try_lock() {
+            Ok(looper) => looper,
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "SockMan::run_once is already running",
+                ))
+            }
+            // A handler panicked in an earlier iteration, perhaps while the list of changed
+            // connections was being worked through: take up every one still marked.
+            Err(TryLockError::Poisoned(poisoned)) => {
+                self.looper.clear_poison();
+                let mut looper = poisoned.into_inner();
+                looper.pending.clear();
+                self.requeue_marked();
+                looper
+            }
         };
         let LoopState {
             recv_buf,
@@ -988,7 +1019,7 @@ impl SockMan {
         send_ok: bool,
     ) -> Option<io::Error> {
         let wanted = state.wanted(recv_ok, send_ok);
-        let socket = conn.sock.socket()?;
+        let socket = conn.sock.get()?;
         let result = match state.registered {
             Some(current) if current == wanted => return None,
             Some(_) => self.registry.reregister(socket, conn.key, wanted),
@@ -1032,7 +1063,7 @@ impl SockMan {
                 // regardless): stop watching, or level-triggered waits would spin on it.
                 _ => {
                     if state.registered.take().is_some() {
-                        if let Some(socket) = conn.sock.socket() {
+                        if let Some(socket) = conn.sock.get() {
                             let _ = self.registry.deregister(socket, conn.key);
                         }
                     }
@@ -1120,7 +1151,7 @@ impl Drop for SockMan {
         for (key, slot) in table.slots.into_iter().enumerate() {
             match slot {
                 Slot::Listener(listener) => {
-                    if let Some(socket) = listener.sock.socket() {
+                    if let Some(socket) = listener.sock.get() {
                         let _ = self.registry.deregister(socket, key);
                     }
                 }

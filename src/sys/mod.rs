@@ -1,16 +1,31 @@
-//! The one place that picks the backend.
+//! The one place that picks the backend, and the contract every backend keeps.
 //!
-//! Every backend file exposes the same items, used by the front end in `src/sock.rs`:
+//! A backend is one module (a file, or a folder split by concern like `wasi/`) that defines
+//! the items below and nothing else the front end (`src/sock.rs`) calls. The `const` block
+//! after the `cfg_if!` names each item with its signature, so the compiler rejects a backend
+//! that lacks one or types it differently; `unsupported.rs` is the shortest complete backend.
 //!
-//! * `Socket` — the owned OS socket; `TRY_AGAIN_CODES`; `error_description(code)`;
-//! * `connect_start`, `connect_finish`, `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
-//!   `set_non_blocking`, `is_selectable`, `shutdown`, `resolve`;
-//! * `send`, `recv`, `peek`, `poll` (one system wait over many sockets, which may fail with
-//!   `ErrorKind::Interrupted`: the front end retries with the time left);
-//! * `get_sock_opt`, `set_sock_opt`;
-//! * `Registry` (`new`, `register`, `reregister`, `deregister`, `wait`, `notify`) and
-//!   `Readiness` (`new`, `iter`): the OS registration that [`SockMan`](crate::sockman::SockMan)
-//!   keeps between waits, so a wait costs what is ready.
+//! * `Socket` — the owned socket (`Debug + Send + Sync`), closed when dropped;
+//! * `adopt` — makes a socket made elsewhere behave like one the backend made (non-blocking,
+//!   no `SIGPIPE`);
+//! * `connect_start` (a new socket with its connect started), `connect_finish` (its result,
+//!   once the socket is writable), `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
+//!   `set_non_blocking`, `is_selectable`, `shutdown`;
+//! * `send`, `recv`, `peek`, `resolve`;
+//! * `poll` — one system wait over many sockets that fills each one's occurred events (it may
+//!   fail with `ErrorKind::Interrupted`: the front end retries with the time left, and counts
+//!   the ready ones);
+//! * `get_sock_opt`, `set_sock_opt` (the value already checked: [`SetSockOpt`]);
+//! * `Registry` (`Send + Sync`: `new`, `register`, `reregister`, `deregister`, `wait`,
+//!   `notify`) and `Readiness` (`new`, `iter`): the registration that
+//!   [`SockMan`](crate::sockman::SockMan) keeps between waits (natively with the OS, through
+//!   `polling`; on WASI its pollables), so that natively a wait costs what is ready. A
+//!   registered socket stays in place, and alive, until it is deregistered.
+//!
+//! Errors carry the host's OS codes (errno, Winsock, wasi-libc's errno on WASI), so
+//! `io_error_is_permanent` and `network_error_string` mean the same on every backend. What
+//! the host cannot do is `ErrorKind::Unsupported`. Conversions from the host's own socket
+//! types into `Sock` live in the backend that has them.
 
 // `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.
 cfg_if::cfg_if! {
@@ -26,13 +41,58 @@ cfg_if::cfg_if! {
     }
 }
 
-use crate::{Events, Sock, SockEvent};
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
+
+use crate::opt::SetSockOpt;
+use crate::{Events, Sock, SockEvent, SockOpt, SockOptValue};
+
+// The contract, checked: each item of the backend coerced to the signature the front end
+// relies on.
+const _: () = {
+    fn socket_type<S: fmt::Debug + Send + Sync>() {}
+    let _: fn() = socket_type::<Socket>;
+    let _: fn(&Socket) -> io::Result<()> = adopt;
+    let _: fn(&SocketAddr) -> io::Result<Socket> = connect_start;
+    let _: fn(&Socket) -> io::Result<()> = connect_finish;
+    let _: fn(&SocketAddr) -> io::Result<Socket> = bind;
+    let _: fn(&Socket, i32) -> io::Result<()> = listen;
+    let _: fn(&Socket) -> io::Result<(Socket, SocketAddr)> = accept;
+    let _: fn(&Socket) -> io::Result<SocketAddr> = local_addr;
+    let _: fn(&Socket) -> io::Result<SocketAddr> = peer_addr;
+    let _: fn(&Socket) -> io::Result<()> = set_non_blocking;
+    let _: fn(&Socket) -> bool = is_selectable;
+    let _: fn(&Socket, Shutdown) -> io::Result<()> = shutdown;
+    let _: fn(&Socket, &[u8]) -> io::Result<usize> = send;
+    let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = recv;
+    let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = peek;
+    let _: fn(&str, u16) -> io::Result<Vec<SocketAddr>> = resolve;
+    // Generic over any PollTarget; checked with the one the front end passes.
+    type WaitEntry = (&'static Sock, Events);
+    let _: fn(&mut [WaitEntry], Duration) -> io::Result<()> = poll;
+    let _: fn(&Socket, SockOpt) -> io::Result<SockOptValue> = get_sock_opt;
+    let _: fn(&Socket, SetSockOpt) -> io::Result<()> = set_sock_opt;
+    // SockMan's registration (src/sockman/).
+    fn registry_type<R: Send + Sync, E: Send>() {}
+    let _: fn() = registry_type::<Registry, Readiness>;
+    let _: fn() -> io::Result<Registry> = Registry::new;
+    let _: unsafe fn(&Registry, &Socket, usize, SockEvent) -> io::Result<()> = Registry::register;
+    let _: fn(&Registry, &Socket, usize, SockEvent) -> io::Result<()> = Registry::reregister;
+    let _: fn(&Registry, &Socket, usize) -> io::Result<()> = Registry::deregister;
+    let _: fn(&Registry, &mut Readiness, Duration) -> io::Result<()> = Registry::wait;
+    let _: fn(&Registry) -> io::Result<()> = Registry::notify;
+    let _: fn() -> Readiness = Readiness::new;
+};
 
 /// One socket of a [`poll`] call, as the front end holds it: the backend reads the socket and
-/// the requested events, and writes the occurred ones.
+/// the requested events, and writes the occurred ones (for every target, empty when nothing
+/// occurred). Counting the ready ones and refusing the invalid sock are the front end's.
 #[cfg_attr(not(sockets), allow(dead_code))] // the unsupported backend never uses it
 pub(crate) trait PollTarget {
-    /// The socket to wait on; `None` (the invalid sock) is reported as [`SockEvent::ERR`].
+    /// The socket to wait on; `None` (the invalid sock, which the front end never passes) is
+    /// waited on for nothing.
     fn socket(&self) -> Option<&Socket>;
     /// The events to wait for.
     fn requested(&self) -> SockEvent;
@@ -42,7 +102,7 @@ pub(crate) trait PollTarget {
 
 impl PollTarget for (&Sock, Events) {
     fn socket(&self) -> Option<&Socket> {
-        self.0.socket()
+        self.0.get()
     }
     fn requested(&self) -> SockEvent {
         self.1.requested

@@ -10,24 +10,11 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::PollTarget;
-use crate::{SockEvent, SockOpt, SockOptValue};
+use crate::opt::SetSockOpt;
+use crate::{Sock, SockEvent, SockOpt, SockOptValue};
 
 /// The owned OS socket: a [`socket2::Socket`].
 pub type Socket = socket2::Socket;
-
-#[cfg(unix)]
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
-    libc::EAGAIN,
-    libc::EWOULDBLOCK,
-    libc::EINTR,
-    libc::EINPROGRESS,
-];
-#[cfg(windows)]
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
-    windows_sys::Win32::Networking::WinSock::WSAEWOULDBLOCK,
-    windows_sys::Win32::Networking::WinSock::WSAEINTR,
-    windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
-];
 
 // Unix suppresses SIGPIPE per call, except Apple's, which has no MSG_NOSIGNAL and uses the
 // SO_NOSIGPIPE socket option instead (set on every socket this backend makes or adopts);
@@ -54,6 +41,75 @@ pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
     #[cfg(target_vendor = "apple")]
     socket.set_nosigpipe(true)?;
     socket.set_nonblocking(true)
+}
+
+// Sockets made elsewhere, adopted as `Sock`: std's TCP types and raw descriptors, as socket2
+// does beside its backends.
+
+impl From<std::net::TcpStream> for Sock {
+    /// Adopts a connected stream, in non-blocking mode.
+    fn from(stream: std::net::TcpStream) -> Sock {
+        Sock::from(socket2::Socket::from(stream))
+    }
+}
+
+impl From<std::net::TcpListener> for Sock {
+    /// Adopts a listener, in non-blocking mode (so `accept` never blocks).
+    fn from(listener: std::net::TcpListener) -> Sock {
+        Sock::from(socket2::Socket::from(listener))
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Sock {
+    /// The descriptor, or `-1` for the invalid sock (Core's `INVALID_SOCKET`).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.get().map_or(-1, std::os::fd::AsRawFd::as_raw_fd)
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::FromRawFd for Sock {
+    /// Adopts a raw descriptor, in non-blocking mode.
+    ///
+    /// # Safety
+    /// `fd` must be an open socket that nothing else owns; the sock will close it.
+    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Sock {
+        // SAFETY: the caller hands over sole ownership of an open socket.
+        Sock::from(unsafe { socket2::Socket::from_raw_fd(fd) })
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::IntoRawFd for Sock {
+    /// Gives up the descriptor without closing it; `-1` for the invalid sock.
+    fn into_raw_fd(mut self) -> std::os::fd::RawFd {
+        self.release()
+            .map_or(-1, std::os::fd::IntoRawFd::into_raw_fd)
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for Sock {
+    /// The socket, or `INVALID_SOCKET` for the invalid sock.
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.get().map_or(
+            windows_sys::Win32::Networking::WinSock::INVALID_SOCKET as _,
+            std::os::windows::io::AsRawSocket::as_raw_socket,
+        )
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::FromRawSocket for Sock {
+    /// Adopts a raw socket, in non-blocking mode.
+    ///
+    /// # Safety
+    /// `socket` must be an open socket that nothing else owns; the sock will close it.
+    unsafe fn from_raw_socket(socket: std::os::windows::io::RawSocket) -> Sock {
+        // SAFETY: the caller hands over sole ownership of an open socket.
+        Sock::from(unsafe { socket2::Socket::from_raw_socket(socket) })
+    }
 }
 
 /// `socket(2)` + `connect(2)` without waiting: the connect may still be in progress.
@@ -260,12 +316,12 @@ fn timeout_ms(timeout: Duration) -> i32 {
     i32::try_from(ms).unwrap_or(i32::MAX)
 }
 
-/// One `poll(2)` over `targets`; fills each target's occurred events and returns how many
-/// have any. The time may be capped below `timeout` (at `i32::MAX` ms).
+/// One `poll(2)` over `targets`; fills each target's occurred events. The time may be capped
+/// below `timeout` (at `i32::MAX` ms).
 ///
 /// # Errors
 /// The OS error of `poll(2)`, including `Interrupted` for `EINTR`.
-pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<usize> {
+pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<()> {
     use os_poll::*;
 
     POLL_FDS.with(|cell| {
@@ -293,7 +349,6 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
             }
         }));
         poll(fds, timeout_ms(timeout))?;
-        let mut ready = 0;
         for (target, fd) in targets.iter_mut().zip(fds.iter()) {
             let mut occurred = SockEvent::empty();
             if fd.revents & POLLIN != 0 {
@@ -303,13 +358,12 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
                 occurred |= SockEvent::SEND;
             }
             // Core ignores POLLNVAL; a closed descriptor is an error, not a quiet timeout.
-            if fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 || target.socket().is_none() {
+            if fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 {
                 occurred |= SockEvent::ERR;
             }
             target.set_occurred(occurred);
-            ready += usize::from(!occurred.is_empty());
         }
-        Ok(ready)
+        Ok(())
     })
 }
 
@@ -338,23 +392,20 @@ fn ttl(socket: &Socket) -> io::Result<u32> {
 }
 
 /// Writes a socket option.
-pub(crate) fn set_sock_opt(socket: &Socket, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-    match (opt, value) {
-        (SockOpt::NoDelay, SockOptValue::Bool(on)) => socket.set_tcp_nodelay(on),
-        (SockOpt::KeepAlive, SockOptValue::Bool(on)) => socket.set_keepalive(on),
-        (SockOpt::RecvBufferSize, SockOptValue::Size(size)) => socket.set_recv_buffer_size(size),
-        (SockOpt::SendBufferSize, SockOptValue::Size(size)) => socket.set_send_buffer_size(size),
-        (SockOpt::ReuseAddress, SockOptValue::Bool(on)) => socket.set_reuse_address(on),
-        (SockOpt::Ttl, SockOptValue::Size(ttl)) => {
-            let ttl = u32::try_from(ttl)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TTL out of range"))?;
+pub(crate) fn set_sock_opt(socket: &Socket, opt: SetSockOpt) -> io::Result<()> {
+    match opt {
+        SetSockOpt::NoDelay(on) => socket.set_tcp_nodelay(on),
+        SetSockOpt::KeepAlive(on) => socket.set_keepalive(on),
+        SetSockOpt::RecvBufferSize(size) => socket.set_recv_buffer_size(size),
+        SetSockOpt::SendBufferSize(size) => socket.set_send_buffer_size(size),
+        SetSockOpt::ReuseAddress(on) => socket.set_reuse_address(on),
+        SetSockOpt::Ttl(ttl) => {
             if ip_addr(socket.local_addr()?)?.is_ipv6() {
-                socket.set_unicast_hops_v6(ttl)
+                socket.set_unicast_hops_v6(ttl.into())
             } else {
-                socket.set_ttl_v4(ttl)
+                socket.set_ttl_v4(ttl.into())
             }
         }
-        (opt, value) => Err(crate::opt::mismatch(opt, value)),
     }
 }
 

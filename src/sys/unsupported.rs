@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use super::PollTarget;
 use crate::error::unsupported;
+use crate::opt::SetSockOpt;
 use crate::{SockEvent, SockOpt, SockOptValue};
 
 /// No socket can exist on this target, so no value of this type can either.
 #[derive(Debug)]
 pub enum Socket {}
-
-/// Without a libc there are no error codes to retry.
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[];
 
 fn fail<T>() -> io::Result<T> {
     Err(unsupported("sockets"))
@@ -80,7 +78,7 @@ pub(crate) fn resolve(_host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
     fail()
 }
 
-pub(crate) fn poll<T: PollTarget>(_targets: &mut [T], _timeout: Duration) -> io::Result<usize> {
+pub(crate) fn poll<T: PollTarget>(_targets: &mut [T], _timeout: Duration) -> io::Result<()> {
     fail()
 }
 
@@ -88,7 +86,7 @@ pub(crate) fn get_sock_opt(socket: &Socket, _opt: SockOpt) -> io::Result<SockOpt
     match *socket {}
 }
 
-pub(crate) fn set_sock_opt(socket: &Socket, _opt: SockOpt, _value: SockOptValue) -> io::Result<()> {
+pub(crate) fn set_sock_opt(socket: &Socket, _opt: SetSockOpt) -> io::Result<()> {
     match *socket {}
 }
 

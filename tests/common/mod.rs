@@ -5,6 +5,8 @@
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
+// Without sockets (tests/no_socket.rs on wasip1 and unknown-unknown) `Sock` holds nothing to drop.
+#![cfg_attr(not(sockets), allow(clippy::drop_non_drop))]
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -217,9 +219,9 @@ pub fn check_readiness_and_close(mut sender: Sock, receiver: Sock) {
 }
 
 /// OS error codes as the crate sees them: errno values (wasi-libc's on WASI), Winsock's on
-/// Windows.
+/// Windows; on a host without a libc (wasm32-unknown-unknown), Linux's numbers stand in.
 pub mod code {
-    #[cfg(not(windows))]
+    #[cfg(any(unix, target_os = "wasi"))]
     pub use libc::{
         EAGAIN, EBADF, ECONNREFUSED, ECONNRESET, EINPROGRESS, EINTR, EINVAL, ENOTCONN, EPIPE,
         EWOULDBLOCK,
@@ -231,6 +233,21 @@ pub mod code {
         WSAENOTCONN as ENOTCONN, WSAESHUTDOWN as EPIPE, WSAEWOULDBLOCK as EAGAIN,
         WSAEWOULDBLOCK as EWOULDBLOCK,
     };
+    #[cfg(not(any(unix, windows, target_os = "wasi")))]
+    mod linux_numbers {
+        pub const EAGAIN: i32 = 11;
+        pub const EBADF: i32 = 9;
+        pub const ECONNREFUSED: i32 = 111;
+        pub const ECONNRESET: i32 = 104;
+        pub const EINPROGRESS: i32 = 115;
+        pub const EINTR: i32 = 4;
+        pub const EINVAL: i32 = 22;
+        pub const ENOTCONN: i32 = 107;
+        pub const EPIPE: i32 = 32;
+        pub const EWOULDBLOCK: i32 = EAGAIN;
+    }
+    #[cfg(not(any(unix, windows, target_os = "wasi")))]
+    pub use linux_numbers::*;
 }
 
 /// What reads of a [`MockSock`] give once its readable bytes are used up.

@@ -11,7 +11,7 @@ use wasi::sockets::network::{
     ErrorCode, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, Network,
 };
 
-use super::errno::{errno, wasi_err};
+use super::errno::{connection_error_code_to_io, error_code_to_io};
 use super::Socket;
 
 pub(super) fn network() -> &'static Network {
@@ -64,7 +64,7 @@ pub(crate) fn local_addr(socket: &Socket) -> io::Result<SocketAddr> {
         .tcp()
         .local_address()
         .map(from_wasi_addr)
-        .map_err(wasi_err)
+        .map_err(error_code_to_io)
 }
 
 /// `remote-address`; `ENOTCONN` when not connected, as natively.
@@ -73,10 +73,7 @@ pub(crate) fn peer_addr(socket: &Socket) -> io::Result<SocketAddr> {
         .tcp()
         .remote_address()
         .map(from_wasi_addr)
-        .map_err(|code| match code {
-            ErrorCode::InvalidState => errno(libc::ENOTCONN),
-            other => wasi_err(other),
-        })
+        .map_err(connection_error_code_to_io)
 }
 
 /// Literal addresses resolve to themselves; names go through `wasi:sockets/ip-name-lookup`.

@@ -7,19 +7,13 @@ use std::io;
 
 use wasi::sockets::network::ErrorCode;
 
-pub(crate) const TRY_AGAIN_CODES: &[i32] = &[
-    libc::EAGAIN,
-    libc::EWOULDBLOCK,
-    libc::EINTR,
-    libc::EINPROGRESS,
-];
-
-pub(super) fn errno(code: i32) -> io::Error {
+/// An errno value as the `io::Error` std gives for it natively.
+pub(super) fn errno_to_io(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
 /// wasi-libc's mapping of `wasi:sockets` error codes to errno.
-pub(super) fn error_code_errno(code: ErrorCode) -> i32 {
+pub(super) fn error_code_to_errno(code: ErrorCode) -> i32 {
     match code {
         ErrorCode::AccessDenied => libc::EACCES,
         ErrorCode::NotSupported => libc::EOPNOTSUPP,
@@ -42,14 +36,24 @@ pub(super) fn error_code_errno(code: ErrorCode) -> i32 {
     }
 }
 
-pub(super) fn wasi_err(code: ErrorCode) -> io::Error {
-    errno(error_code_errno(code))
+/// A `wasi:sockets` error code as an `io::Error`, through [`error_code_to_errno`].
+pub(super) fn error_code_to_io(code: ErrorCode) -> io::Error {
+    errno_to_io(error_code_to_errno(code))
+}
+
+/// [`error_code_to_io`] for a call that needs a connection (`remote-address`, `shutdown`):
+/// WASI's `invalid-state` there means "not connected": `ENOTCONN`, as natively.
+pub(super) fn connection_error_code_to_io(code: ErrorCode) -> io::Error {
+    match code {
+        ErrorCode::InvalidState => errno_to_io(libc::ENOTCONN),
+        other => error_code_to_io(other),
+    }
 }
 
 /// The errno of a failed stream operation. WASI 0.2 gives no code for it (the
 /// `network-error-code` function is unstable and absent from the bindings), only a debug text;
 /// the common causes are recognised there, anything else is `EIO`, as in wasi-libc.
-pub(super) fn stream_errno(err: &wasi::io::error::Error) -> i32 {
+pub(super) fn stream_error_to_errno(err: &wasi::io::error::Error) -> i32 {
     let text = err.to_debug_string();
     let known = [
         ("ConnectionReset", libc::ECONNRESET),

@@ -5,7 +5,7 @@ use std::io;
 
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
-use super::errno::{errno, stream_errno};
+use super::errno::{errno_to_io, stream_error_to_errno};
 use super::{InputEnd, Phase, Socket, State};
 
 /// wasmtime hands out at most 64 KiB per stream read.
@@ -38,8 +38,8 @@ impl Socket {
     ) -> io::Result<&(InputStream, OutputStream)> {
         match (self.streams(), state.phase) {
             (Some(streams), _) => Ok(streams),
-            (None, Phase::Connecting) => Err(errno(libc::EAGAIN)),
-            (None, _) => Err(errno(libc::ENOTCONN)),
+            (None, Phase::Connecting) => Err(errno_to_io(libc::EAGAIN)),
+            (None, _) => Err(errno_to_io(libc::ENOTCONN)),
         }
     }
 
@@ -59,7 +59,7 @@ impl Socket {
                 Vec::new()
             }
             Err(StreamError::LastOperationFailed(err)) => {
-                state.input_end = Some(InputEnd::Error(stream_errno(&err)));
+                state.input_end = Some(InputEnd::Error(stream_error_to_errno(&err)));
                 Vec::new()
             }
         }
@@ -88,24 +88,33 @@ impl Socket {
 pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     let mut state = socket.lock();
     if let Some(code) = state.pending_error.take() {
-        return Err(errno(code));
+        return Err(errno_to_io(code));
     }
     let (_, output) = socket.connected_streams(&state)?;
-    let result = output.check_write().and_then(|budget| {
+    let known = std::mem::take(&mut state.write_budget);
+    let budget = if known > 0 {
+        Ok(known as u64)
+    } else {
+        output.check_write()
+    };
+    let result = budget.and_then(|budget| {
         let n = data
             .len()
             .min(usize::try_from(budget).unwrap_or(usize::MAX));
         if n > 0 {
             output.write(&data[..n])?;
+        } else {
+            // Unused: keep it for the next send.
+            state.write_budget = known;
         }
         Ok(n)
     });
     state.wrote |= matches!(result, Ok(n) if n > 0);
     match result {
-        Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
+        Ok(0) if !data.is_empty() => Err(errno_to_io(libc::EAGAIN)),
         Ok(n) => Ok(n),
-        Err(StreamError::Closed) => Err(errno(libc::EPIPE)),
-        Err(StreamError::LastOperationFailed(err)) => Err(errno(stream_errno(&err))),
+        Err(StreamError::Closed) => Err(errno_to_io(libc::EPIPE)),
+        Err(StreamError::LastOperationFailed(err)) => Err(errno_to_io(stream_error_to_errno(&err))),
     }
 }
 
@@ -162,14 +171,14 @@ fn take_buffered(state: &mut State, buf: &mut [u8], consume: bool) -> io::Result
         return Ok(n);
     }
     match state.input_end {
-        None => Err(errno(libc::EAGAIN)),
+        None => Err(errno_to_io(libc::EAGAIN)),
         Some(InputEnd::Eof) => Ok(0),
         Some(InputEnd::Error(code)) => {
             // Reported once; afterwards the stream reads as ended, as natively after a reset.
             if consume {
                 state.input_end = Some(InputEnd::Eof);
             }
-            Err(errno(code))
+            Err(errno_to_io(code))
         }
     }
 }

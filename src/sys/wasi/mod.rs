@@ -36,7 +36,6 @@ mod tcp;
 
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
-pub(crate) use errno::TRY_AGAIN_CODES;
 pub(crate) use io::{peek, recv, send};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
@@ -125,6 +124,11 @@ struct State {
     pending_error: Option<i32>,
     /// Whether anything was written; a socket that never wrote closes at once.
     wrote: bool,
+    /// What the last `check-write` allowed, not yet used by a write (0: ask again). A wait
+    /// that found the socket writable keeps its answer here, so the send that follows does
+    /// not ask again: under wasmtime every ask spends the guest's tokio budget (see
+    /// `poll::retry_sends`).
+    write_budget: usize,
 }
 
 impl Socket {
@@ -140,6 +144,7 @@ impl Socket {
                 input_end: None,
                 pending_error: None,
                 wrote: false,
+                write_budget: 0,
             }),
             conn: Some(Conn {
                 streams: OnceLock::new(),

@@ -9,7 +9,9 @@ use wasi::sockets::tcp::{ShutdownType, TcpSocket};
 use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
 use super::addr::{from_wasi_addr, network, to_wasi_addr};
-use super::errno::{errno, error_code_errno, wasi_err};
+use super::errno::{
+    connection_error_code_to_io, errno_to_io, error_code_to_errno, error_code_to_io,
+};
 use super::{Phase, Socket, State};
 
 fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
@@ -18,7 +20,7 @@ fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
     } else {
         IpAddressFamily::Ipv6
     };
-    create_tcp_socket(family).map_err(wasi_err)
+    create_tcp_socket(family).map_err(error_code_to_io)
 }
 
 /// Blocks on `socket`'s pollable until a two-phase operation finishes (`finish_bind`,
@@ -27,7 +29,7 @@ fn finish(socket: &TcpSocket, mut finish: impl FnMut() -> Result<(), ErrorCode>)
     loop {
         match finish() {
             Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
-            other => return other.map_err(wasi_err),
+            other => return other.map_err(error_code_to_io),
         }
     }
 }
@@ -37,18 +39,18 @@ pub(crate) fn connect_start(addr: &SocketAddr) -> io::Result<Socket> {
     let socket = new_socket(addr)?;
     socket
         .start_connect(network(), to_wasi_addr(addr))
-        .map_err(wasi_err)?;
+        .map_err(error_code_to_io)?;
     Ok(Socket::new(socket, Phase::Connecting))
 }
 
 /// The connect's result, after the socket became writable.
 pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
     let mut state = socket.lock();
-    socket.finish_connect(&mut state);
+    socket.connect_finish(&mut state);
     match state.phase {
         Phase::Connected => Ok(()),
-        Phase::Connecting => Err(errno(libc::EINPROGRESS)),
-        _ => Err(errno(
+        Phase::Connecting => Err(errno_to_io(libc::EINPROGRESS)),
+        _ => Err(errno_to_io(
             state.pending_error.take().unwrap_or(libc::ECONNREFUSED),
         )),
     }
@@ -60,7 +62,7 @@ pub(crate) fn bind(addr: &SocketAddr) -> io::Result<Socket> {
     let socket = new_socket(addr)?;
     socket
         .start_bind(network(), to_wasi_addr(addr))
-        .map_err(wasi_err)?;
+        .map_err(error_code_to_io)?;
     finish(&socket, || socket.finish_bind())?;
     Ok(Socket::new(socket, Phase::Unconnected))
 }
@@ -70,8 +72,8 @@ pub(crate) fn bind(addr: &SocketAddr) -> io::Result<Socket> {
 pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
     let tcp = socket.tcp();
     tcp.set_listen_backlog_size(backlog.max(1) as u64)
-        .map_err(wasi_err)?;
-    tcp.start_listen().map_err(wasi_err)?;
+        .map_err(error_code_to_io)?;
+    tcp.start_listen().map_err(error_code_to_io)?;
     finish(tcp, || tcp.finish_listen())?;
     socket.lock().phase = Phase::Listening;
     Ok(())
@@ -79,8 +81,8 @@ pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
 
 /// `accept`: the new socket comes with its streams.
 pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
-    let (peer, input, output) = socket.tcp().accept().map_err(wasi_err)?;
-    let addr = peer.remote_address().map_err(wasi_err)?;
+    let (peer, input, output) = socket.tcp().accept().map_err(error_code_to_io)?;
+    let addr = peer.remote_address().map_err(error_code_to_io)?;
     Ok((Socket::connected(peer, input, output), from_wasi_addr(addr)))
 }
 
@@ -101,16 +103,16 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
         Shutdown::Write => ShutdownType::Send,
         Shutdown::Both => ShutdownType::Both,
     };
-    socket.tcp().shutdown(how).map_err(|code| match code {
-        ErrorCode::InvalidState => errno(libc::ENOTCONN),
-        other => wasi_err(other),
-    })
+    socket
+        .tcp()
+        .shutdown(how)
+        .map_err(connection_error_code_to_io)
 }
 
 impl Socket {
     /// Finishes a connect that the socket's pollable says is done; on failure the error is
     /// kept as the pending socket error, as `SO_ERROR` keeps it natively.
-    pub(super) fn finish_connect(&self, state: &mut State) {
+    pub(super) fn connect_finish(&self, state: &mut State) {
         if state.phase != Phase::Connecting {
             return;
         }
@@ -122,7 +124,7 @@ impl Socket {
             Err(ErrorCode::WouldBlock) => {}
             Err(code) => {
                 state.phase = Phase::Failed;
-                state.pending_error = Some(error_code_errno(code));
+                state.pending_error = Some(error_code_to_errno(code));
             }
         }
     }

@@ -17,19 +17,15 @@
 #                                     (native, wasmtime); our node (examples/node) syncs from
 #                                     bcoin natively, then a light client and 100 light clients
 #                                     at once sync from it; our node syncs from bcoin in
-#                                     wasmtime and REGTEST_WASM_CLIENTS light clients at once
-#                                     sync from it; stop everything
+#                                     wasmtime and 100 light clients at once sync from it;
+#                                     stop everything
 #   scripts/regtest-node.sh rpc METHOD [PARAMS_JSON]   ask the running node over JSON-RPC
 #
 # Environment: REGTEST_PORT (default 18444), REGTEST_RPC_PORT (default REGTEST_PORT + 1), the
 # example node's ports REGTEST_OUR_PORT (default REGTEST_PORT + 2, + 3 for the wasm one),
-# REGTEST_BLOCKS (default 4500), REGTEST_CLIENTS (default 100), REGTEST_WASM_CLIENTS (default
-# 25), REGTEST_NODE_DIR (default target/regtest-node).
-#
-# REGTEST_WASM_CLIENTS is 25, not 100: with 64 or more clients at once the node in wasmtime
-# leaves some accepted connections unread until their handshake deadline (60 s) while it
-# burns CPU, though the same node natively serves 100 at once in seconds; a SockMan-on-WASI
-# defect being looked into. REGTEST_WASM_CLIENTS=100 shows it.
+# REGTEST_BLOCKS (default 4500), REGTEST_CLIENTS (light clients at once, default 100; against
+# the node in wasmtime REGTEST_WASM_CLIENTS, default the same), REGTEST_NODE_DIR (default
+# target/regtest-node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +39,7 @@ RPC_PORT=${REGTEST_RPC_PORT:-$((PORT + 1))}
 BLOCKS=${REGTEST_BLOCKS:-4500}
 OUR_PORT=${REGTEST_OUR_PORT:-$((PORT + 2))}
 CLIENTS=${REGTEST_CLIENTS:-100}
-WASM_CLIENTS=${REGTEST_WASM_CLIENTS:-25}
+WASM_CLIENTS=${REGTEST_WASM_CLIENTS:-$CLIENTS}
 WASMTIME=(wasmtime run -S inherit-network=y -S allow-ip-name-lookup=y)
 # Longest any one step may take (cargo builds included), in seconds.
 STEP_TIMEOUT=${REGTEST_STEP_TIMEOUT:-600}

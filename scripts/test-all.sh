@@ -76,7 +76,7 @@ run_tests() {
     echo "cargo test $*: $passed passed"
 }
 
-step "SOCKS5 servers on loopback for tests/socks5_server.rs (microsocks; installed when missing)"
+step "SOCKS5 servers on loopback for tests/socks5_server.rs and tests/unix.rs (microsocks; installed when missing; tests/unix.rs bridges them to paths with socat, installed when missing)"
 socks5_pids=()
 stop_socks5() {
     local pid
@@ -96,6 +96,11 @@ echo "SOCKS5 servers: $BITCOIN_SOCK_SOCKS5 (no auth), $BITCOIN_SOCK_SOCKS5_AUTH 
 
 step "tests: native (unit, integration over loopback, mock, doc)"
 run_tests
+
+step "tests: x86_64-pc-windows-gnu under Wine (mingw-w64 and wine64 installed when missing)"
+# Every test binary for Windows, run under Wine with the SOCKS5 servers above; prints the
+# Wine-only differences it expects (WINE_ONLY in the script, with reasons).
+./scripts/wine-tests.sh
 
 step "tests: wasm32-wasip2 in wasmtime (the same test bodies)"
 run_tests --target wasm32-wasip2

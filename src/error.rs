@@ -5,8 +5,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Why a high-level operation ([`SockIo`](crate::SockIo) or [`Sock::connect`](crate::Sock::connect))
-/// failed.
+use crate::UnixAddress;
+
+/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect)
+/// or [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
 ///
 /// `Display` prints Core's texts exactly. Receive errors carry the bytes consumed before the
 /// failure (`received`), so nothing read from the socket is lost (Core drops them).
@@ -117,6 +119,29 @@ pub enum SockError {
         #[source]
         source: io::Error,
     },
+
+    /// The connection attempt to a Unix-domain socket did not finish within the timeout: the
+    /// listener's backlog stayed full (only Linux waits for room; elsewhere that is refused).
+    #[error("connection attempt to {addr} timed out")]
+    ConnectUnixTimeout {
+        /// The address being connected to.
+        addr: UnixAddress,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+
+    /// The connection attempt to a Unix-domain socket failed.
+    #[error("connect() to {addr} failed: {}", describe(.source))]
+    ConnectUnix {
+        /// The address being connected to.
+        addr: UnixAddress,
+        /// The error; its kind says which failure: `NotFound` (no such path),
+        /// `ConnectionRefused` (nothing listens there, or it is not a socket),
+        /// `PermissionDenied`, `InvalidInput` (a path that does not fit in `sun_path`),
+        /// `Unsupported` (a host without Unix-domain sockets).
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl SockError {
@@ -140,7 +165,8 @@ impl SockError {
             SockError::Send(e) => Some(e),
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
-            | SockError::Connect { source, .. } => Some(source),
+            | SockError::Connect { source, .. }
+            | SockError::ConnectUnix { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -152,6 +178,7 @@ impl SockError {
             SockError::SendTimeout { .. }
                 | SockError::RecvTimeout { .. }
                 | SockError::ConnectTimeout { .. }
+                | SockError::ConnectUnixTimeout { .. }
         )
     }
 
@@ -171,10 +198,12 @@ impl From<SockError> for io::Error {
             SockError::Send(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
-            | SockError::Connect { .. } => None,
+            | SockError::Connect { .. }
+            | SockError::ConnectUnix { .. } => None,
             SockError::SendTimeout { .. }
             | SockError::RecvTimeout { .. }
-            | SockError::ConnectTimeout { .. } => Some(io::ErrorKind::TimedOut),
+            | SockError::ConnectTimeout { .. }
+            | SockError::ConnectUnixTimeout { .. } => Some(io::ErrorKind::TimedOut),
             SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
                 Some(io::ErrorKind::Interrupted)
             }
@@ -189,7 +218,8 @@ impl From<SockError> for io::Error {
                 SockError::Send(e) => e,
                 SockError::Recv { source, .. }
                 | SockError::Wait { source, .. }
-                | SockError::Connect { source, .. } => source,
+                | SockError::Connect { source, .. }
+                | SockError::ConnectUnix { source, .. } => source,
                 // Every other variant has a kind above.
                 other => io::Error::other(other),
             },
@@ -277,8 +307,8 @@ pub(crate) fn not_connected() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "not connected")
 }
 
-/// The error of an operation the host cannot do (the native backend can do them all).
-#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+/// The error of an operation the host cannot do (native Linux can do them all).
+#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
 pub(crate) fn unsupported(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,

@@ -12,7 +12,9 @@
 //! | `Wait`, `WaitMany` | [`Sock::wait`], [`Sock::wait_many`] |
 //! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] |
 //! | `ConnectSocketDirectly` | [`Sock::connect`] |
-//! | `Bind`, `Listen`, `Accept`, `GetSockName` | [`Sock::bind`], [`Sock::listen`], [`Sock::accept`], [`Sock::local_addr`] |
+//! | `CreateSock(AF_UNIX, ...)` + `ConnectToSocket`, `Proxy::Connect` for `unix:` | [`Sock::connect_unix`], [`Sock::connect_to`] ([`SockAddress`], [`UnixAddress`]) |
+//! | `-proxy=unix:<path>`, `-onion=unix:<path>` | [`Sock::connect_via_socks5_unix`] |
+//! | `Bind`, `Listen`, `Accept`, `GetSockName` | [`Sock::bind`], [`Sock::listen`], [`Sock::accept`], [`Sock::local_addr`]; any family: [`Sock::bind_unix`], [`Sock::accept_address`], [`Sock::local_address`] |
 //! | `SetNonBlocking`, `IsSelectable`, `ShutdownSend` | [`Sock::set_non_blocking`], [`Sock::is_selectable`], [`Sock::shutdown_send`] |
 //! | `GetSockOpt`, `SetSockOpt` | [`Sock::get_sock_opt`], [`Sock::set_sock_opt`] ([`SockOpt`]) |
 //! | `Get`, `Release`, `Reset`, destructor | [`Sock::get`], [`Sock::release`], [`Sock::reset`], `Drop` |
@@ -51,6 +53,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod addr;
 mod error;
 mod event;
 mod interrupt;
@@ -61,6 +64,7 @@ pub mod sockman;
 pub mod socks5;
 mod sys;
 
+pub use addr::{SockAddress, UnixAddress};
 pub use error::{io_error_is_permanent, network_error_string, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;

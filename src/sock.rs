@@ -15,7 +15,7 @@ use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
 /// wrapper of a `wasi:sockets/tcp` socket and its streams.
 pub type OsSocket = sys::Socket;
 
-/// One TCP socket, owned, or none: Core's `Sock`.
+/// One stream socket (TCP, or natively on Unix a Unix-domain one), owned, or none: Core's `Sock`.
 ///
 /// The socket is closed when the `Sock` is dropped, [`reset`](Sock::reset) or replaced, exactly
 /// once. [`Sock::default()`] holds no socket (Core's `INVALID_SOCKET`); every operation on it
@@ -108,7 +108,9 @@ impl Sock {
     ///
     /// # Errors
     /// `WouldBlock` when no connection is pending (wait for [`SockEvent::RECV`] first); other OS
-    /// errors; `NotConnected` on the invalid sock.
+    /// errors; `NotConnected` on the invalid sock. On a Unix-domain listener, whose peers have
+    /// no IP address, `InvalidInput` before any connection is taken:
+    /// [`accept_address`](Sock::accept_address) accepts there.
     pub fn accept(&self) -> io::Result<(Sock, SocketAddr)> {
         let (socket, addr) = sys::accept(self.try_get()?)?;
         Ok((Sock::from_os(socket), addr))
@@ -117,7 +119,8 @@ impl Sock {
     /// The local address (Core's `GetSockName`).
     ///
     /// # Errors
-    /// The OS error; `NotConnected` on the invalid sock.
+    /// The OS error; `NotConnected` on the invalid sock; `InvalidInput` on a Unix-domain sock
+    /// ([`local_address`](Sock::local_address) gives any address).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::local_addr(self.try_get()?)
     }
@@ -125,7 +128,8 @@ impl Sock {
     /// The peer's address (`getpeername(2)`).
     ///
     /// # Errors
-    /// `NotConnected` when there is no peer or no socket; other OS errors.
+    /// `NotConnected` when there is no peer or no socket; other OS errors; `InvalidInput` on a
+    /// Unix-domain sock ([`peer_address`](Sock::peer_address) gives any address).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         sys::peer_addr(self.try_get()?)
     }
@@ -192,8 +196,9 @@ impl Sock {
     }
 
     /// Waits up to `timeout` for any of `requested` (Core's `Wait`). Returns the events that
-    /// occurred: empty on timeout; [`SockEvent::ERR`] whenever the socket is in error or hung
-    /// up, requested or not.
+    /// occurred: empty on timeout; [`SockEvent::RECV`] when data or end of stream is ready
+    /// (also when the peer hung up: a `recv` returns at once); [`SockEvent::ERR`] whenever the
+    /// socket is in error or hung up, requested or not.
     ///
     /// # Errors
     /// `NotConnected` on the invalid sock (Core would sleep out the timeout); the OS error of
@@ -207,6 +212,8 @@ impl Sock {
     /// Waits up to `timeout` until any of `socks` has any of its requested events (Core's
     /// `WaitMany`), with one system wait (`poll(2)`, `WSAPoll`, or one `wasi:io/poll.poll`).
     /// Fills every entry's `occurred` and returns how many entries have some: zero on timeout.
+    /// An empty `socks` sleeps out the timeout (as `poll(2)` does; `WSAPoll` would refuse it);
+    /// a sock listed twice gets each entry answered for its own `requested`.
     ///
     /// The socks are borrowed for the call, so none can be closed (and its descriptor reused)
     /// while the wait runs (Core's issue #21744).
@@ -401,7 +408,7 @@ impl Sock {
         self.socket = None;
     }
 
-    fn from_os(socket: sys::Socket) -> Sock {
+    pub(crate) fn from_os(socket: sys::Socket) -> Sock {
         Sock {
             socket: Some(socket),
         }
@@ -409,7 +416,7 @@ impl Sock {
 
     /// [`get`](Sock::get), or the `NotConnected` error every operation on the invalid sock
     /// gives.
-    fn try_get(&self) -> io::Result<&OsSocket> {
+    pub(crate) fn try_get(&self) -> io::Result<&OsSocket> {
         self.get().ok_or_else(not_connected)
     }
 }

@@ -4,7 +4,9 @@
 //! [`connect`] runs the handshake over any [`SockIo`], built only on
 //! [`send_complete`](SockIo::send_complete) and [`interruptible_recv`] (Core's
 //! `InterruptibleRecv`), so a mock can drive it byte by byte.
-//! [`Sock::connect_via_socks5`] connects to the proxy and does the handshake in one call.
+//! [`Sock::connect_via_socks5`] connects to the proxy and does the handshake in one call;
+//! [`Sock::connect_via_socks5_unix`] does the same with a proxy on a Unix-domain socket (Core's
+//! `-proxy=unix:/run/tor/socks`, how Tor is usually reached on Linux).
 //!
 //! The bytes are Core's:
 //!
@@ -43,7 +45,7 @@ use std::time::Duration;
 
 use crate::error::{describe, is_permanent};
 use crate::io::Deadline;
-use crate::{Sock, SockError, SockEvent, SockIo, ThreadInterrupt, MAX_WAIT_FOR_IO};
+use crate::{Sock, SockError, SockEvent, SockIo, ThreadInterrupt, UnixAddress, MAX_WAIT_FOR_IO};
 
 /// Core's `g_socks5_recv_timeout`: "ample time for negotiation for very slow proxies such as
 /// Tor". Core uses it for every send and every read of the handshake.
@@ -560,6 +562,44 @@ impl Sock {
         timeout: Duration,
     ) -> Result<Sock, Socks5Error> {
         let sock = Sock::connect(proxy, timeout).map_err(Socks5Error::ProxyConnect)?;
+        connect(&sock, dest, port, auth, timeout, &ThreadInterrupt::new())?;
+        Ok(sock)
+    }
+
+    /// Connects to `dest:port` through the SOCKS5 proxy listening on the Unix-domain socket
+    /// `proxy` (Core's `ConnectThroughProxy` with a `-proxy=unix:<path>` / `-onion=unix:<path>`
+    /// proxy): [`Sock::connect_unix`] within `timeout`, then the handshake of
+    /// [`socks5::connect`](connect), as [`connect_via_socks5`](Sock::connect_via_socks5).
+    /// Tor isolates streams by the `auth` [`Credentials`] as over TCP.
+    ///
+    /// # Errors
+    /// [`Socks5Error::ProxyConnect`] with a [`SockError::ConnectUnix`] or
+    /// [`SockError::ConnectUnixTimeout`] when the proxy cannot be reached (`Unsupported` off
+    /// native Unix); any error of [`socks5::connect`](connect) otherwise.
+    ///
+    /// ```no_run
+    /// use bitcoin_sock::socks5::Credentials;
+    /// use bitcoin_sock::{Sock, UnixAddress};
+    /// use std::time::Duration;
+    ///
+    /// let isolation = Credentials::new("0123456789abcdef-0", "0123456789abcdef-0");
+    /// let sock = Sock::connect_via_socks5_unix(
+    ///     &UnixAddress::path("/run/tor/socks"),
+    ///     "example.onion",
+    ///     8333,
+    ///     Some(&isolation),
+    ///     Duration::from_secs(20),
+    /// )?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_via_socks5_unix(
+        proxy: &UnixAddress,
+        dest: &str,
+        port: u16,
+        auth: Option<&Credentials>,
+        timeout: Duration,
+    ) -> Result<Sock, Socks5Error> {
+        let sock = Sock::connect_unix(proxy, timeout).map_err(Socks5Error::ProxyConnect)?;
         connect(&sock, dest, port, auth, timeout, &ThreadInterrupt::new())?;
         Ok(sock)
     }

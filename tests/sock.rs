@@ -600,14 +600,24 @@ fn wait_reports_send_on_a_connected_sock() {
 }
 
 #[test]
-fn wait_reports_eof_as_recv_or_err() {
+fn wait_reports_eof_as_recv() {
+    // Core's contract: RECV when data *or end of stream* is ready. Windows reports a peer's
+    // FIN as POLLHUP without POLLRDNORM; the backend still says RECV.
     let pair = pair();
     drop(pair.client);
     let occurred = pair.server.wait(TIMEOUT, SockEvent::RECV).expect("wait");
-    assert!(
-        occurred.intersects(SockEvent::RECV | SockEvent::ERR),
-        "{occurred:?}"
-    );
+    assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
+    assert_eq!(pair.server.recv(&mut [0; 4]).expect("recv at EOF"), 0);
+}
+
+#[test]
+fn wait_reports_eof_after_the_last_bytes_as_recv() {
+    let pair = pair();
+    send_all(&pair.client, b"last");
+    drop(pair.client);
+    assert_eq!(recv_exactly(&pair.server, 4), b"last");
+    let occurred = pair.server.wait(TIMEOUT, SockEvent::RECV).expect("wait");
+    assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
 }
 
 #[test]
@@ -789,6 +799,48 @@ fn wait_many_can_watch_the_same_sock_twice() {
     );
     assert_eq!(entries[0].1.occurred, SockEvent::RECV);
     assert_eq!(entries[1].1.occurred, SockEvent::SEND);
+}
+
+#[test]
+fn wait_many_reports_every_entry_of_a_sock_listed_twice_for_the_same_event() {
+    // Another sock between the two entries: each entry gets its own answer, wherever it is.
+    let pair = pair();
+    send_all(&pair.client, b"a");
+    wait_for(&pair.server, SockEvent::RECV);
+    let mut entries = [
+        (&pair.server, Events::new(SockEvent::RECV)),
+        (&pair.client, Events::new(SockEvent::RECV)),
+        (&pair.server, Events::new(SockEvent::RECV)),
+    ];
+    assert_eq!(
+        Sock::wait_many(TIMEOUT, &mut entries).expect("wait_many"),
+        2
+    );
+    assert_eq!(entries[0].1.occurred, SockEvent::RECV);
+    assert!(entries[1].1.occurred.is_empty(), "{:?}", entries[1].1);
+    assert_eq!(entries[2].1.occurred, SockEvent::RECV);
+}
+
+#[test]
+fn wait_many_reports_eof_only_to_the_entries_that_asked_for_recv() {
+    let pair = pair();
+    drop(pair.client);
+    expect_eof(&pair.server);
+    let mut entries = [
+        (&pair.server, Events::new(SockEvent::empty())),
+        (&pair.server, Events::new(SockEvent::RECV)),
+    ];
+    Sock::wait_many(TIMEOUT, &mut entries).expect("wait_many");
+    assert!(
+        !entries[0].1.occurred.contains(SockEvent::RECV),
+        "{:?}",
+        entries[0].1
+    );
+    assert!(
+        entries[1].1.occurred.contains(SockEvent::RECV),
+        "{:?}",
+        entries[1].1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

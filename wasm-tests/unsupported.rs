@@ -16,7 +16,8 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use bitcoin_sock::{
-    network_error_string, resolve, Events, Sock, SockError, SockEvent, SockIo, ThreadInterrupt,
+    network_error_string, resolve, Events, Sock, SockAddress, SockError, SockEvent, SockIo,
+    Socks5Error, ThreadInterrupt, UnixAddress,
 };
 
 #[test]
@@ -36,6 +37,56 @@ fn bind_and_listen_are_unsupported() {
     assert_eq!(
         Sock::bind_listen(addr, 1).unwrap_err().kind(),
         ErrorKind::Unsupported
+    );
+}
+
+#[test]
+fn unix_domain_and_general_address_calls_are_unsupported() {
+    let unix = UnixAddress::path("/run/tor/socks");
+    let timeout = Duration::from_secs(1);
+    for result in [
+        Sock::connect_unix(&unix, timeout),
+        Sock::connect_to(&SockAddress::Unix(unix.clone()), timeout),
+    ] {
+        match result {
+            Err(SockError::ConnectUnix { addr, source }) => {
+                assert_eq!(addr, unix);
+                assert_eq!(source.kind(), ErrorKind::Unsupported);
+            }
+            other => panic!("expected SockError::ConnectUnix, got {other:?}"),
+        }
+    }
+    let ip = SockAddress::Ip("127.0.0.1:8333".parse().unwrap());
+    match Sock::connect_to(&ip, timeout) {
+        Err(SockError::Connect { source, .. }) => assert_eq!(source.kind(), ErrorKind::Unsupported),
+        other => panic!("expected SockError::Connect, got {other:?}"),
+    }
+    assert_eq!(
+        Sock::bind_unix(&unix).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    assert_eq!(
+        Sock::bind_listen_unix(&unix, 1).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    assert_eq!(
+        Sock::bind_to(&ip).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    match Sock::connect_via_socks5_unix(&unix, "example.onion", 8333, None, timeout) {
+        Err(Socks5Error::ProxyConnect(SockError::ConnectUnix { source, .. })) => {
+            assert_eq!(source.kind(), ErrorKind::Unsupported)
+        }
+        other => panic!("expected Socks5Error::ProxyConnect, got {other:?}"),
+    }
+    let invalid = Sock::default();
+    assert_eq!(
+        invalid.local_address().unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+    assert_eq!(
+        invalid.accept_address().unwrap_err().kind(),
+        ErrorKind::NotConnected
     );
 }
 
@@ -83,5 +134,9 @@ fn what_needs_no_socket_works() {
     assert_eq!(
         format!("{:?}", SockEvent::RECV | SockEvent::ERR),
         "RECV | ERR"
+    );
+    assert_eq!(
+        SockAddress::from(UnixAddress::path("/run/tor/socks")).to_string(),
+        "unix:/run/tor/socks"
     );
 }

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Workloads (names for the command line): `bulk`, `pingpong`, `terminator`, `wait_many`,
-//! `memory`. Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
+//! `memory`, `unix` (native Unix only: Unix-domain sockets). Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
 //! and the best round of each is kept (noise only ever adds time). Natively the two threads of
 //! a measurement are pinned to CPUs (Linux), the same way for ours and the baseline.
 //! BENCHMARKS.md has the latest figures.
@@ -29,6 +29,8 @@ mod harness;
 mod memory;
 mod pingpong;
 mod terminator;
+#[cfg(unix)]
+mod unix_domain;
 mod wait_many;
 
 use std::time::Instant;
@@ -62,6 +64,11 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "memory",
         run: memory::run,
+    },
+    #[cfg(unix)]
+    Workload {
+        name: "unix",
+        run: unix_domain::run,
     },
 ];
 

@@ -4,12 +4,15 @@ use std::time::Duration;
 
 #[cfg(not(target_os = "wasi"))]
 pub(crate) use native::run;
+// The Unix-domain workload measures its socks with the same loop.
+#[cfg(unix)]
+pub(crate) use native::pingpong_ours;
 #[cfg(target_os = "wasi")]
 pub(crate) use wasm::run;
 
-const PING: [u8; 32] = [0x70; 32];
+pub(crate) const PING: [u8; 32] = [0x70; 32];
 
-fn per_trip(trips: usize, time: Duration) -> String {
+pub(crate) fn per_trip(trips: usize, time: Duration) -> String {
     format!(
         "{:.0} trips/s ({:.1} us)",
         trips as f64 / time.as_secs_f64(),
@@ -94,7 +97,7 @@ mod native {
         Ok(())
     }
 
-    pub(super) fn pingpong_ours(
+    pub(crate) fn pingpong_ours(
         client: &Sock,
         server: &Sock,
         trips: usize,

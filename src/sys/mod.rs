@@ -14,8 +14,16 @@
 //! * `send`, `recv`, `peek`, `resolve`;
 //! * `poll` — one system wait over many sockets that fills each one's occurred events (it may
 //!   fail with `ErrorKind::Interrupted`: the front end retries with the time left, and counts
-//!   the ready ones);
+//!   the ready ones). As `poll(2)` answers, on every host: an empty set sleeps out the
+//!   timeout, a socket listed twice gets each entry answered for its own requested events,
+//!   and a hang-up makes RECV ready when RECV was asked for (a `recv` returns at once);
 //! * `get_sock_opt`, `set_sock_opt` (the value already checked: [`SetSockOpt`]);
+//! * the calls beyond IP: `connect_unix` (one attempt that waits at most its timeout, failing
+//!   with `WouldBlock` when that passed and `Interrupted` on a signal), `bind_unix`,
+//!   `local_address`, `peer_address`, `accept_address`. Native Unix has them in
+//!   `native/unix_domain.rs`; the other backends (Windows here, WASI, no sockets) share
+//!   `ip_only.rs`, where the Unix-domain calls answer `Unsupported` and the others give the
+//!   backend's IP addresses;
 //! * `Registry` (`Send + Sync`: `new`, `register`, `reregister`, `deregister`, `wait`,
 //!   `notify`) and `Readiness` (`new`, `iter`): the registration that
 //!   [`SockMan`](crate::sockman::SockMan) keeps between waits (natively with the OS, through
@@ -32,12 +40,21 @@ cfg_if::cfg_if! {
     if #[cfg(not(sockets))] {
         mod unsupported;
         pub(crate) use unsupported::*;
+        mod ip_only;
+        pub(crate) use ip_only::*;
     } else if #[cfg(not(target_family = "wasm"))] {
         mod native;
         pub(crate) use native::*;
+        // Windows has AF_UNIX, but this crate does not use it there (yet).
+        #[cfg(windows)]
+        mod ip_only;
+        #[cfg(windows)]
+        pub(crate) use ip_only::*;
     } else {
         mod wasi;
         pub(crate) use self::wasi::*;
+        mod ip_only;
+        pub(crate) use ip_only::*;
     }
 }
 
@@ -47,7 +64,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use crate::opt::SetSockOpt;
-use crate::{Events, Sock, SockEvent, SockOpt, SockOptValue};
+use crate::{Events, Sock, SockAddress, SockEvent, SockOpt, SockOptValue, UnixAddress};
 
 // The contract, checked: each item of the backend coerced to the signature the front end
 // relies on.
@@ -74,6 +91,11 @@ const _: () = {
     let _: fn(&mut [WaitEntry], Duration) -> io::Result<()> = poll;
     let _: fn(&Socket, SockOpt) -> io::Result<SockOptValue> = get_sock_opt;
     let _: fn(&Socket, SetSockOpt) -> io::Result<()> = set_sock_opt;
+    let _: fn(&UnixAddress, Duration) -> io::Result<Socket> = connect_unix;
+    let _: fn(&UnixAddress) -> io::Result<Socket> = bind_unix;
+    let _: fn(&Socket) -> io::Result<SockAddress> = local_address;
+    let _: fn(&Socket) -> io::Result<SockAddress> = peer_address;
+    let _: fn(&Socket) -> io::Result<(Socket, SockAddress)> = accept_address;
     // SockMan's registration (src/sockman/).
     fn registry_type<R: Send + Sync, E: Send>() {}
     let _: fn() = registry_type::<Registry, Readiness>;

@@ -13,6 +13,14 @@ use super::PollTarget;
 use crate::opt::SetSockOpt;
 use crate::{Sock, SockEvent, SockOpt, SockOptValue};
 
+// Unix-domain sockets, with the calls that give addresses of any family.
+#[cfg(unix)]
+mod unix_domain;
+#[cfg(unix)]
+pub(crate) use unix_domain::{
+    accept_address, bind_unix, connect_unix, local_address, peer_address,
+};
+
 /// The owned OS socket: a [`socket2::Socket`].
 pub type Socket = socket2::Socket;
 
@@ -161,6 +169,9 @@ pub(crate) fn listen(socket: &Socket, backlog: i32) -> io::Result<()> {
 /// `accept(2)` (`accept4` with `SOCK_CLOEXEC` where there is one); the new socket is made
 /// non-blocking and gets `TCP_NODELAY`, which not every OS carries over from the listener.
 pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
+    // Refused before a connection is taken that could not be returned with its address.
+    #[cfg(unix)]
+    unix_domain::refuse_non_ip(socket)?;
     let (peer, addr) = socket.accept()?;
     adopt(&peer)?;
     let _ = peer.set_tcp_nodelay(true);
@@ -171,8 +182,12 @@ pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
 }
 
 fn ip_addr(addr: SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not an IP socket (local_address() and peer_address() give any address)",
+        )
+    })
 }
 
 /// `getsockname(2)`.
@@ -251,16 +266,20 @@ mod os_poll {
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
         let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if ret < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(ret as usize)
+            return Err(io::Error::last_os_error());
         }
+        for fd in fds.iter_mut() {
+            fd.revents = super::hang_up_reads(fd.events, fd.revents);
+        }
+        Ok(ret as usize)
     }
 }
 
 #[cfg(windows)]
 mod os_poll {
+    use std::cell::RefCell;
     use std::io;
+    use std::time::Duration;
 
     use windows_sys::Win32::Networking::WinSock::{
         WSAGetLastError, WSAPoll, INVALID_SOCKET, SOCKET, SOCKET_ERROR, WSAPOLLFD,
@@ -287,15 +306,108 @@ mod os_poll {
         }
     }
 
+    /// `WSAPoll`, made to answer as `poll(2)` does where Windows (or Wine) differs: a set
+    /// without a socket sleeps out the timeout, a socket listed twice is polled once and
+    /// every entry gets its own answer, and a hang-up makes RECV ready.
     pub(super) fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+        // WSAPoll refuses a set with no valid socket (WSAEINVAL, as its documentation says:
+        // "the array must contain at least one structure with a valid socket"); poll(2)
+        // sleeps, and an idle node with no peers yet waits exactly like that.
+        if fds.iter().all(|fd| fd.fd == SKIP) {
+            fds.iter_mut().for_each(|fd| fd.revents = 0);
+            std::thread::sleep(match u64::try_from(timeout_ms) {
+                Ok(ms) => Duration::from_millis(ms),
+                Err(_) => Duration::MAX, // negative: forever
+            });
+            return Ok(0);
+        }
+        DISTINCT.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut distinct) => poll_distinct(fds, &mut distinct, timeout_ms),
+            Err(_) => poll_distinct(fds, &mut Distinct::default(), timeout_ms),
+        })?;
+        let mut ready = 0;
+        for fd in fds.iter_mut() {
+            fd.revents = super::hang_up_reads(fd.events, fd.revents);
+            ready += usize::from(fd.revents != 0);
+        }
+        Ok(ready)
+    }
+
+    /// Scratch space of [`poll_distinct`], reused between calls.
+    #[derive(Default)]
+    struct Distinct {
+        /// Indices into the caller's set, sorted by socket.
+        order: Vec<usize>,
+        /// One entry per distinct socket, asking for everything its entries ask for.
+        fds: Vec<PollFd>,
+        /// For each entry of the caller's set, its socket's index in `fds`.
+        slot: Vec<usize>,
+    }
+
+    thread_local! {
+        static DISTINCT: RefCell<Distinct> = RefCell::new(Distinct::default());
+    }
+
+    /// Polls each distinct socket of `fds` once and gives every entry the events it asked
+    /// for (and the errors). WSAPoll's documentation says nothing of a socket listed twice,
+    /// and Wine answers only the last of its entries; `poll(2)` answers each.
+    fn poll_distinct(
+        fds: &mut [PollFd],
+        scratch: &mut Distinct,
+        timeout_ms: i32,
+    ) -> io::Result<()> {
+        let Distinct {
+            order,
+            fds: distinct,
+            slot,
+        } = scratch;
+        order.clear();
+        order.extend(0..fds.len());
+        order.sort_unstable_by_key(|&i| fds[i].fd);
+        if order
+            .windows(2)
+            .all(|pair| fds[pair[0]].fd != fds[pair[1]].fd)
+        {
+            return wsa_poll(fds, timeout_ms);
+        }
+        distinct.clear();
+        slot.clear();
+        slot.resize(fds.len(), 0);
+        for &i in order.iter() {
+            match distinct.last_mut() {
+                Some(last) if last.fd == fds[i].fd => last.events |= fds[i].events,
+                _ => distinct.push(new_fd(fds[i].fd, fds[i].events)),
+            }
+            slot[i] = distinct.len() - 1;
+        }
+        wsa_poll(distinct, timeout_ms)?;
+        for (fd, &slot) in fds.iter_mut().zip(slot.iter()) {
+            fd.revents = distinct[slot].revents & (fd.events | POLLERR | POLLHUP | POLLNVAL);
+        }
+        Ok(())
+    }
+
+    fn wsa_poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<()> {
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` WSAPOLLFD structs.
         let ret = unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, timeout_ms) };
         if ret == SOCKET_ERROR {
             // SAFETY: no preconditions; reads the calling thread's last WinSock error.
             Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
         } else {
-            Ok(ret as usize)
+            Ok(())
         }
+    }
+}
+
+/// A hang-up makes RECV ready when RECV was asked for: a `recv` then returns at once (end of
+/// stream, or the error), which is what RECV promises (Core: data *or EOF*). Linux sets POLLIN
+/// beside POLLHUP anyway; Windows reports a peer's orderly close as POLLHUP without
+/// POLLRDNORM, so without this `wait(RECV)` would never see end of stream there.
+fn hang_up_reads(events: i16, revents: i16) -> i16 {
+    if revents & os_poll::POLLHUP != 0 {
+        revents | (events & os_poll::POLLIN)
+    } else {
+        revents
     }
 }
 

@@ -30,6 +30,8 @@ WINE_ONLY=(
     "native wait_and_recv_report_a_peer_reset"
     "native is_connected_after_a_peer_reset_gives_the_reset_text"
     "native recv_until_terminator_after_a_peer_reset_fails_with_a_recv_error"
+    "sockman peer_resetting_mid_message_gives_a_permanent_read_error"
+    "sockman peer_resetting_with_linger_zero_gives_connection_reset"
 )
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -4,7 +4,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::error::{describe, is_permanent};
-use crate::{Sock, SockError, SockEvent, ThreadInterrupt};
+use crate::socks5::IntrRecvError;
+use crate::{DeadlineIo, Sock, SockError, SockEvent, ThreadInterrupt};
 
 /// The longest single wait inside [`SockIo::send_complete`] and
 /// [`SockIo::recv_until_terminator`], so an interrupt is noticed within about this long
@@ -87,38 +88,14 @@ pub trait SockIo {
         timeout: Duration,
         interrupt: &ThreadInterrupt,
     ) -> Result<(), SockError> {
-        let mut deadline = Deadline::new(timeout);
-        let mut sent = 0;
-        while sent < data.len() {
-            match self.send(&data[sent..]) {
-                // A broken `send` may claim more than it was given.
-                Ok(n) => sent += n.min(data.len() - sent),
-                Err(e) if is_permanent(&e) => return Err(SockError::Send(e)),
-                Err(_) => {}
-            }
-            if sent == data.len() {
-                break;
-            }
-            let left = deadline.left(self.now());
-            if left.is_zero() {
-                return Err(SockError::SendTimeout {
-                    sent,
-                    total: data.len(),
-                });
-            }
-            if interrupt.is_interrupted() {
-                return Err(SockError::SendInterrupted {
-                    sent,
-                    total: data.len(),
-                });
-            }
-            self.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::SEND)
-                .map_err(|source| SockError::Wait {
-                    source,
-                    received: Vec::new(),
-                })?;
-        }
-        Ok(())
+        send_at_least(
+            self,
+            data,
+            data.len(),
+            &mut Deadline::new(timeout),
+            interrupt,
+        )
+        .map(drop)
     }
 
     /// Reads up to `terminator` within `timeout` (Core's `RecvUntilTerminator`): returns the
@@ -144,89 +121,61 @@ pub trait SockIo {
         interrupt: &ThreadInterrupt,
         max_data: usize,
     ) -> Result<Vec<u8>, SockError> {
-        let mut deadline = Deadline::new(timeout);
-        // `data[..received]` holds the bytes consumed so far. Each peek goes into the tail of
-        // `data` itself and the read then lands on the peeked copy: no buffer of its own, no
-        // copy. The tail is zeroed once and kept between tries, and cut off before returning.
-        let mut data = Vec::new();
-        let mut received = 0;
+        // The peek grows while no terminator shows up: Core's 512 bytes first, so short lines
+        // cost no more than in Core, doubled up to MAX_PEEK, so long ones take few calls.
         let mut peek_size = FIRST_PEEK;
-        let consumed = |mut data: Vec<u8>, len: usize| {
-            data.truncate(len);
-            data
-        };
-        loop {
-            if received >= max_data {
-                return Err(SockError::TooManyBytes {
-                    received: consumed(data, received),
-                });
-            }
-            let want = peek_size.min(max_data - received);
-            if data.len() < received + want {
-                data.resize(received + want, 0);
-            }
-            let progressed = match self.peek(&mut data[received..received + want]) {
-                Ok(0) => {
-                    return Err(SockError::Closed {
-                        received: consumed(data, received),
-                    })
+        until_terminator(
+            self,
+            timeout,
+            interrupt,
+            max_data,
+            |data, received, limit| {
+                let want = peek_size.min(limit);
+                // The peek goes into the tail of `data` itself and the read then lands on the
+                // peeked copy: no buffer of its own, no copy. The tail is zeroed once and kept
+                // between tries.
+                if data.len() < received + want {
+                    data.resize(received + want, 0);
                 }
-                Ok(peeked) => {
-                    let peeked = peeked.min(want);
-                    let window = &data[received..received + peeked];
-                    let found = memchr::memchr(terminator, window);
-                    let try_len = found.map_or(peeked, |pos| pos + 1);
-                    match self.recv(&mut data[received..received + try_len]) {
-                        Ok(read) if read == try_len => {}
-                        other => {
-                            let read = other.unwrap_or(0).min(try_len);
-                            return Err(SockError::ShortRead {
-                                read,
-                                attempted: try_len,
-                                peeked,
-                                received: consumed(data, received + read),
-                            });
+                let peeked = match self.peek(&mut data[received..received + want]) {
+                    Ok(0) => return Step::Closed,
+                    Ok(peeked) => peeked.min(want),
+                    Err(e) => return Step::Failed(e),
+                };
+                let found = memchr::memchr(terminator, &data[received..received + peeked]);
+                let try_len = found.map_or(peeked, |pos| pos + 1);
+                match self.recv(&mut data[received..received + try_len]) {
+                    Ok(read) if read == try_len => {}
+                    other => {
+                        return Step::ShortRead {
+                            read: other.unwrap_or(0).min(try_len),
+                            attempted: try_len,
+                            peeked,
                         }
                     }
-                    if let Some(pos) = found {
-                        return Ok(consumed(data, received + pos));
-                    }
-                    received += try_len;
-                    if peeked == want {
-                        peek_size = (peek_size * 2).min(MAX_PEEK);
-                    }
-                    true
                 }
-                Err(e) if is_permanent(&e) => {
-                    return Err(SockError::Recv {
-                        source: e,
-                        received: consumed(data, received),
-                    })
+                if found.is_none() && peeked == want {
+                    peek_size = (peek_size * 2).min(MAX_PEEK);
                 }
-                Err(_) => false,
-            };
-            let left = deadline.left(self.now());
-            if left.is_zero() {
-                return Err(SockError::RecvTimeout {
-                    received: consumed(data, received),
-                });
-            }
-            if interrupt.is_interrupted() {
-                return Err(SockError::RecvInterrupted {
-                    received: consumed(data, received),
-                });
-            }
-            // After progress more may be waiting already: try again before waiting (Core
-            // always waits, one system call more per chunk).
-            if !progressed {
-                if let Err(source) = self.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::RECV) {
-                    return Err(SockError::Wait {
-                        source,
-                        received: consumed(data, received),
-                    });
+                Step::Read {
+                    read: try_len,
+                    found: found.is_some(),
                 }
-            }
-        }
+            },
+        )
+    }
+
+    /// Blocking [`io::Read`](std::io::Read) and [`io::Write`](std::io::Write) on this sock with
+    /// Core's deadline and interrupt: see [`DeadlineIo`].
+    fn with_deadline<'a>(
+        &'a self,
+        timeout: Duration,
+        interrupt: &'a ThreadInterrupt,
+    ) -> DeadlineIo<'a, Self>
+    where
+        Self: Sized,
+    {
+        DeadlineIo::new(self, timeout, interrupt)
     }
 
     /// Whether the connection is still up (Core's `IsConnected`): peeks one byte; data or
@@ -245,6 +194,253 @@ pub trait SockIo {
             Err(e) => Err(describe(&e)),
         }
     }
+}
+
+/// A borrowed sock is a sock: `BufSock::new(&sock)` and [`DeadlineIo`] over a borrow work, and
+/// every method (also an overridden one, such as [`BufSock`](crate::BufSock)'s terminator read)
+/// is the borrowed sock's.
+impl<T: SockIo + ?Sized> SockIo for &T {
+    fn send(&self, data: &[u8]) -> io::Result<usize> {
+        (**self).send(data)
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).recv(buf)
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).peek(buf)
+    }
+
+    fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
+        (**self).wait(timeout, requested)
+    }
+
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+
+    fn send_complete(
+        &self,
+        data: &[u8],
+        timeout: Duration,
+        interrupt: &ThreadInterrupt,
+    ) -> Result<(), SockError> {
+        (**self).send_complete(data, timeout, interrupt)
+    }
+
+    fn recv_until_terminator(
+        &self,
+        terminator: u8,
+        timeout: Duration,
+        interrupt: &ThreadInterrupt,
+        max_data: usize,
+    ) -> Result<Vec<u8>, SockError> {
+        (**self).recv_until_terminator(terminator, timeout, interrupt, max_data)
+    }
+
+    fn is_connected(&self) -> Result<(), String> {
+        (**self).is_connected()
+    }
+}
+
+/// What one attempt of [`until_terminator`] did.
+pub(crate) enum Step {
+    /// `read` bytes were consumed into `data[received..received + read]`; with `found`, the
+    /// last of them is the terminator.
+    Read { read: usize, found: bool },
+    /// End of stream.
+    Closed,
+    /// The attempt failed: a permanent error ends the operation, any other means wait.
+    Failed(io::Error),
+    /// A read returned `read` bytes (consumed into `data` as for `Read`) where a peek had
+    /// promised `peeked` and `attempted` were asked for.
+    ShortRead {
+        read: usize,
+        attempted: usize,
+        peeked: usize,
+    },
+}
+
+/// Core's `RecvUntilTerminator` loop, once for every reader: `attempt(data, received, limit)`
+/// consumes at most `limit` (> 0) more bytes, up to and including the terminator, into
+/// `data[received..]` (what `data` holds past `received` is scratch, kept between attempts and
+/// cut off before returning); the limit, the deadline, the interrupt, the waits and every error
+/// text live here. [`SockIo::recv_until_terminator`] attempts with a peek and a read;
+/// [`BufSock`](crate::BufSock) with its read-ahead buffer.
+pub(crate) fn until_terminator<S: SockIo + ?Sized>(
+    sock: &S,
+    timeout: Duration,
+    interrupt: &ThreadInterrupt,
+    max_data: usize,
+    mut attempt: impl FnMut(&mut Vec<u8>, usize, usize) -> Step,
+) -> Result<Vec<u8>, SockError> {
+    let mut deadline = Deadline::new(timeout);
+    let mut data = Vec::new();
+    let mut received = 0;
+    let consumed = |mut data: Vec<u8>, len: usize| {
+        data.truncate(len);
+        data
+    };
+    loop {
+        if received >= max_data {
+            return Err(SockError::TooManyBytes {
+                received: consumed(data, received),
+            });
+        }
+        let progressed = match attempt(&mut data, received, max_data - received) {
+            Step::Read { read, found: true } => {
+                // `read` counts the terminator, so it is at least 1.
+                return Ok(consumed(data, received + read.saturating_sub(1)));
+            }
+            Step::Read { read, found: false } => {
+                received += read;
+                true
+            }
+            Step::Closed => {
+                return Err(SockError::Closed {
+                    received: consumed(data, received),
+                })
+            }
+            Step::ShortRead {
+                read,
+                attempted,
+                peeked,
+            } => {
+                return Err(SockError::ShortRead {
+                    read,
+                    attempted,
+                    peeked,
+                    received: consumed(data, received + read),
+                })
+            }
+            Step::Failed(e) if is_permanent(&e) => {
+                return Err(SockError::Recv {
+                    source: e,
+                    received: consumed(data, received),
+                })
+            }
+            Step::Failed(_) => false,
+        };
+        let left = deadline.left(sock.now());
+        if left.is_zero() {
+            return Err(SockError::RecvTimeout {
+                received: consumed(data, received),
+            });
+        }
+        if interrupt.is_interrupted() {
+            return Err(SockError::RecvInterrupted {
+                received: consumed(data, received),
+            });
+        }
+        // After progress more may be waiting already: try again before waiting (Core
+        // always waits, one system call more per chunk).
+        if !progressed {
+            if let Err(source) = sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::RECV) {
+                return Err(SockError::Wait {
+                    source,
+                    received: consumed(data, received),
+                });
+            }
+        }
+    }
+}
+
+/// Core's `SendComplete` loop, stopping once `min` bytes of `data` are sent (all of them for
+/// [`SockIo::send_complete`], one or more for a [`DeadlineIo`](crate::DeadlineIo) write);
+/// how many were. Makes one attempt before any check, so what fits succeeds whatever the
+/// deadline and the interrupt; `min == 0` sends nothing.
+pub(crate) fn send_at_least<S: SockIo + ?Sized>(
+    sock: &S,
+    data: &[u8],
+    min: usize,
+    deadline: &mut Deadline,
+    interrupt: &ThreadInterrupt,
+) -> Result<usize, SockError> {
+    let mut sent = 0;
+    while sent < min {
+        match sock.send(&data[sent..]) {
+            // A broken `send` may claim more than it was given.
+            Ok(n) => sent += n.min(data.len() - sent),
+            Err(e) if is_permanent(&e) => return Err(SockError::Send(e)),
+            Err(_) => {}
+        }
+        if sent >= min {
+            break;
+        }
+        let left = deadline.left(sock.now());
+        if left.is_zero() {
+            return Err(SockError::SendTimeout {
+                sent,
+                total: data.len(),
+            });
+        }
+        if interrupt.is_interrupted() {
+            return Err(SockError::SendInterrupted {
+                sent,
+                total: data.len(),
+            });
+        }
+        sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::SEND)
+            .map_err(|source| SockError::Wait {
+                source,
+                received: Vec::new(),
+            })?;
+    }
+    Ok(sent)
+}
+
+/// Core's `InterruptibleRecv` loop, stopping once `min` bytes are in `buf` (all of it for
+/// [`interruptible_recv`](crate::socks5::interruptible_recv), one or more for a
+/// [`DeadlineIo`](crate::DeadlineIo) read); how many are. Reads first, so what has arrived is
+/// returned whatever the deadline and the interrupt.
+pub(crate) fn recv_at_least<S: SockIo + ?Sized>(
+    sock: &S,
+    buf: &mut [u8],
+    min: usize,
+    deadline: &mut Deadline,
+    interrupt: &ThreadInterrupt,
+) -> Result<usize, IntrRecvError> {
+    let expected = buf.len();
+    let mut received = 0;
+    while received < min {
+        let must_wait = match sock.recv(&mut buf[received..]) {
+            Ok(0) => return Err(IntrRecvError::Disconnected { received, expected }),
+            Ok(n) => {
+                // A broken `recv` may claim more than the buffer held.
+                received += n.min(expected - received);
+                false
+            }
+            Err(source) if is_permanent(&source) => {
+                return Err(IntrRecvError::NetworkError {
+                    source,
+                    received,
+                    expected,
+                })
+            }
+            Err(_) => true,
+        };
+        if received >= min {
+            break;
+        }
+        if interrupt.is_interrupted() {
+            return Err(IntrRecvError::Interrupted { received, expected });
+        }
+        let left = deadline.left(sock.now());
+        if left.is_zero() {
+            return Err(IntrRecvError::Timeout { received, expected });
+        }
+        // After progress more may be there already: try again before waiting.
+        if must_wait {
+            sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::RECV)
+                .map_err(|source| IntrRecvError::NetworkError {
+                    source,
+                    received,
+                    expected,
+                })?;
+        }
+    }
+    Ok(received)
 }
 
 /// A deadline `timeout` after the first attempt of an operation, on a monotonic clock.

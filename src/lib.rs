@@ -21,6 +21,8 @@
 //! | `CThreadInterrupt` | [`ThreadInterrupt`] |
 //! | `Socks5`, `ConnectThroughProxy`, `InterruptibleRecv` | [`socks5::connect`], [`Sock::connect_via_socks5`], [`socks5::interruptible_recv`] |
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
+//! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`) |
+//! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write` |
 //! | `SockMan` (PR #30988, `src/common/sockman.h`) | [`sockman::SockMan`] (its own table in [`sockman`]) |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
@@ -54,6 +56,8 @@
 #![warn(missing_docs)]
 
 mod addr;
+mod buf;
+mod deadline;
 mod error;
 mod event;
 mod interrupt;
@@ -65,6 +69,8 @@ pub mod socks5;
 mod sys;
 
 pub use addr::{SockAddress, UnixAddress};
+pub use buf::{BufSock, DEFAULT_BUF_CAPACITY};
+pub use deadline::DeadlineIo;
 pub use error::{io_error_is_permanent, network_error_string, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;

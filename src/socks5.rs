@@ -43,9 +43,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::error::{describe, is_permanent};
-use crate::io::Deadline;
-use crate::{Sock, SockError, SockEvent, SockIo, ThreadInterrupt, UnixAddress, MAX_WAIT_FOR_IO};
+use crate::error::describe;
+use crate::io::{recv_at_least, Deadline};
+use crate::{Sock, SockError, SockIo, ThreadInterrupt, UnixAddress};
 
 /// Core's `g_socks5_recv_timeout`: "ample time for negotiation for very slow proxies such as
 /// Tor". Core uses it for every send and every read of the handshake.
@@ -328,7 +328,7 @@ pub fn socks5_error_string(code: u8) -> String {
 /// `InterruptibleRecv`).
 ///
 /// Tries [`recv`](SockIo::recv) first; while nothing is there, waits for
-/// [`SockEvent::RECV`] at most `min(time left, MAX_WAIT_FOR_IO)`, so an interrupt is noticed
+/// [`SockEvent::RECV`](crate::SockEvent::RECV) at most `min(time left, MAX_WAIT_FOR_IO)`, so an interrupt is noticed
 /// within about a second. Between attempts it checks the interrupt, then the deadline, as
 /// Core does. Where Core is fragile this is stricter: one attempt is always made (Core makes
 /// none with a zero timeout), a read that completes succeeds even with the interrupt set, and
@@ -365,46 +365,7 @@ pub fn interruptible_recv<S: SockIo + ?Sized>(
     interrupt: &ThreadInterrupt,
 ) -> Result<(), IntrRecvError> {
     let expected = buf.len();
-    let mut deadline = Deadline::new(timeout);
-    let mut received = 0;
-    while received < expected {
-        let must_wait = match sock.recv(&mut buf[received..]) {
-            Ok(0) => return Err(IntrRecvError::Disconnected { received, expected }),
-            Ok(n) => {
-                // A broken `recv` may claim more than the buffer held.
-                received += n.min(expected - received);
-                false
-            }
-            Err(source) if is_permanent(&source) => {
-                return Err(IntrRecvError::NetworkError {
-                    source,
-                    received,
-                    expected,
-                })
-            }
-            Err(_) => true,
-        };
-        if received == expected {
-            break;
-        }
-        if interrupt.is_interrupted() {
-            return Err(IntrRecvError::Interrupted { received, expected });
-        }
-        let left = deadline.left(sock.now());
-        if left.is_zero() {
-            return Err(IntrRecvError::Timeout { received, expected });
-        }
-        // After progress more may be there already: try again before waiting.
-        if must_wait {
-            sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::RECV)
-                .map_err(|source| IntrRecvError::NetworkError {
-                    source,
-                    received,
-                    expected,
-                })?;
-        }
-    }
-    Ok(())
+    recv_at_least(sock, buf, expected, &mut Deadline::new(timeout), interrupt).map(drop)
 }
 
 /// Asks the SOCKS5 proxy at the other end of `sock` to connect to `dest:port` (Core's

@@ -1,7 +1,10 @@
-//! `SockMan` leaks no descriptor: alone in its test binary, so no other test opens or closes
-//! descriptors while it counts them (Linux: `/proc/self/fd`).
+//! `SockMan` leaks nothing over many connect/close cycles: alone in its test binary, so no
+//! other test opens or closes descriptors while it counts them (on Linux, `/proc/self/fd`;
+//! elsewhere the cycles run and the manager must end empty and still accept). Native only:
+//! 10,000 cycles in an unoptimised wasm build take minutes, and there are no descriptors to
+//! count there.
 
-#![cfg(target_os = "linux")]
+#![cfg(all(sockets, not(target_family = "wasm")))]
 
 mod common;
 
@@ -39,11 +42,24 @@ impl Handler for Counter {
     }
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
+/// Descriptors open in this process; `None` where there is no `/proc/self/fd` to count.
+fn open_fds() -> Option<usize> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    Some(
+        std::fs::read_dir("/proc/self/fd")
+            .expect("/proc/self/fd")
+            .count(),
+    )
 }
+
+/// The 10,000 where descriptors can be counted; fewer where each cycle is slow (Wine).
+const CYCLES: usize = if cfg!(target_os = "linux") {
+    10_000
+} else {
+    1_000
+};
 
 #[track_caller]
 fn drive(man: &SockMan, handler: &mut Counter, done: impl Fn(&Counter) -> bool) {
@@ -66,7 +82,7 @@ fn no_descriptor_left_after_10000_connect_and_close_cycles() {
     let outbound = listener.local_addr().expect("address");
     let mut handler = Counter::default();
     let before = open_fds();
-    for cycle in 0..10_000 {
+    for cycle in 0..CYCLES {
         if cycle % 2 == 0 {
             // Outbound: we connect, the peer accepts and leaves, we close.
             let id = man.connect(outbound, TIMEOUT).expect("connect");
@@ -89,12 +105,19 @@ fn no_descriptor_left_after_10000_connect_and_close_cycles() {
     man.run_once(&mut handler, Duration::ZERO)
         .expect("run_once");
     assert_eq!(man.connection_count(), 0);
-    assert_eq!(open_fds(), before, "descriptors left after 10,000 cycles");
+    // Still accepting after all that.
+    let client = Sock::connect(addr, TIMEOUT).expect("connect after the cycles");
+    let seen = handler.accepted.len();
+    drive(&man, &mut handler, |h| h.accepted.len() > seen);
+    assert!(man.close(handler.accepted[seen]));
+    drop(client);
+    if let (Some(before), Some(after)) = (before, open_fds()) {
+        assert_eq!(after, before, "descriptors left after {CYCLES} cycles");
+    }
     drop(man);
-    // Dropping the manager closes its listener and the poller's descriptors (epoll and the
-    // notification's, natively on Linux).
-    assert!(
-        open_fds() <= before - 2,
-        "the manager's drop closed nothing"
-    );
+    if let (Some(before), Some(after)) = (before, open_fds()) {
+        // Dropping the manager closes its listener and the poller's descriptors (epoll and
+        // the notification's).
+        assert!(after <= before - 2, "the manager's drop closed nothing");
+    }
 }

@@ -417,6 +417,128 @@ pub(crate) fn std_recv_exact(mut stream: &TcpStream, mut buf: &mut [u8]) -> Resu
 }
 
 // ---------------------------------------------------------------------------------------------
+// wasm: one thread drives both ends of a stream.
+
+/// The reading sock in wasm, where no thread sends: its `wait` first sends as much of the
+/// stream as the writing sock takes, then waits for the reader's events or the writer's room.
+#[cfg(target_os = "wasi")]
+pub(crate) struct Pumped<'a> {
+    reader: &'a Sock,
+    writer: &'a Sock,
+    stream: &'a [u8],
+    sent: std::cell::Cell<usize>,
+}
+
+#[cfg(target_os = "wasi")]
+impl<'a> Pumped<'a> {
+    pub(crate) fn new(reader: &'a Sock, writer: &'a Sock, stream: &'a [u8]) -> Pumped<'a> {
+        Pumped {
+            reader,
+            writer,
+            stream,
+            sent: std::cell::Cell::new(0),
+        }
+    }
+
+    fn pump(&self) -> io::Result<()> {
+        let mut sent = self.sent.get();
+        while sent < self.stream.len() {
+            match self.writer.send(&self.stream[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if is_would_block(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.sent.set(sent);
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "wasi")]
+impl bitcoin_sock::SockIo for Pumped<'_> {
+    fn send(&self, data: &[u8]) -> io::Result<usize> {
+        self.reader.send(data)
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.recv(buf)
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.peek(buf)
+    }
+
+    fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
+        self.pump()?;
+        let mut socks = [
+            (self.reader, bitcoin_sock::Events::new(requested)),
+            (self.writer, bitcoin_sock::Events::new(SockEvent::SEND)),
+        ];
+        let count = if self.sent.get() < self.stream.len() {
+            2
+        } else {
+            1
+        };
+        Sock::wait_many(timeout, &mut socks[..count])?;
+        Ok(socks[0].1.occurred)
+    }
+}
+
+/// [`Pumped`] for `std::net`: the reading stream (non-blocking) as an [`io::Read`] whose
+/// reads first write what the writing stream takes of the stream, and on would-block wait
+/// for both with wasi-libc's `poll()`.
+#[cfg(target_os = "wasi")]
+pub(crate) struct PumpedStd<'a> {
+    reader: &'a TcpStream,
+    writer: &'a TcpStream,
+    stream: &'a [u8],
+    sent: usize,
+}
+
+#[cfg(target_os = "wasi")]
+impl<'a> PumpedStd<'a> {
+    pub(crate) fn new(
+        reader: &'a TcpStream,
+        writer: &'a TcpStream,
+        stream: &'a [u8],
+    ) -> Result<PumpedStd<'a>> {
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(PumpedStd {
+            reader,
+            writer,
+            stream,
+            sent: 0,
+        })
+    }
+}
+
+#[cfg(target_os = "wasi")]
+impl Read for PumpedStd<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            while self.sent < self.stream.len() {
+                match (&mut &*self.writer).write(&self.stream[self.sent..]) {
+                    Ok(n) => self.sent += n,
+                    Err(e) if is_would_block(&e) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            match (&mut &*self.reader).read(buf) {
+                Err(e) if is_would_block(&e) => {}
+                other => return other,
+            }
+            let mut fds = [
+                pollfd(self.reader, libc::POLLIN),
+                pollfd(self.writer, libc::POLLOUT),
+            ];
+            let count = if self.sent < self.stream.len() { 2 } else { 1 };
+            poll_fds(&mut fds[..count], 60_000).map_err(io::Error::other)?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Threads pinned to CPUs (native).
 
 /// The CPUs this process may run on (Linux); empty where that cannot be known or pinned.

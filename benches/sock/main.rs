@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Workloads (names for the command line): `bulk`, `pingpong`, `terminator`, `wait_many`,
-//! `memory`, `unix` (native Unix only: Unix-domain sockets). Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
+//! `memory`, `unix` (native Unix only: Unix-domain sockets), `bufsock`. Each measurement runs several rounds (3 to 7), ours and the baseline alternating,
 //! and the best round of each is kept (noise only ever adds time). Natively the two threads of
 //! a measurement are pinned to CPUs (Linux), the same way for ours and the baseline.
 //! BENCHMARKS.md has the latest figures.
@@ -24,6 +24,7 @@
 //! `harness.rs` holds what every workload shares and says how a workload is added; each other
 //! file is one workload, its native and wasm versions side by side.
 
+mod bufsock;
 mod bulk;
 mod harness;
 mod memory;
@@ -69,6 +70,10 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "unix",
         run: unix_domain::run,
+    },
+    Workload {
+        name: "bufsock",
+        run: bufsock::run,
     },
 ];
 

@@ -282,78 +282,19 @@ mod native {
 /// In wasmtime the reading sock sends the stream itself, a little at every wait.
 #[cfg(target_os = "wasi")]
 mod wasm {
-    use std::io;
     use std::time::{Duration, Instant};
 
-    use bitcoin_sock::{Events, Sock, SockEvent, SockIo};
+    use bitcoin_sock::Sock;
 
     use super::{read_stream, LineReader, LineStream};
-    use crate::harness::{is_would_block, Result};
-
-    /// The reading sock in wasm, where no thread sends: its `wait` first sends as much of the stream
-    /// as the writing sock takes, then waits for the reader's events or the writer's room.
-    pub(super) struct Pumped<'a> {
-        reader: &'a Sock,
-        writer: &'a Sock,
-        stream: &'a [u8],
-        sent: std::cell::Cell<usize>,
-    }
-
-    impl Pumped<'_> {
-        fn pump(&self) -> io::Result<()> {
-            let mut sent = self.sent.get();
-            while sent < self.stream.len() {
-                match self.writer.send(&self.stream[sent..]) {
-                    Ok(n) => sent += n,
-                    Err(e) if is_would_block(&e) => break,
-                    Err(e) => return Err(e),
-                }
-            }
-            self.sent.set(sent);
-            Ok(())
-        }
-    }
-
-    impl SockIo for Pumped<'_> {
-        fn send(&self, data: &[u8]) -> io::Result<usize> {
-            self.reader.send(data)
-        }
-
-        fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-            self.reader.recv(buf)
-        }
-
-        fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-            self.reader.peek(buf)
-        }
-
-        fn wait(&self, timeout: Duration, requested: SockEvent) -> io::Result<SockEvent> {
-            self.pump()?;
-            let mut socks = [
-                (self.reader, Events::new(requested)),
-                (self.writer, Events::new(SockEvent::SEND)),
-            ];
-            let count = if self.sent.get() < self.stream.len() {
-                2
-            } else {
-                1
-            };
-            Sock::wait_many(timeout, &mut socks[..count])?;
-            Ok(socks[0].1.occurred)
-        }
-    }
+    use crate::harness::{Pumped, Result};
 
     pub(super) fn time_stream(
         (writer, reader_sock): (&Sock, &Sock),
         reader: LineReader,
         stream: &LineStream,
     ) -> Result<Duration> {
-        let pumped = Pumped {
-            reader: reader_sock,
-            writer,
-            stream: &stream.bytes,
-            sent: std::cell::Cell::new(0),
-        };
+        let pumped = Pumped::new(reader_sock, writer, &stream.bytes);
         let start = Instant::now();
         read_stream(&pumped, reader, stream)?;
         Ok(start.elapsed())

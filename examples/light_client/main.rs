@@ -30,12 +30,13 @@ mod peer;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bitcoin_sock::{resolve, Sock, SockError, SockEvent, SockIo, ThreadInterrupt};
+use bitcoin_sock::socks5::IntrRecvError;
+use bitcoin_sock::{resolve, Sock, SockError, SockIo, ThreadInterrupt};
 
 use p2p::chain::{HeaderChain, HeaderError};
 use p2p::framing::{
@@ -573,8 +574,10 @@ impl<'a, S: SockIo> Session<'a, S> {
         Ok(Message { command, payload })
     }
 
-    /// Fills `buf` from the socket by `deadline`, waiting for [`SockEvent::RECV`] between
-    /// reads (the crate's `recv_until_terminator` is for delimited text; Bitcoin messages are
+    /// Fills `buf` from the socket by `deadline`: `read_exact` through the crate's deadline
+    /// adapter ([`SockIo::with_deadline`]), which waits for data at most
+    /// [`MAX_WAIT_FOR_IO`](bitcoin_sock::MAX_WAIT_FOR_IO) at a time and stops at the deadline
+    /// (the crate's `recv_until_terminator` is for delimited text; Bitcoin messages are
     /// length-prefixed).
     fn recv_exact(
         &self,
@@ -583,44 +586,38 @@ impl<'a, S: SockIo> Session<'a, S> {
         phase: Phase,
         reading: impl Fn() -> String,
     ) -> Result<(), ClientError> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.io.recv(&mut buf[filled..]) {
-                Ok(0) => {
-                    return Err(ClientError::Closed {
-                        reading: reading(),
-                        received: filled,
-                        expected: buf.len(),
-                    })
-                }
-                Ok(read) => {
-                    filled += read;
-                    continue;
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(err) => return Err(ClientError::Recv(err)),
-            }
-            let left = deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(self.io.now())
-            });
-            if left.is_zero() {
-                return Err(ClientError::Timeout {
-                    phase,
-                    timeout: match phase {
-                        Phase::Handshake => self.timeouts.handshake,
-                        Phase::Headers => self.timeouts.headers,
-                    },
-                });
-            }
-            self.io
-                .wait(left, SockEvent::RECV)
-                .map_err(ClientError::Recv)?;
-        }
-        Ok(())
+        let left = deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_duration_since(self.io.now())
+        });
+        let Err(err) = self.io.with_deadline(left, &self.interrupt).read_exact(buf) else {
+            return Ok(());
+        };
+        // The adapter's error carries Core's `InterruptibleRecv` outcome, with the counts.
+        let kind = err.kind();
+        let source = match err
+            .into_inner()
+            .map(|inner| inner.downcast::<IntrRecvError>())
+        {
+            Some(Ok(source)) => *source,
+            Some(Err(other)) => return Err(ClientError::Recv(io::Error::new(kind, other))),
+            None => return Err(ClientError::Recv(kind.into())),
+        };
+        Err(match source {
+            IntrRecvError::Disconnected { received, expected } => ClientError::Closed {
+                reading: reading(),
+                received,
+                expected,
+            },
+            IntrRecvError::Timeout { .. } => ClientError::Timeout {
+                phase,
+                timeout: match phase {
+                    Phase::Handshake => self.timeouts.handshake,
+                    Phase::Headers => self.timeouts.headers,
+                },
+            },
+            IntrRecvError::NetworkError { source, .. } => ClientError::Recv(source),
+            other => ClientError::Recv(io::Error::other(other)),
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! `send`, `recv` and `peek` over `wasi:io/streams`, with the read-ahead buffer that gives
-//! WASI a `peek`.
+//! WASI a `peek`: the front end's `ReadAhead`, the same code as `BufSock`'s buffer.
 
 use std::io;
 
@@ -12,21 +12,9 @@ use super::{InputEnd, Phase, Socket, State};
 pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 impl State {
-    pub(super) fn buffered(&self) -> &[u8] {
-        &self.read_ahead[self.read_pos..]
-    }
-
-    pub(super) fn consume(&mut self, n: usize) {
-        self.read_pos += n;
-        if self.read_pos == self.read_ahead.len() {
-            self.read_ahead.clear();
-            self.read_pos = 0;
-        }
-    }
-
     /// Whether a `recv` would return at once (data, end of stream or an error).
     pub(super) fn readable(&self) -> bool {
-        !self.buffered().is_empty() || self.input_end.is_some()
+        !self.read_ahead.is_empty() || self.input_end.is_some()
     }
 }
 
@@ -65,21 +53,11 @@ impl Socket {
         }
     }
 
-    /// Appends what the input stream has now (up to `max` bytes) to the read-ahead buffer.
+    /// Appends what the input stream has now (up to `max` bytes) to the read-ahead buffer,
+    /// which adopts the host's buffer when it is empty (no copy).
     pub(super) fn fill(&self, state: &mut State, max: usize) {
         let bytes = self.read_stream(state, max);
-        if bytes.is_empty() {
-            return;
-        }
-        if state.buffered().is_empty() {
-            // Adopt the host's buffer: no copy.
-            state.read_ahead = bytes;
-        } else {
-            // Drop the consumed prefix first, so a stream that never drains stays bounded.
-            state.read_ahead.drain(..state.read_pos);
-            state.read_ahead.extend_from_slice(&bytes);
-        }
-        state.read_pos = 0;
+        state.read_ahead.append(bytes);
     }
 }
 
@@ -126,15 +104,15 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
-    if state.buffered().is_empty() {
+    if state.read_ahead.is_empty() {
         let bytes = socket.read_stream(&mut state, buf.len());
         if !bytes.is_empty() {
             let n = bytes.len().min(buf.len());
             buf[..n].copy_from_slice(&bytes[..n]);
             if n < bytes.len() {
                 // More than asked for (a host's liberty): keep the rest for the next read.
-                state.read_ahead = bytes;
-                state.read_pos = n;
+                state.read_ahead.append(bytes);
+                state.read_ahead.consume(n);
             }
             return Ok(n);
         }
@@ -151,7 +129,7 @@ pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
-    let missing = buf.len().saturating_sub(state.buffered().len());
+    let missing = buf.len().saturating_sub(state.read_ahead.buffered().len());
     if missing > 0 {
         socket.fill(&mut state, missing.max(READ_CHUNK));
     }
@@ -161,14 +139,8 @@ pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
 /// Copies buffered bytes into `buf` (consuming them when `consume`), or reports how the stream
 /// ended, or `EAGAIN`.
 fn take_buffered(state: &mut State, buf: &mut [u8], consume: bool) -> io::Result<usize> {
-    let buffered = state.buffered();
-    if !buffered.is_empty() {
-        let n = buffered.len().min(buf.len());
-        buf[..n].copy_from_slice(&buffered[..n]);
-        if consume {
-            state.consume(n);
-        }
-        return Ok(n);
+    if !state.read_ahead.is_empty() {
+        return Ok(state.read_ahead.copy_to(buf, consume));
     }
     match state.input_end {
         None => Err(errno_to_io(libc::EAGAIN)),

@@ -9,7 +9,7 @@
 //! * `addr`: address conversion, `local_addr`/`peer_addr` and name resolution;
 //! * `tcp`: creating, connecting, binding, listening, accepting and shutting down;
 //! * `adopt`: sockets made elsewhere, as `Sock`;
-//! * `io`: `send`, `recv`, `peek` and the read-ahead buffer;
+//! * `io`: `send`, `recv` and `peek`, over the front end's read-ahead buffer (`crate::buf`);
 //! * `poll`: the poll plan (`watch` before the one `poll`, `settle` after);
 //! * `opt`: socket options;
 //! * `registry`: `SockMan`'s registered sockets, their pollables kept across waits.
@@ -23,6 +23,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use wasi::io::poll::Pollable;
 use wasi::io::streams::{InputStream, OutputStream};
 use wasi::sockets::tcp::TcpSocket;
+
+use crate::buf::ReadAhead;
 
 mod addr;
 mod adopt;
@@ -116,9 +118,9 @@ enum InputEnd {
 #[derive(Debug)]
 struct State {
     phase: Phase,
-    /// Bytes read from the input stream but not yet received: `read_ahead[read_pos..]`.
-    read_ahead: Vec<u8>,
-    read_pos: usize,
+    /// Bytes read from the input stream but not yet received (the front end's read-ahead
+    /// buffer, the same as `BufSock`'s).
+    read_ahead: ReadAhead,
     input_end: Option<InputEnd>,
     /// The pending socket error (a failed connect or write), like `SO_ERROR`.
     pending_error: Option<i32>,
@@ -139,8 +141,7 @@ impl Socket {
             socket_ready: OnceLock::new(),
             state: Mutex::new(State {
                 phase,
-                read_ahead: Vec::new(),
-                read_pos: 0,
+                read_ahead: ReadAhead::default(),
                 input_end: None,
                 pending_error: None,
                 wrote: false,

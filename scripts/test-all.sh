@@ -46,9 +46,16 @@ for target in $PORTABILITY_TARGETS; do
     # Type-checks the Windows (WSAPoll, WSAE* codes), macOS and FreeBSD paths; no linking.
     cargo clippy --all-targets --target "$target" -- -D warnings
 done
+# The tests for hosts that restrict the network are test = false (each needs its own runner),
+# so --all-targets leaves them out.
+cargo clippy --target wasm32-wasip2 --test restricted --test addr_check -- -D warnings
 # The fuzz target (its own workspace) type-checks on stable, so it cannot rot unseen;
 # ./scripts/fuzz.sh runs it (nightly).
 cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
+# The embedding host of the addr_check tests (its own workspace: wasmtime as a library; about
+# 3 minutes of CPU to check cold).
+cargo fmt --check --manifest-path hosts/restricted/Cargo.toml
+cargo clippy --release --manifest-path hosts/restricted/Cargo.toml -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
 
@@ -128,6 +135,23 @@ step "examples: native output == wasmtime output"
 same_output demo
 same_output light_client
 same_output node
+
+step "tests: hosts that allow no network (wasmtime without -S inherit-network, and with -S tcp=n)"
+# Every operation must fail with PermissionDenied naming the operation and the address.
+CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
+    run_tests --target wasm32-wasip2 --test restricted
+CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
+    run_tests --target wasm32-wasip2 --test restricted
+
+step "tests: an embedding host that allows some loopback addresses (hosts/restricted, wasmtime-wasi)"
+# Built from its own workspace (wasmtime 48 as a library); a cold build is the longest step.
+cargo build --release --manifest-path hosts/restricted/Cargo.toml
+restricted_host="$PWD/hosts/restricted/target/release/restricted-host"
+CARGO_TARGET_WASM32_WASIP2_RUNNER="$restricted_host --bind 127.0.0.1 --listen 127.0.0.1 --connect 127.0.0.1 --bind [::1]:0" \
+    run_tests --target wasm32-wasip2 --test addr_check
+
+step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; examples == native"
+./scripts/jco-tests.sh
 
 step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime"
 ./scripts/regtest-node.sh check

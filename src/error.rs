@@ -227,6 +227,94 @@ impl From<SockError> for io::Error {
     }
 }
 
+/// An error of [`Sock::bind`](crate::Sock::bind), [`Sock::listen`](crate::Sock::listen) or
+/// [`resolve`](crate::resolve) with the operation and the address it was about, inside the
+/// [`io::Error`] those calls return. That error keeps the OS error's kind, so `err.kind()` is
+/// `PermissionDenied`, `AddrInUse`, ... as without the context.
+///
+/// `Display` reads like Core's `"connect() to ... failed: ..."` ([`SockError::Connect`] is the
+/// same for connects): `bind() to 127.0.0.1:8333 failed: Address already in use (98)`,
+/// `listen() on 127.0.0.1:8333 failed: ...`, `resolve() of "seed.bitcoin.sipa.be" failed: ...`.
+/// A host that denies the network (an edge platform, `wasmtime run` without
+/// `-S inherit-network`) thus says which operation and which address it refused.
+///
+/// The OS error, with its raw code, is the [`source`](std::error::Error::source); because an
+/// [`io::Error`] with a message cannot also carry a raw code, `err.raw_os_error()` is `None` on
+/// the outer error: [`os_error_code`] looks through the context.
+///
+/// ```
+/// use bitcoin_sock::{os_error_code, OpError, Sock};
+///
+/// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 8)?;
+/// let addr = listener.local_addr()?;
+/// let err = Sock::bind_listen(addr, 8).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+/// let context = err.get_ref().and_then(|e| e.downcast_ref::<OpError>()).unwrap();
+/// assert_eq!(context.op(), "bind");
+/// assert!(err.to_string().starts_with(&format!("bind() to {addr} failed: ")));
+/// assert_eq!(os_error_code(&err), context.io_error().raw_os_error());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{op}() {preposition} {target} failed: {}", describe(.source))]
+pub struct OpError {
+    op: &'static str,
+    preposition: &'static str,
+    target: String,
+    #[source]
+    source: io::Error,
+}
+
+impl OpError {
+    /// The operation: `"bind"`, `"listen"` or `"resolve"`.
+    pub fn op(&self) -> &'static str {
+        self.op
+    }
+
+    /// What the operation was about: the socket address (`"127.0.0.1:8333"`, `"[::1]:0"`) or,
+    /// for `resolve`, the quoted name.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The OS error, with its raw code where it has one.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+}
+
+/// Wraps `source` in an [`OpError`], keeping its kind.
+pub(crate) fn with_context(
+    op: &'static str,
+    preposition: &'static str,
+    target: String,
+    source: io::Error,
+) -> io::Error {
+    let kind = source.kind();
+    io::Error::new(
+        kind,
+        OpError {
+            op,
+            preposition,
+            target,
+            source,
+        },
+    )
+}
+
+/// The raw OS error code of `err`, looking through the [`OpError`] context that
+/// [`Sock::bind`](crate::Sock::bind), [`Sock::listen`](crate::Sock::listen) and
+/// [`resolve`](crate::resolve) add: what [`io::Error::raw_os_error`] answers for errors
+/// without it.
+pub fn os_error_code(err: &io::Error) -> Option<i32> {
+    err.raw_os_error().or_else(|| {
+        err.get_ref()?
+            .downcast_ref::<OpError>()?
+            .source
+            .raw_os_error()
+    })
+}
+
 /// Core's `NetworkErrorString`: the OS description of `err` followed by the code, e.g.
 /// `"Connection refused (111)"` on Linux.
 ///
@@ -284,7 +372,7 @@ cfg_if::cfg_if! {
 /// [`io_error_is_permanent`] for an [`io::Error`]: by its OS code when it has one (so the
 /// answer is the same as for the raw code), else by its kind.
 pub(crate) fn is_permanent(err: &io::Error) -> bool {
-    match err.raw_os_error() {
+    match os_error_code(err) {
         Some(code) => io_error_is_permanent(code),
         None => !matches!(
             err.kind(),

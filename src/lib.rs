@@ -71,7 +71,7 @@ mod sys;
 pub use addr::{SockAddress, UnixAddress};
 pub use buf::{BufSock, DEFAULT_BUF_CAPACITY};
 pub use deadline::DeadlineIo;
-pub use error::{io_error_is_permanent, network_error_string, SockError};
+pub use error::{io_error_is_permanent, network_error_string, os_error_code, OpError, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;
 pub use io::{SockIo, MAX_WAIT_FOR_IO};

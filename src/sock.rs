@@ -5,7 +5,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::error::not_connected;
+use crate::error::{self, not_connected};
 use crate::opt::SetSockOpt;
 use crate::sys;
 use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
@@ -72,17 +72,32 @@ impl Sock {
     /// port; [`local_addr`](Sock::local_addr) tells which.
     ///
     /// # Errors
-    /// The OS error of creating or binding the socket (e.g. `AddrInUse`).
+    /// The OS error of creating or binding the socket (e.g. `AddrInUse`, or `PermissionDenied`
+    /// where the host does not allow the address), inside an [`OpError`](crate::OpError) that
+    /// names the operation and `addr`: `bind() to 127.0.0.1:8333 failed: ...`.
     pub fn bind(addr: SocketAddr) -> io::Result<Sock> {
-        sys::bind(&addr).map(Sock::from_os)
+        sys::bind(&addr)
+            .map(Sock::from_os)
+            .map_err(|err| error::with_context("bind", "to", addr.to_string(), err))
     }
 
     /// Starts listening for connections (Core's `Listen`).
     ///
     /// # Errors
-    /// The OS error; `NotConnected` on the invalid sock.
+    /// The OS error (`PermissionDenied` where the host does not allow listening there), inside
+    /// an [`OpError`](crate::OpError) that names the operation and the local address:
+    /// `listen() on 127.0.0.1:8333 failed: ...`; `NotConnected` on the invalid sock.
     pub fn listen(&self, backlog: i32) -> io::Result<()> {
-        sys::listen(self.try_get()?, backlog)
+        let socket = self.try_get()?;
+        // Asked first: a host may close the socket when it refuses the listen (wasmtime does).
+        let local = sys::local_addr(socket);
+        sys::listen(socket, backlog).map_err(|err| {
+            let target = match local {
+                Ok(addr) => addr.to_string(),
+                Err(_) => "an unbound socket".to_string(),
+            };
+            error::with_context("listen", "on", target, err)
+        })
     }
 
     /// [`bind`](Sock::bind) then [`listen`](Sock::listen): a listening sock on `addr`.
@@ -448,7 +463,10 @@ impl fmt::Debug for Sock {
 /// `wasi:sockets/ip-name-lookup` on WASI. A literal IP address resolves to itself.
 ///
 /// # Errors
-/// The resolver's error when the name does not resolve.
+/// The resolver's error when the name does not resolve (`PermissionDenied` where the host
+/// allows no name lookup), inside an [`OpError`](crate::OpError) that names the operation and
+/// `host`: `resolve() of "example.com" failed: ...`.
 pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     sys::resolve(host, port)
+        .map_err(|err| error::with_context("resolve", "of", format!("{host:?}"), err))
 }

@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bitcoin_sock::{
-    network_error_string, resolve, Events, Sock, SockError, SockEvent, SockIo, SockOpt,
-    SockOptValue, ThreadInterrupt,
+    io_error_is_permanent, network_error_string, os_error_code, resolve, Events, OpError, Sock,
+    SockError, SockEvent, SockIo, SockOpt, SockOptValue, ThreadInterrupt,
 };
 use common::*;
 
@@ -390,6 +390,29 @@ fn binding_a_port_in_use_fails_addr_in_use() {
     let listener = listener(V4);
     let addr = listener.local_addr().expect("local_addr");
     assert_kind(Sock::bind_listen(addr, 8), ErrorKind::AddrInUse);
+}
+
+#[test]
+fn a_failed_bind_names_the_operation_and_the_address_and_keeps_the_os_code() {
+    let listener = listener(V4);
+    let addr = listener.local_addr().expect("local_addr");
+    let err = Sock::bind_listen(addr, 8).expect_err("the port is taken");
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    let code = os_error_code(&err).expect("an OS error inside");
+    assert!(io_error_is_permanent(code));
+    assert_eq!(
+        err.to_string(),
+        format!("bind() to {addr} failed: {}", network_error_string(code))
+    );
+    let context = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<OpError>())
+        .expect("the operation context");
+    assert_eq!(
+        (context.op(), context.target()),
+        ("bind", &*addr.to_string())
+    );
+    assert_eq!(context.io_error().raw_os_error(), Some(code));
 }
 
 #[test]

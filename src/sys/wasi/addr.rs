@@ -81,12 +81,6 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let lookup_failed = |code: ErrorCode| {
-        io::Error::other(format!(
-            "failed to look up address information for {host:?}: {}",
-            code.message()
-        ))
-    };
     let stream = resolve_addresses(network(), host).map_err(lookup_failed)?;
     let mut addrs = Vec::new();
     loop {
@@ -105,4 +99,30 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
             Err(code) => return Err(lookup_failed(code)),
         }
     }
+}
+
+/// A failed `ip-name-lookup`, in std's words for a failed `getaddrinfo` (the front end names
+/// the host), with the closest native kind.
+fn lookup_failed(code: ErrorCode) -> io::Error {
+    let kind = match code {
+        // wasmtime answers permanent-resolver-failure exactly when the host allows no name
+        // lookup (no `-S allow-ip-name-lookup`, or `allow_ip_name_lookup(false)` embedded), and
+        // jco when its network is denied: a refusal, not a broken resolver.
+        ErrorCode::AccessDenied | ErrorCode::PermanentResolverFailure => {
+            io::ErrorKind::PermissionDenied
+        }
+        ErrorCode::InvalidArgument => io::ErrorKind::InvalidInput,
+        _ => io::ErrorKind::Other,
+    };
+    let reason = match kind {
+        io::ErrorKind::PermissionDenied => "the host allows no name lookup",
+        _ => code.message(),
+    };
+    io::Error::new(
+        kind,
+        format!(
+            "failed to look up address information: {reason} ({})",
+            code.name()
+        ),
+    )
 }

@@ -116,7 +116,8 @@
 //!
 //! # Writing a node's socket loop
 //! The loop on a thread of its own, the node's state in the handler, sends from another
-//! thread (the README's example):
+//! thread (the README's example; natively, since WASI has no threads — there, call
+//! [`run_once`](SockMan::run_once) as in the first example):
 //!
 //! ```
 //! use bitcoin_sock::sockman::{Handler, Id, SockMan};
@@ -175,6 +176,7 @@
 //!     }
 //! }
 //!
+//! # #[cfg(not(target_family = "wasm"))] { // threads: native only
 //! let man = SockMan::new()?;
 //! let addr = man.bind_and_listen("127.0.0.1:0".parse()?)?;
 //! let interrupt = ThreadInterrupt::new();
@@ -197,6 +199,7 @@
 //!     io_thread.join().expect("the socket thread does not panic")?;
 //!     Ok(())
 //! })?;
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

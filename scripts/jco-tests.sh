@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every wasm32-wasip2 test binary and both examples under jco, the second WASI preview 2
+# Runs every wasm32-wasip2 test binary and the examples under jco, the second WASI preview 2
 # runtime (Node.js + @bytecodealliance/preview2-shim), pinned in scripts/jco/package.json and
 # installed from npm (`npm ci`) when missing. Host differences that make a test meaningless
 # there are skipped by scripts/jco-skip.txt, one reasoned line each; nothing else is skipped.
@@ -117,8 +117,8 @@ jco_tests "$listed" "restricted, the network denied" \
 summary+=("restricted (network denied): $listed passed")
 
 # The examples print exactly their native output.
-cargo build --quiet --target wasm32-wasip2 --example demo --example light_client
-for example in demo light_client; do
+cargo build --quiet --target wasm32-wasip2 --example demo --example light_client --example node
+for example in demo light_client node; do
     native=$(cargo run --quiet --example "$example")
     under_jco=$("$jco" run "target/wasm32-wasip2/debug/examples/$example.wasm")
     if [ "$native" != "$under_jco" ]; then

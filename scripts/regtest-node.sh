@@ -6,17 +6,26 @@
 # bcoin, a full node in JavaScript (the last release, 1.0.2). This script installs it into
 # target/regtest-node (npm, no prebuilt download: leveldown's binary ships inside its npm
 # package, mrmr is compiled with node-gyp against the local Node headers), starts it in regtest
-# on 127.0.0.1 only, with no outbound connections and no external-address lookup, and mines a
-# few blocks so it has headers to serve.
+# on 127.0.0.1 only, with no outbound connections and no external-address lookup, and mines
+# 4,500 blocks (three getheaders rounds of 2,000) so it has headers to serve.
 #
 #   scripts/regtest-node.sh install   install bcoin (once)
 #   scripts/regtest-node.sh start     install, start the node, mine REGTEST_BLOCKS blocks
 #   scripts/regtest-node.sh stop      stop the node this script started
-#   scripts/regtest-node.sh check     start; run the example against it natively and in
-#                                     wasmtime, check the handshake and the headers; stop
+#   scripts/regtest-node.sh check     start; then, each ending on bcoin's tip (its RPC
+#                                     getbestblockhash): the light client syncs from bcoin
+#                                     (native, wasmtime); our node (examples/node) syncs from
+#                                     bcoin natively, then a light client and 100 light clients
+#                                     at once sync from it; our node syncs from bcoin in
+#                                     wasmtime and 100 light clients at once sync from it;
+#                                     stop everything
+#   scripts/regtest-node.sh rpc METHOD [PARAMS_JSON]   ask the running node over JSON-RPC
 #
-# Environment: REGTEST_PORT (default 18444), REGTEST_BLOCKS (default 25),
-# REGTEST_NODE_DIR (default target/regtest-node).
+# Environment: REGTEST_PORT (default 18444), REGTEST_RPC_PORT (default REGTEST_PORT + 1), the
+# example node's ports REGTEST_OUR_PORT (default REGTEST_PORT + 2, + 3 for the wasm one),
+# REGTEST_BLOCKS (default 4500), REGTEST_CLIENTS (light clients at once, default 100; against
+# the node in wasmtime REGTEST_WASM_CLIENTS, default the same), REGTEST_NODE_DIR (default
+# target/regtest-node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +35,14 @@ BCOIN_VERSION=1.0.2
 # uses. With --memory the node never opens it anyway, but it is loaded at startup.
 LEVELDOWN_VERSION=6.1.1
 PORT=${REGTEST_PORT:-18444}
-BLOCKS=${REGTEST_BLOCKS:-25}
+RPC_PORT=${REGTEST_RPC_PORT:-$((PORT + 1))}
+BLOCKS=${REGTEST_BLOCKS:-4500}
+OUR_PORT=${REGTEST_OUR_PORT:-$((PORT + 2))}
+CLIENTS=${REGTEST_CLIENTS:-100}
+WASM_CLIENTS=${REGTEST_WASM_CLIENTS:-$CLIENTS}
+WASMTIME=(wasmtime run -S inherit-network=y -S allow-ip-name-lookup=y)
+# Longest any one step may take (cargo builds included), in seconds.
+STEP_TIMEOUT=${REGTEST_STEP_TIMEOUT:-600}
 DIR=${REGTEST_NODE_DIR:-$PWD/target/regtest-node}
 PID_FILE=$DIR/node.pid
 LOG_FILE=$DIR/node.log
@@ -34,7 +50,9 @@ LOG_FILE=$DIR/node.log
 say() { printf '==> %s\n' "$*"; }
 
 install() {
-    if [ -f "$DIR/node_modules/mrmr/build/Release/mrmr.node" ] && [ -f "$DIR/launch.js" ]; then
+    # The launcher is written every time, so a change to it reaches an existing install.
+    write_launcher
+    if [ -f "$DIR/node_modules/mrmr/build/Release/mrmr.node" ]; then
         return
     fi
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -67,13 +85,17 @@ EOF
         npm install --ignore-scripts --no-audit --no-fund --loglevel=error
         npm rebuild mrmr "${nodedir[@]}" --loglevel=error
     )
+}
+
+write_launcher() {
+    mkdir -p "$DIR"
     cat >"$DIR/launch.js" <<'EOF'
 'use strict';
 // bcoin's full node in regtest on 127.0.0.1 only; mines blocks, then serves peers.
 const FullNode = require('bcoin/lib/node/fullnode');
 const Address = require('bcoin/lib/primitives/address');
 
-const [port, blocks, prefix] = process.argv.slice(2);
+const [port, rpcPort, blocks, prefix] = process.argv.slice(2);
 const node = new FullNode({
   network: 'regtest',
   prefix,
@@ -82,8 +104,9 @@ const node = new FullNode({
   listen: true,
   host: '127.0.0.1',
   port: Number(port),
+  // JSON-RPC on loopback, where bcoin needs no API key.
   httpHost: '127.0.0.1',
-  httpPort: 0,
+  httpPort: Number(rpcPort),
   logConsole: true,
   logLevel: 'info',
 });
@@ -101,8 +124,15 @@ process.on('unhandledRejection', (err) => { throw err; });
   await node.connect();
   node.startSync();
   // Coinbases to the all-zero key hash: nobody can spend them, nobody needs to.
+  // In batches, so a long chain shows its progress; the time is the node's own.
   const address = Address.fromPubkeyhash(Buffer.alloc(20)).toString('regtest');
-  await node.rpc.generateToAddress([Number(blocks), address]);
+  const started = Date.now();
+  for (let left = Number(blocks); left > 0; left -= 500) {
+    await node.rpc.generateToAddress([Math.min(left, 500), address]);
+    console.log(`MINED height ${node.chain.height}`);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`MINED ${blocks} blocks in ${seconds} s`);
   console.log(`READY 127.0.0.1:${port} height ${node.chain.height} tip ${node.chain.tip.rhash()}`);
 })().catch((err) => {
   console.error(err.stack);
@@ -121,14 +151,16 @@ start() {
         say "a regtest node is already running (pid $(cat "$PID_FILE"))"
         return
     fi
-    say "starting bcoin in regtest on 127.0.0.1:$PORT"
+    say "starting bcoin in regtest on 127.0.0.1:$PORT (JSON-RPC on $RPC_PORT), mining $BLOCKS blocks"
     mkdir -p "$DIR/data"
     # A fresh log: the READY line of an earlier run must not be taken for this one's.
     : >"$LOG_FILE"
-    node "$DIR/launch.js" "$PORT" "$BLOCKS" "$DIR/data" >>"$LOG_FILE" 2>&1 &
+    node "$DIR/launch.js" "$PORT" "$RPC_PORT" "$BLOCKS" "$DIR/data" >>"$LOG_FILE" 2>&1 &
     echo $! >"$PID_FILE"
-    for _ in $(seq 1 600); do
+    # Polls the log: mining 4,500 blocks takes bcoin about 20 s on a quiet machine.
+    for _ in $(seq 1 1800); do
         if grep -q '^READY ' "$LOG_FILE"; then
+            grep '^MINED [0-9]* blocks' "$LOG_FILE" || true
             grep '^READY ' "$LOG_FILE"
             return
         fi
@@ -141,7 +173,7 @@ start() {
     done
     cat "$LOG_FILE" >&2
     stop
-    echo "FAILED: the regtest node did not get ready in 60 s" >&2
+    echo "FAILED: the regtest node did not get ready in 180 s" >&2
     exit 1
 }
 
@@ -156,35 +188,135 @@ stop() {
     rm -f "$PID_FILE"
 }
 
-# Runs the example against the node ("$@" are cargo's extra arguments, e.g. --target) and
-# checks it shook hands and got every mined header, ending on the node's tip.
-check_run() {
-    local tip=$1
-    shift
+# JSON-RPC to the running node: prints the result (a JSON string's value bare).
+rpc() {
+    local method=$1 params=${2:-[]}
+    timeout 30 node -e '
+        const [port, method, params] = process.argv.slice(1);
+        const body = JSON.stringify({ method, params: JSON.parse(params), id: 1 });
+        const req = require("http").request({ host: "127.0.0.1", port: Number(port), method: "POST",
+            path: "/", headers: { "Content-Type": "application/json" } }, (res) => {
+          let text = "";
+          res.on("data", (chunk) => { text += chunk; });
+          res.on("end", () => {
+            const reply = JSON.parse(text);
+            if (reply.error) { console.error(JSON.stringify(reply.error)); process.exit(1); }
+            console.log(typeof reply.result === "string" ? reply.result : JSON.stringify(reply.result));
+          });
+        });
+        req.on("error", (err) => { console.error(err.message); process.exit(1); });
+        req.end(body);
+    ' "$RPC_PORT" "$method" "$params"
+}
+
+# Runs the light client against 127.0.0.1:$1 ("${@:4}" are cargo's extra arguments, e.g.
+# --target) and checks it synced to height $2 and tip $3.
+check_light_client() {
+    local port=$1 height=$2 tip=$3
+    shift 3
     local output
-    if ! output=$(cargo run --quiet --example light_client "$@" -- --network regtest "127.0.0.1:$PORT" 2>&1); then
+    if ! output=$(timeout "$STEP_TIMEOUT" cargo run --quiet --example light_client "$@" -- --network regtest "127.0.0.1:$port" 2>&1); then
         echo "$output"
-        echo "FAILED: light_client $* against the regtest node" >&2
+        echo "FAILED: light_client $* against 127.0.0.1:$port" >&2
         return 1
     fi
-    echo "$output"
-    local want="$BLOCKS headers arrived, chained from genesis to $tip"
-    if ! grep -q 'handshake complete' <<<"$output" || ! grep -qF "$want" <<<"$output"; then
-        echo "FAILED: expected 'handshake complete' and '$want'" >&2
+    grep -E '^(connected|handshake|<- headers|synced)' <<<"$output"
+    local want="synced: height $height, tip $tip"
+    if ! grep -qxF "$want" <<<"$output"; then
+        echo "$output"
+        echo "FAILED: expected '$want'" >&2
         return 1
     fi
 }
 
+# Background processes of this script (our node, native or in wasmtime), stopped on exit.
+our_pids=()
+stop_all() {
+    local pid
+    for pid in "${our_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    our_pids=()
+    stop
+}
+
+# Starts our node ("$@": the command, native binary or wasmtime + .wasm) syncing from bcoin and
+# listening on 127.0.0.1:$1; waits for its "synced:" line and checks height $2 and tip $3.
+start_our_node() {
+    local port=$1 height=$2 tip=$3 log=$4
+    shift 4
+    : >"$log"
+    "$@" --network regtest --connect "127.0.0.1:$PORT" --listen "127.0.0.1:$port" \
+        --maxconnections $((CLIENTS + WASM_CLIENTS + 25)) >"$log" 2>&1 &
+    our_pids+=("$!")
+    local pid=$!
+    for _ in $(seq 1 $((STEP_TIMEOUT * 10))); do
+        if grep -q '^synced:' "$log"; then break; fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$log" >&2
+            echo "FAILED: our node exited" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    grep -E '^(listening|node: synced|synced:)' "$log" || true
+    local want="synced: height $height, tip $tip, from 1 of 1 outbound peers"
+    if ! grep -qF "$want" "$log"; then
+        cat "$log" >&2
+        echo "FAILED: expected our node's '$want'" >&2
+        return 1
+    fi
+}
+
+# Runs $4 light clients at once against our node on 127.0.0.1:$1 (log $5) and checks they all
+# synced to height $2 and tip $3.
+check_clients() {
+    local port=$1 height=$2 tip=$3 count=$4 log=$5 output
+    local want="$count of $count clients synced: height $height, tip $tip"
+    if ! output=$(timeout "$STEP_TIMEOUT" target/debug/examples/light_client --network regtest --clients "$count" "127.0.0.1:$port" 2>&1) \
+        || ! grep -qF "$want" <<<"$output"; then
+        echo "$output"
+        grep -v 'the peer closed the connection' "$log" | tail -20 >&2
+        echo "FAILED: expected '$want'" >&2
+        return 1
+    fi
+    grep -v '^network:' <<<"$output"
+}
+
 check() {
-    trap stop EXIT
+    trap stop_all EXIT
     start
-    local tip
-    tip=$(grep '^READY ' "$LOG_FILE" | awk '{print $NF}')
-    say "light_client against the regtest node, native"
-    check_run "$tip"
-    say "light_client against the regtest node, wasm32-wasip2 in wasmtime"
-    check_run "$tip" --target wasm32-wasip2
-    say "the light client's handshake and getheaders work against bcoin, native and in wasmtime"
+    local tip height
+    tip=$(rpc getbestblockhash)
+    height=$(rpc getblockcount)
+    say "bcoin: height $height, tip $tip (RPC getbestblockhash)"
+    if [ "$height" -lt 4500 ]; then
+        echo "FAILED: bcoin has $height blocks, fewer than three getheaders rounds" >&2
+        return 1
+    fi
+    say "building the examples (native and wasm32-wasip2)"
+    timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node
+    timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node --target wasm32-wasip2
+    local native=target/debug/examples wasm=target/wasm32-wasip2/debug/examples
+
+    say "light_client <- bcoin, native"
+    check_light_client "$PORT" "$height" "$tip"
+    say "light_client <- bcoin, wasm32-wasip2 in wasmtime"
+    check_light_client "$PORT" "$height" "$tip" --target wasm32-wasip2
+
+    say "our node <- bcoin, native; light_client <- our node"
+    start_our_node "$OUR_PORT" "$height" "$tip" "$DIR/our-node.log" "$native/node"
+    check_light_client "$OUR_PORT" "$height" "$tip"
+    say "$CLIENTS light clients at once <- our node (native)"
+    check_clients "$OUR_PORT" "$height" "$tip" "$CLIENTS" "$DIR/our-node.log"
+
+    say "our node <- bcoin, wasm32-wasip2 in wasmtime; $WASM_CLIENTS light clients at once <- our node"
+    start_our_node $((OUR_PORT + 1)) "$height" "$tip" "$DIR/our-node-wasm.log" "${WASMTIME[@]}" "$wasm/node.wasm"
+    check_clients $((OUR_PORT + 1)) "$height" "$tip" "$WASM_CLIENTS" "$DIR/our-node-wasm.log"
+    say "bcoin -> light client (native, wasmtime); bcoin -> our node (native) -> light client" \
+        "and $CLIENTS at once; bcoin -> our node (wasmtime) -> $WASM_CLIENTS light clients at once:" \
+        "all at height $height, tip $tip"
 }
 
 case "${1:-}" in
@@ -192,8 +324,12 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     check) check ;;
+    rpc)
+        shift
+        rpc "$@"
+        ;;
     *)
-        echo "usage: $0 install|start|stop|check" >&2
+        echo "usage: $0 install|start|stop|check|rpc METHOD [PARAMS_JSON]" >&2
         exit 2
         ;;
 esac

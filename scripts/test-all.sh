@@ -162,6 +162,7 @@ same_output() {
 step "examples: native output == wasmtime output"
 same_output demo
 same_output light_client
+same_output node
 
 step "tests: hosts that allow no network (wasmtime without -S inherit-network, and with -S tcp=n)"
 # Every operation must fail with PermissionDenied naming the operation and the address.
@@ -180,7 +181,7 @@ CARGO_TARGET_WASM32_WASIP2_RUNNER="$restricted_host --bind 127.0.0.1 --listen 12
 step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; examples == native"
 ./scripts/jco-tests.sh
 
-step "light client against a real Bitcoin node (bcoin, regtest, loopback), native and wasmtime"
+step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime"
 ./scripts/regtest-node.sh check
 
 step "all checks passed"

@@ -1,20 +1,23 @@
-//! The light-client example's wire format (examples/light_client/framing.rs) and network table
-//! (network.rs), tested on their own: no sockets, so these run natively and in wasmtime alike.
+//! The examples' wire format (examples/common/p2p/framing.rs, shared by the light client and
+//! the node) and network table (network.rs), tested on their own: no sockets, so these run
+//! natively and in wasmtime alike.
 
-// Each example module is compiled here as it is; the tests use most, not all, of it.
+// The shared module is compiled here as it is; the tests use most, not all, of it.
 #[allow(dead_code)]
-#[path = "../examples/light_client/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/light_client/network.rs"]
-mod network;
+#[path = "../examples/common/p2p/mod.rs"]
+mod p2p;
 
-use framing::{
-    checksum, decode_headers, encode_headers, encode_message, hash_from_hex, hash_to_hex,
-    parse_message, write_compact_size, BlockHeader, FrameError, GetHeaders, MessageHeader,
-    NetAddress, Reader, VersionMessage, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
+use std::str::FromStr;
+
+use bitcoin_primitives::block::Version;
+use bitcoin_primitives::merkle_tree::TxMerkleNode;
+use bitcoin_primitives::{BlockTime, CompactTarget};
+use p2p::framing::{
+    self, checksum, decode_headers, encode_header, encode_headers, encode_message, parse_message,
+    write_compact_size, BlockHash, BlockHeader, FrameError, GetHeaders, MessageHeader, NetAddress,
+    Reader, VersionMessage, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
-use network::NETWORKS;
+use p2p::network::{self, NETWORKS};
 
 const REGTEST_MAGIC: [u8; 4] = [0xfa, 0xbf, 0xb5, 0xda];
 const MAINNET_MAGIC: [u8; 4] = [0xf9, 0xbe, 0xb4, 0xd9];
@@ -32,19 +35,42 @@ fn read_compact_size(bytes: &[u8]) -> Result<u64, FrameError> {
     Ok(value)
 }
 
+fn header(
+    version: i32,
+    prev: BlockHash,
+    merkle_root: [u8; 32],
+    time: u32,
+    bits: u32,
+    nonce: u32,
+) -> BlockHeader {
+    BlockHeader {
+        version: Version::from_consensus(version),
+        prev_blockhash: prev,
+        merkle_root: TxMerkleNode::from_byte_array(merkle_root),
+        time: BlockTime::from_u32(time),
+        bits: CompactTarget::from_consensus(bits),
+        nonce,
+    }
+}
+
+/// Display-order hex (as Core shows hashes) to wire-order bytes.
+fn hash_bytes(hex: &str) -> [u8; 32] {
+    BlockHash::from_str(hex).unwrap().to_byte_array()
+}
+
 fn fake_headers(count: u32) -> Vec<BlockHeader> {
-    let mut prev_block = [0u8; 32];
+    let mut prev = BlockHash::GENESIS_PREVIOUS_BLOCK_HASH;
     (0..count)
         .map(|height| {
-            let header = BlockHeader {
-                version: 0x2000_0000,
-                prev_block,
-                merkle_root: [height as u8; 32],
-                time: 1_700_000_000 + height * 600,
-                bits: 0x207f_ffff,
-                nonce: height,
-            };
-            prev_block = header.hash();
+            let header = header(
+                0x2000_0000,
+                prev,
+                [height as u8; 32],
+                1_700_000_000 + height * 600,
+                0x207f_ffff,
+                height,
+            );
+            prev = header.block_hash();
             header
         })
         .collect()
@@ -333,7 +359,7 @@ fn getheaders_from_genesis_has_the_expected_layout() {
     let getheaders = GetHeaders {
         version: 70016,
         locator: vec![genesis],
-        stop: [0; 32],
+        stop: BlockHash::GENESIS_PREVIOUS_BLOCK_HASH,
     };
     let payload = getheaders.encode();
     assert_eq!(payload.len(), 4 + 1 + 32 + 32);
@@ -352,7 +378,7 @@ fn headers_message_round_trips_and_chains() {
     let decoded = decode_headers(&payload).unwrap();
     assert_eq!(decoded, headers);
     for pair in decoded.windows(2) {
-        assert_eq!(pair[1].prev_block, pair[0].hash());
+        assert_eq!(pair[1].prev_blockhash, pair[0].block_hash());
     }
     assert_eq!(decode_headers(&[0]), Ok(Vec::new()));
 }
@@ -370,13 +396,13 @@ fn headers_message_with_truncated_payload_is_rejected() {
             "cut {cut}"
         );
     }
-    // Cut in the middle of the second header's merkle root.
+    // Cut in the middle of the second header.
     assert_eq!(
         decode_headers(&payload[..1 + 81 + 50]),
         Err(FrameError::Truncated {
-            what: "merkle root",
-            needed: 32,
-            available: 14
+            what: "block header",
+            needed: 80,
+            available: 50
         })
     );
 }
@@ -419,14 +445,30 @@ fn headers_message_rejects_bad_counts_before_allocating() {
 }
 
 #[test]
-fn hash_hex_round_trips_in_display_order() {
-    let genesis = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f";
-    let hash = hash_from_hex(genesis).unwrap();
-    assert_eq!(hash[31], 0x00);
-    assert_eq!(hash[0], 0x6f);
-    assert_eq!(hash_to_hex(&hash), genesis);
-    assert_eq!(hash_from_hex("00"), None);
-    assert_eq!(hash_from_hex(&"g".repeat(64)), None);
+fn block_header_is_the_known_80_bytes_and_hash() {
+    // Mainnet block 1.
+    let block_1 = header(
+        1,
+        NETWORKS[0].genesis(),
+        hash_bytes("0e3e2357e806b6cdb1f70b54c3a3a17b6714ee1f0e68bebb44a74b1efd512098"),
+        1231469665,
+        0x1d00ffff,
+        2573394689,
+    );
+    let bytes = encode_header(&block_1);
+    assert_eq!(
+        framing::to_hex(&bytes),
+        "010000006fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000982051fd1e4\
+         ba744bbbe680e1fee14677ba1a3c3540bf7b1cdb606e857233e0e61bc6649ffff001d01e36299"
+    );
+    assert_eq!(
+        block_1.block_hash().to_string(),
+        "00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048"
+    );
+    let mut payload = vec![1];
+    payload.extend_from_slice(&bytes);
+    payload.push(0);
+    assert_eq!(decode_headers(&payload), Ok(vec![block_1]));
 }
 
 /// Each network's genesis hash is the hash of its genesis header (Core's `CreateGenesisBlock`
@@ -435,17 +477,19 @@ fn hash_hex_round_trips_in_display_order() {
 fn genesis_hashes_are_the_hashes_of_the_genesis_headers() {
     // The coinbase shared by mainnet, testnet3, signet and regtest ("The Times 03/Jan/2009 ...").
     let merkle_root =
-        hash_from_hex("4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b").unwrap();
+        hash_bytes("4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b");
     // testnet4's own coinbase message.
     let testnet4_merkle_root =
-        hash_from_hex("7aa0a7ae1e223414cb807e40cd57e667b718e42aaf9306db9102fe28912b7b4e").unwrap();
-    let genesis = |merkle_root, time, bits, nonce| BlockHeader {
-        version: 1,
-        prev_block: [0; 32],
-        merkle_root,
-        time,
-        bits,
-        nonce,
+        hash_bytes("7aa0a7ae1e223414cb807e40cd57e667b718e42aaf9306db9102fe28912b7b4e");
+    let genesis = |merkle_root, time, bits, nonce| {
+        header(
+            1,
+            BlockHash::GENESIS_PREVIOUS_BLOCK_HASH,
+            merkle_root,
+            time,
+            bits,
+            nonce,
+        )
     };
     let headers = [
         (
@@ -469,25 +513,35 @@ fn genesis_hashes_are_the_hashes_of_the_genesis_headers() {
     assert_eq!(headers.len(), NETWORKS.len());
     for (name, header) in headers {
         let network = network::by_name(name).unwrap();
-        assert_eq!(hash_to_hex(&header.hash()), network.genesis_hash, "{name}");
-        assert_eq!(network.genesis(), header.hash(), "{name}");
+        assert_eq!(
+            header.block_hash().to_string(),
+            network.genesis_hash,
+            "{name}"
+        );
+        assert_eq!(network.genesis(), header.block_hash(), "{name}");
     }
 }
 
 #[test]
 fn networks_have_distinct_magics_and_ports_and_known_names() {
+    // The pow limits as the compact nBits of each genesis block (its easiest target).
     let expected = [
-        ("mainnet", "f9beb4d9", 8333),
-        ("testnet", "0b110907", 18333),
-        ("testnet4", "1c163f28", 48333),
-        ("signet", "0a03cf40", 38333),
-        ("regtest", "fabfb5da", 18444),
+        ("mainnet", "f9beb4d9", 8333, 0x1d00ffff),
+        ("testnet", "0b110907", 18333, 0x1d00ffff),
+        ("testnet4", "1c163f28", 48333, 0x1d00ffff),
+        ("signet", "0a03cf40", 38333, 0x1e0377ae),
+        ("regtest", "fabfb5da", 18444, 0x207fffff),
     ];
-    for (network, (name, magic, port)) in NETWORKS.iter().zip(expected) {
+    for (network, (name, magic, port, limit_bits)) in NETWORKS.iter().zip(expected) {
         assert_eq!(network.name, name);
         assert_eq!(framing::to_hex(&network.magic), magic);
         assert_eq!(network.default_port, port);
         assert_eq!(network::by_magic(network.magic).unwrap().name, name);
+        assert_eq!(
+            network.pow_limit().to_compact_lossy().to_consensus_u32(),
+            limit_bits,
+            "{name}"
+        );
     }
     assert_eq!(network::by_name("testnet3").unwrap().name, "testnet");
     assert_eq!(network::by_name("MAIN").unwrap().name, "mainnet");

@@ -1,6 +1,9 @@
 //! A Bitcoin light client on `bitcoin-sock`'s public API: connect with a timeout, do the
-//! `version`/`verack` handshake, answer `ping` with `pong`, ask for the headers after the
-//! genesis block and count them. Runs natively and in wasmtime with the same output.
+//! `version`/`verack` handshake, answer `ping` with `pong`, and sync the block headers in as
+//! many `getheaders` rounds as the chain needs (2,000 headers a round), checking that each
+//! header builds on the one before and carries the proof of work its `nBits` claim. A peer that
+//! sends an invalid header is refused and disconnected. Runs natively and in wasmtime with the
+//! same output.
 //!
 //! ```sh
 //! cargo run --example light_client                                   # embedded peer
@@ -10,14 +13,18 @@
 //! ```
 //!
 //! Given `HOST[:PORT]` it talks to that node (`PORT` defaults to the network's). Without one it
-//! starts an embedded peer on loopback that speaks enough of the protocol to answer, then shows
-//! each error a misbehaving peer produces. The peer runs in the same thread (`wasm32-wasip2`
+//! starts an embedded regtest peer on loopback that serves a chain of headers with real
+//! (regtest-easy) proof of work, then shows each error a misbehaving peer produces. The peer runs in the same thread (`wasm32-wasip2`
 //! has none): the client's sock is wrapped in a [`SockIo`] whose `wait` also waits on the
 //! peer's socks and lets the peer act on what is ready (`peer.rs`), so the client's code is the
 //! same for both.
 
-mod framing;
-mod network;
+// Shared with the node example; the light client does not use all of it.
+#[allow(dead_code)]
+#[path = "../common/p2p/mod.rs"]
+mod p2p;
+
+mod clients;
 mod peer;
 
 use std::collections::hash_map::RandomState;
@@ -31,24 +38,28 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bitcoin_sock::socks5::IntrRecvError;
 use bitcoin_sock::{resolve, Sock, SockError, SockIo, ThreadInterrupt};
 
-use framing::{
-    decode_headers, decode_nonce, encode_message, encode_nonce, hash_to_hex, BlockHeader,
-    FrameError, GetHeaders, Hash256, Message, MessageHeader, NetAddress, VersionMessage,
-    HEADER_LEN, PROTOCOL_VERSION,
+use p2p::chain::{HeaderChain, HeaderError};
+use p2p::framing::{
+    self, decode_headers, decode_nonce, encode_message, encode_nonce, BlockHash, BlockHeader,
+    FrameError, GetHeaders, Message, MessageHeader, NetAddress, VersionMessage, HEADER_LEN,
+    MAX_HEADERS, PROTOCOL_VERSION,
 };
-use network::Network;
+use p2p::network::{self, Network};
 use peer::{EmbeddedPeer, Fault, PumpingSock};
 
 /// What this client calls itself in its `version` message (BIP 14).
 const USER_AGENT: &str = concat!("/bitcoin-sock:", env!("CARGO_PKG_VERSION"), "/");
 
 const USAGE: &str = "\
-usage: light_client [--network NAME] [HOST[:PORT]]
+usage: light_client [--network NAME] [--clients N] [HOST[:PORT]]
 
-  --network NAME  mainnet (default), testnet (testnet3), testnet4, signet or regtest
+  --network NAME  mainnet (default with HOST), testnet (testnet3), testnet4, signet or regtest
+                  (the embedded peer's, and the default without HOST)
+  --clients N     N clients at once against HOST, each syncing on its own connection
+                  (one SockMan, one thread); prints how many synced to which tip
   HOST[:PORT]     a node to talk to; PORT defaults to the network's. Without it, the client
-                  talks to an embedded peer it starts on loopback, then shows the error each
-                  kind of misbehaving peer gives.";
+                  talks to an embedded regtest peer it starts on loopback, then shows the
+                  error each kind of misbehaving peer gives.";
 
 /// How long each phase may take.
 #[derive(Debug, Clone, Copy)]
@@ -66,8 +77,19 @@ const TIMEOUTS: Timeouts = Timeouts {
     send: Duration::from_secs(10),
 };
 
+/// The command line.
+struct Args {
+    network: &'static Network,
+    target: Option<String>,
+    clients: Option<usize>,
+}
+
 fn main() -> ExitCode {
-    let (network, target) = match parse_args(std::env::args().skip(1)) {
+    let Args {
+        network,
+        target,
+        clients,
+    } = match parse_args(std::env::args().skip(1)) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
             println!("{USAGE}");
@@ -84,9 +106,10 @@ fn main() -> ExitCode {
         framing::to_hex(&network.magic),
         network.default_port
     );
-    let result = match target {
-        Some(target) => remote(network, &target),
-        None => embedded(network),
+    let result = match (target, clients) {
+        (Some(target), Some(count)) => many(network, &target, count),
+        (Some(target), None) => remote(network, &target),
+        (None, _) => embedded(network),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,26 +121,58 @@ fn main() -> ExitCode {
 }
 
 /// `--network NAME` (or `--network=NAME`) and an optional `HOST[:PORT]`; `None` for `--help`.
-fn parse_args(
-    mut args: impl Iterator<Item = String>,
-) -> Result<Option<(&'static Network, Option<String>)>, String> {
-    let mut network = &network::NETWORKS[0];
+/// The network defaults to mainnet for a node given by address and to regtest for the
+/// embedded peer, the one network whose proof of work it can make up on the spot.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut network = None;
     let mut target = None;
+    let mut clients = None;
     while let Some(arg) = args.next() {
+        let count = match arg.as_str() {
+            "--clients" => Some(args.next().ok_or("--clients needs a number")?),
+            _ => arg.strip_prefix("--clients=").map(str::to_owned),
+        };
+        if let Some(count) = count {
+            match count.parse::<usize>() {
+                Ok(count) if count > 0 => clients = Some(count),
+                _ => return Err(format!("--clients wants a number above 0, not {count:?}")),
+            }
+            continue;
+        }
         let name = match arg.as_str() {
             "-h" | "--help" => return Ok(None),
             "--network" => Some(args.next().ok_or("--network needs a name")?),
             _ => arg.strip_prefix("--network=").map(str::to_owned),
         };
         if let Some(name) = name {
-            network = network::by_name(&name).ok_or(format!("unknown network {name:?}"))?;
+            network = Some(network::by_name(&name).ok_or(format!("unknown network {name:?}"))?);
         } else if arg.starts_with('-') {
             return Err(format!("unknown option {arg:?}"));
         } else if target.replace(arg).is_some() {
             return Err("more than one address given".to_owned());
         }
     }
-    Ok(Some((network, target)))
+    if clients.is_some() && target.is_none() {
+        return Err("--clients needs a HOST to connect to".to_owned());
+    }
+    let regtest = network::by_name("regtest").ok_or("no regtest in the network table")?;
+    let network = match (network, &target) {
+        (Some(network), Some(_)) => network,
+        (None, Some(_)) => &network::NETWORKS[0],
+        (None, None) => regtest,
+        (Some(network), None) if std::ptr::eq(network, regtest) => network,
+        (Some(network), None) => {
+            return Err(format!(
+                "the embedded peer serves regtest only, not {}: give a HOST to talk to a {} node",
+                network.name, network.name
+            ))
+        }
+    };
+    Ok(Some(Args {
+        network,
+        target,
+        clients,
+    }))
 }
 
 /// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port; a bare IPv6 address also works).
@@ -151,11 +206,37 @@ fn remote(network: &'static Network, target: &str) -> Result<(), Box<dyn std::er
     let addr = *addresses
         .first()
         .ok_or(format!("{host} resolved to no address"))?;
+    let started = Instant::now();
     let sock = Sock::connect(addr, TIMEOUTS.connect).map_err(ClientError::Connect)?;
     println!("connected to {addr}");
     let session = Session::new(&sock, network, TIMEOUTS, true);
-    session.run(addr)?;
+    let chain = session.run(addr)?;
+    println!(
+        "synced from 1 peer ({addr}): height {}, tip {}, in {:.2} s",
+        chain.height(),
+        chain.tip(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// `count` clients at once against a real node.
+fn many(
+    network: &'static Network,
+    target: &str,
+    count: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (host, port) = split_host_port(target, network.default_port)?;
+    let addr = *resolve(host, port)?
+        .first()
+        .ok_or(format!("{host} resolved to no address"))?;
+    clients::run(
+        network,
+        addr,
+        count,
+        USER_AGENT,
+        TIMEOUTS.headers.saturating_mul(4),
+    )
 }
 
 /// Talks to an embedded peer on loopback, then to one misbehaving peer per kind of error.
@@ -244,6 +325,9 @@ enum ClientError {
     Recv(io::Error),
     /// A malformed message.
     Frame(FrameError),
+    /// A header that does not link to its parent or lacks its proof of work: the peer is
+    /// refused (the session ends and its socket is closed).
+    InvalidHeader(HeaderError),
     /// A well-formed message that makes no sense.
     Protocol(String),
 }
@@ -276,6 +360,7 @@ impl fmt::Display for ClientError {
                 }
             }
             ClientError::Frame(err) => write!(f, "{err}"),
+            ClientError::InvalidHeader(err) => write!(f, "{err}; disconnecting the peer"),
             ClientError::Protocol(problem) => write!(f, "{problem}"),
         }
     }
@@ -317,11 +402,11 @@ impl<'a, S: SockIo> Session<'a, S> {
         }
     }
 
-    /// Handshake, then `getheaders` from genesis; the headers that came back.
-    fn run(&self, peer_addr: SocketAddr) -> Result<Vec<BlockHeader>, ClientError> {
+    /// Handshake, then header sync; the chain that came back.
+    fn run(&self, peer_addr: SocketAddr) -> Result<HeaderChain, ClientError> {
         self.handshake(peer_addr)?;
         self.say(format_args!("handshake complete"));
-        self.get_headers()
+        self.sync_headers()
     }
 
     fn handshake(&self, peer_addr: SocketAddr) -> Result<(), ClientError> {
@@ -371,19 +456,69 @@ impl<'a, S: SockIo> Session<'a, S> {
         Ok(())
     }
 
-    fn get_headers(&self) -> Result<Vec<BlockHeader>, ClientError> {
-        let genesis = self.network.genesis();
-        let request = GetHeaders {
-            version: PROTOCOL_VERSION as u32,
-            locator: vec![genesis],
-            stop: [0; 32],
-        };
-        self.send("getheaders", &request.encode())?;
+    /// `getheaders` rounds until the peer sends fewer than [`MAX_HEADERS`]: each asks for the
+    /// headers after our tip (the locator starts there), each answer is checked header by
+    /// header (link to the parent, proof of work) before it is added.
+    fn sync_headers(&self) -> Result<HeaderChain, ClientError> {
+        let mut chain = HeaderChain::new(self.network);
+        for round in 1.. {
+            let locator = chain.locator();
+            let request = GetHeaders {
+                version: PROTOCOL_VERSION as u32,
+                locator,
+                stop: BlockHash::GENESIS_PREVIOUS_BLOCK_HASH,
+            };
+            self.send("getheaders", &request.encode())?;
+            if chain.height() == 0 {
+                self.say(format_args!(
+                    "-> getheaders (locator: genesis {}, stop: zero)",
+                    chain.tip()
+                ));
+            } else {
+                self.say(format_args!(
+                    "-> getheaders (locator: {} hashes from the tip at height {}, stop: zero)",
+                    request.locator.len(),
+                    chain.height()
+                ));
+            }
+            let headers = self.receive_headers()?;
+            let from = chain.height();
+            let added = chain
+                .connect(&headers)
+                .map_err(ClientError::InvalidHeader)?;
+            if headers.is_empty() {
+                self.say(format_args!(
+                    "<- headers: none after height {from}, the peer has no more"
+                ));
+            } else {
+                self.say(format_args!(
+                    "<- headers: {} (round {round}), links and proof of work checked, height {} \
+                     now",
+                    headers.len(),
+                    chain.height()
+                ));
+            }
+            if headers.len() < MAX_HEADERS {
+                break;
+            }
+            if added == 0 {
+                // A full answer of headers we have: asking again would get the same.
+                return Err(ClientError::Protocol(format!(
+                    "the peer sent {} headers we already have, none after height {from}",
+                    headers.len()
+                )));
+            }
+        }
         self.say(format_args!(
-            "-> getheaders (locator: genesis {}, stop: zero)",
-            hash_to_hex(&genesis)
+            "synced: height {}, tip {}",
+            chain.height(),
+            chain.tip()
         ));
+        Ok(chain)
+    }
 
+    /// Reads messages (answering pings) until a `headers` one comes, by the headers deadline.
+    fn receive_headers(&self) -> Result<Vec<BlockHeader>, ClientError> {
         let deadline = deadline_after(self.io.now(), self.timeouts.headers);
         loop {
             let message = self.receive(deadline, Phase::Headers)?;
@@ -391,20 +526,7 @@ impl<'a, S: SockIo> Session<'a, S> {
                 self.handle_other(&message)?;
                 continue;
             }
-            self.say(format_args!("<- headers ({} bytes)", message.payload.len()));
-            let headers = decode_headers(&message.payload)?;
-            check_chain(&genesis, &headers)?;
-            match headers.last() {
-                None => self.say(format_args!(
-                    "0 headers arrived: the node knows no block after genesis"
-                )),
-                Some(last) => self.say(format_args!(
-                    "{} headers arrived, chained from genesis to {}",
-                    headers.len(),
-                    hash_to_hex(&last.hash())
-                )),
-            }
-            return Ok(headers);
+            return Ok(decode_headers(&message.payload)?);
         }
     }
 
@@ -518,23 +640,6 @@ impl Phase {
             }
         }
     }
-}
-
-/// Checks that the headers form a chain that starts on `genesis`.
-fn check_chain(genesis: &Hash256, headers: &[BlockHeader]) -> Result<(), ClientError> {
-    let mut prev = *genesis;
-    for (index, header) in headers.iter().enumerate() {
-        if header.prev_block != prev {
-            return Err(ClientError::Protocol(format!(
-                "header {} builds on {}, not on {}",
-                index + 1,
-                hash_to_hex(&header.prev_block),
-                hash_to_hex(&prev)
-            )));
-        }
-        prev = header.hash();
-    }
-    Ok(())
 }
 
 fn describe_version(version: &VersionMessage) -> String {

@@ -1,6 +1,7 @@
 //! The embedded peer: a loopback listener that speaks just enough of the protocol to serve
-//! the light client (`version` + `verack`, a `ping` whose `pong` it checks, 2,000 made-up but
-//! well-formed headers chained on genesis), or misbehaves in one chosen way.
+//! the light client (`version` + `verack`, a `ping` whose `pong` it checks, and `getheaders`
+//! from a made-up regtest chain of 4,500 headers with real proof of work, so three rounds),
+//! or misbehaves in one chosen way.
 //!
 //! It runs in the client's thread: [`PumpingSock`] is the client's [`Sock`] whose
 //! [`SockIo::wait`] waits, with one [`Sock::wait_many`], on the client's sock and the peer's,
@@ -15,20 +16,28 @@ use std::time::{Duration, Instant};
 
 use bitcoin_sock::{Events, Sock, SockEvent, SockIo};
 
-use crate::framing::{
-    decode_nonce, encode_headers, encode_message, encode_nonce, parse_message, sha256d,
-    BlockHeader, GetHeaders, Hash256, Message, MessageHeader, NetAddress, VersionMessage,
-    HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD, PROTOCOL_VERSION,
+use bitcoin_primitives::block::Version;
+use bitcoin_primitives::merkle_tree::TxMerkleNode;
+use bitcoin_primitives::BlockTime;
+
+use crate::p2p::chain::{check_proof_of_work, grind, HeaderChain};
+use crate::p2p::framing::{
+    decode_nonce, encode_headers, encode_message, encode_nonce, parse_message, sha256d, BlockHash,
+    BlockHeader, GetHeaders, Message, MessageHeader, NetAddress, VersionMessage, HEADER_LEN,
+    MAX_PAYLOAD, PROTOCOL_VERSION,
 };
-use crate::network::{Network, NETWORKS};
+use crate::p2p::network::{Network, NETWORKS};
 
 const USER_AGENT: &str = "/embedded-peer:0.1.0/";
 
 /// `NODE_NETWORK | NODE_WITNESS`: what a full node offers.
 const SERVICES: u64 = 1 | 8;
 
-/// Headers in the made-up chain: one full `headers` message.
-const CHAIN_LENGTH: u32 = MAX_HEADERS as u32;
+/// Headers in the made-up chain: two full `headers` answers and part of a third.
+const CHAIN_LENGTH: u32 = 4_500;
+
+/// The header a faulty peer spoils in its first `headers` answer.
+const SPOILED_HEADER: usize = 5;
 
 /// Most bytes taken off the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -46,16 +55,22 @@ pub enum Fault {
     Oversized,
     /// Sends half of its `version`, then closes the connection.
     HangUpMidMessage,
+    /// Serves a header whose hash misses its target.
+    NoProofOfWork,
+    /// Serves a header that does not build on the one before it.
+    BrokenLink,
 }
 
 impl Fault {
     /// Every fault, in the order the example shows them.
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Silent,
         Fault::WrongNetwork,
         Fault::CorruptPayload,
         Fault::Oversized,
         Fault::HangUpMidMessage,
+        Fault::NoProofOfWork,
+        Fault::BrokenLink,
     ];
 
     /// What the peer does, for the example's output.
@@ -66,20 +81,23 @@ impl Fault {
             Fault::CorruptPayload => "a corrupted message",
             Fault::Oversized => "an oversized message",
             Fault::HangUpMidMessage => "a peer that hangs up mid-message",
+            Fault::NoProofOfWork => "a header without proof of work",
+            Fault::BrokenLink => "a header that does not build on its parent",
         }
     }
 }
 
 /// What the peer saw the client do.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PeerReport {
     client_version: Option<VersionMessage>,
     verack: bool,
     /// Whether the client's `pong` carried the nonce of the peer's `ping`.
     pong_matched: Option<bool>,
-    getheaders: Option<GetHeaders>,
-    headers_sent: usize,
-    genesis: Hash256,
+    /// Each `getheaders` request, the height its locator's first known hash is at, and how
+    /// many headers answered it.
+    getheaders: Vec<(GetHeaders, Option<u32>, usize)>,
+    genesis: BlockHash,
     problems: Vec<String>,
 }
 
@@ -100,23 +118,26 @@ impl PeerReport {
             }
             .to_owned(),
         );
-        lines.push(match &self.getheaders {
-            Some(request) => format!(
-                "getheaders (locator: {}, stop: {}), answered with {} headers",
-                if request.locator == [self.genesis] {
-                    "genesis".to_owned()
-                } else {
-                    format!("{} hashes, not just genesis", request.locator.len())
+        if self.getheaders.is_empty() {
+            lines.push("no getheaders".to_owned());
+        }
+        for (request, fork_height, answered) in &self.getheaders {
+            lines.push(format!(
+                "getheaders (locator: {}, stop: {}), answered with {answered} headers",
+                match (request.locator.as_slice(), fork_height) {
+                    ([only], _) if *only == self.genesis => "genesis".to_owned(),
+                    (locator, Some(height)) => {
+                        format!("{} hashes from height {height}", locator.len())
+                    }
+                    (locator, None) => format!("{} hashes, none known", locator.len()),
                 },
-                if request.stop == [0; 32] {
+                if request.stop == BlockHash::GENESIS_PREVIOUS_BLOCK_HASH {
                     "zero"
                 } else {
                     "not zero"
                 },
-                self.headers_sent
-            ),
-            None => "no getheaders".to_owned(),
-        });
+            ));
+        }
         lines.extend(
             self.problems
                 .iter()
@@ -131,10 +152,15 @@ impl PeerReport {
             .client_version
             .as_ref()
             .is_some_and(|version| version.version == PROTOCOL_VERSION && !version.relay);
-        let getheaders_ok = self
+        // The first request starts at genesis; each later one at the tip the one before
+        // reached, and the last one gets fewer than a full answer.
+        let getheaders_ok = self.getheaders.first().is_some_and(|(request, _, _)| {
+            request.locator == [self.genesis]
+                && request.stop == BlockHash::GENESIS_PREVIOUS_BLOCK_HASH
+        }) && self
             .getheaders
-            .as_ref()
-            .is_some_and(|request| request.locator == [self.genesis] && request.stop == [0; 32]);
+            .last()
+            .is_some_and(|(_, _, answered)| *answered < crate::p2p::framing::MAX_HEADERS);
         if version_ok
             && self.verack
             && self.pong_matched == Some(true)
@@ -163,7 +189,7 @@ pub struct EmbeddedPeer {
     /// No more I/O: the client closed, or the peer hung up.
     finished: bool,
     ping_nonce: u64,
-    chain: Vec<BlockHeader>,
+    chain: HeaderChain,
     report: PeerReport,
 }
 
@@ -185,10 +211,14 @@ impl EmbeddedPeer {
             hang_up_when_sent: false,
             finished: false,
             ping_nonce: crate::random_u64(),
-            chain: made_up_chain(genesis, CHAIN_LENGTH),
+            chain: made_up_chain(network, CHAIN_LENGTH)?,
             report: PeerReport {
+                client_version: None,
+                verack: false,
+                pong_matched: None,
+                getheaders: Vec::new(),
                 genesis,
-                ..PeerReport::default()
+                problems: Vec::new(),
             },
         })
     }
@@ -333,9 +363,7 @@ impl EmbeddedPeer {
                 // Announce the tip (MSG_BLOCK = 2).
                 let mut inv = vec![1u8];
                 inv.extend_from_slice(&2u32.to_le_bytes());
-                if let Some(tip) = self.chain.last() {
-                    inv.extend_from_slice(&tip.hash());
-                }
+                inv.extend_from_slice(self.chain.tip().as_byte_array());
                 self.queue("inv", &inv);
             }
             "pong" => {
@@ -344,12 +372,21 @@ impl EmbeddedPeer {
             }
             "getheaders" => match GetHeaders::decode(&message.payload) {
                 Ok(request) => {
-                    // A real node would answer from the fork point; this chain only has
-                    // genesis to fork from.
-                    self.report.getheaders = Some(request);
-                    self.report.headers_sent = self.chain.len();
-                    let payload = encode_headers(&self.chain);
-                    self.queue("headers", &payload);
+                    let mut headers = self
+                        .chain
+                        .headers_after(&request.locator, &request.stop)
+                        .to_vec();
+                    if self.report.getheaders.is_empty() {
+                        self.spoil(&mut headers);
+                    }
+                    let fork_height = request
+                        .locator
+                        .iter()
+                        .find_map(|hash| self.chain.height_of(hash));
+                    self.report
+                        .getheaders
+                        .push((request, fork_height, headers.len()));
+                    self.queue("headers", &encode_headers(&headers));
                 }
                 Err(err) => self.hang_up(format!("bad getheaders: {err}")),
             },
@@ -358,6 +395,36 @@ impl EmbeddedPeer {
                 .problems
                 .push(format!("unexpected {other:?} from the client")),
         }
+    }
+
+    /// Spoils the first `headers` answer in the way of `self.fault`, if it is a header fault:
+    /// header [`SPOILED_HEADER`] loses its proof of work or its link, and the answer ends there.
+    fn spoil(&self, headers: &mut Vec<BlockHeader>) {
+        if headers.len() <= SPOILED_HEADER {
+            return;
+        }
+        let pow_limit = self.network.pow_limit();
+        let mut header = headers[SPOILED_HEADER];
+        match self.fault {
+            Some(Fault::NoProofOfWork) => {
+                // The first nonce from here whose hash misses the target (every other one
+                // does on regtest).
+                while check_proof_of_work(&header, pow_limit).is_ok() {
+                    header.nonce = header.nonce.wrapping_add(1);
+                }
+            }
+            Some(Fault::BrokenLink) => {
+                // Builds on a block nobody has (its parent's hash with one bit flipped), with
+                // the proof of work for that, so only the link is wrong.
+                let mut prev = header.prev_blockhash.to_byte_array();
+                prev[0] ^= 1;
+                header.prev_blockhash = BlockHash::from_byte_array(prev);
+                header = grind(header, pow_limit).unwrap_or(header);
+            }
+            _ => return,
+        }
+        headers[SPOILED_HEADER] = header;
+        headers.truncate(SPOILED_HEADER + 1);
     }
 
     /// Answers the client's `version`: well, or in the way of `self.fault`.
@@ -371,13 +438,13 @@ impl EmbeddedPeer {
             sender: NetAddress::UNSPECIFIED,
             nonce: 0x0e4b_edde_d9ee_70ff,
             user_agent: USER_AGENT.to_owned(),
-            start_height: i32::try_from(self.chain.len()).unwrap_or(i32::MAX),
+            start_height: i32::try_from(self.chain.height()).unwrap_or(i32::MAX),
             relay: true,
         }
         .encode();
         let magic = self.network.magic;
         match self.fault {
-            None => {
+            None | Some(Fault::NoProofOfWork | Fault::BrokenLink) => {
                 self.queue("version", &version);
                 // BIP 339 and BIP 155: sent between version and verack.
                 self.queue("wtxidrelay", &[]);
@@ -414,25 +481,35 @@ impl EmbeddedPeer {
     }
 }
 
-/// `count` headers, each on the one before, the first on `genesis`: well-formed, with
-/// regtest's difficulty bits, but no proof of work.
-fn made_up_chain(genesis: Hash256, count: u32) -> Vec<BlockHeader> {
-    let mut prev_block = genesis;
-    // u32 heights: the same bytes (and so the same hashes) on 32- and 64-bit hosts.
-    (1..=count)
-        .map(|height: u32| {
-            let header = BlockHeader {
-                version: 0x2000_0000,
-                prev_block,
-                merkle_root: sha256d(&height.to_le_bytes()),
-                time: 1_700_000_000_u32.saturating_add(600_u32.saturating_mul(height)),
-                bits: 0x207f_ffff,
-                nonce: 0,
-            };
-            prev_block = header.hash();
-            header
-        })
-        .collect()
+/// A chain of `count` headers on `network`'s genesis, at its easiest target, each mined (its
+/// nonce ground until its hash meets the target: about two tries on regtest). Fixed times and
+/// merkle roots, so the same chain, hash for hash, on every run and host.
+///
+/// # Errors
+/// When the network's easiest target cannot be met by grinding (not regtest), or a made-up
+/// header does not connect (a bug).
+pub fn made_up_chain(network: &'static Network, count: u32) -> io::Result<HeaderChain> {
+    let mut chain = HeaderChain::new(network);
+    let pow_limit = network.pow_limit();
+    let bits = pow_limit.to_compact_lossy();
+    for height in 1..=count {
+        let header = BlockHeader {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: chain.tip(),
+            // u32 heights: the same bytes (and so the same hashes) on 32- and 64-bit hosts.
+            merkle_root: TxMerkleNode::from_byte_array(sha256d(&height.to_le_bytes())),
+            time: BlockTime::from_u32(1_700_000_000_u32.saturating_add(height.saturating_mul(600))),
+            bits,
+            nonce: 0,
+        };
+        let mined = grind(header, pow_limit).ok_or_else(|| {
+            io::Error::other(format!("cannot mine a {} header here", network.name))
+        })?;
+        chain
+            .connect(&[mined])
+            .map_err(|err| io::Error::other(err.to_string()))?;
+    }
+    Ok(chain)
 }
 
 /// The client's sock, with the embedded peer run whenever the client waits.

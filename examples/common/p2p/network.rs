@@ -1,7 +1,11 @@
-//! The Bitcoin networks the light client knows: message magic, default port, genesis hash
-//! (Core's `chainparams.cpp`).
+//! The Bitcoin networks the examples know: message magic, default port, genesis hash, proof of
+//! work limit (Core's `chainparams.cpp`).
 
-use crate::framing::{hash_from_hex, Hash256, Magic};
+use std::str::FromStr;
+
+use bitcoin_primitives::Target;
+
+use super::framing::{BlockHash, Magic};
 
 /// One network's parameters.
 #[derive(Debug)]
@@ -16,14 +20,23 @@ pub struct Network {
     pub default_port: u16,
     /// Hash of the genesis block, as Core displays it.
     pub genesis_hash: &'static str,
+    /// The easiest target a block may have (Core's `powLimit`), as Core displays it.
+    pub pow_limit: &'static str,
 }
 
 impl Network {
-    /// The genesis hash in wire byte order.
-    pub fn genesis(&self) -> Hash256 {
+    /// The genesis block's hash.
+    pub fn genesis(&self) -> BlockHash {
         // Every table entry is 64 hex digits (tests/light_client_framing.rs checks each against
         // its genesis header), so this never falls back.
-        hash_from_hex(self.genesis_hash).unwrap_or_default()
+        BlockHash::from_str(self.genesis_hash).unwrap_or(BlockHash::GENESIS_PREVIOUS_BLOCK_HASH)
+    }
+
+    /// The proof-of-work limit as a 256-bit number.
+    pub fn pow_limit(&self) -> Target {
+        // 64 hex digits in every entry (tests/light_client_framing.rs checks them), so this
+        // never falls back; if it did, the zero limit would refuse every header, not accept one.
+        Target::from_unprefixed_hex(self.pow_limit).unwrap_or(Target::ZERO)
     }
 }
 
@@ -35,6 +48,7 @@ pub const NETWORKS: [Network; 5] = [
         magic: [0xf9, 0xbe, 0xb4, 0xd9],
         default_port: 8333,
         genesis_hash: "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+        pow_limit: "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
     Network {
         name: "testnet",
@@ -42,6 +56,7 @@ pub const NETWORKS: [Network; 5] = [
         magic: [0x0b, 0x11, 0x09, 0x07],
         default_port: 18333,
         genesis_hash: "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
+        pow_limit: "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
     Network {
         name: "testnet4",
@@ -49,6 +64,7 @@ pub const NETWORKS: [Network; 5] = [
         magic: [0x1c, 0x16, 0x3f, 0x28],
         default_port: 48333,
         genesis_hash: "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
+        pow_limit: "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
     Network {
         name: "signet",
@@ -56,6 +72,7 @@ pub const NETWORKS: [Network; 5] = [
         magic: [0x0a, 0x03, 0xcf, 0x40],
         default_port: 38333,
         genesis_hash: "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
+        pow_limit: "00000377ae000000000000000000000000000000000000000000000000000000",
     },
     Network {
         name: "regtest",
@@ -63,6 +80,7 @@ pub const NETWORKS: [Network; 5] = [
         magic: [0xfa, 0xbf, 0xb5, 0xda],
         default_port: 18444,
         genesis_hash: "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+        pow_limit: "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
 ];
 

@@ -1,13 +1,21 @@
 //! Bitcoin P2P wire format: the 24-byte message header, its checksum, compact sizes, and the
-//! few payloads a light client speaks (`version`, `ping`/`pong`, `getheaders`, `headers`).
+//! few payloads a headers-only peer speaks (`version`, `ping`/`pong`, `getheaders`, `headers`).
 //!
-//! Nothing here touches a socket: the light client and its embedded peer read and write bytes
-//! through `bitcoin-sock` and use this module to make sense of them. Every decoder works on a
-//! slice that is already in memory and fails with a [`FrameError`] instead of panicking, and
-//! nothing is allocated from a length the peer sent until that length has been checked.
+//! Nothing here touches a socket: the light client, the node and their embedded peers read and
+//! write bytes through `bitcoin-sock` and use this module to make sense of them. Every decoder
+//! works on a slice that is already in memory and fails with a [`FrameError`] instead of
+//! panicking, and nothing is allocated from a length the peer sent until that length has been
+//! checked.
+//!
+//! The block header and its hash are rust-bitcoin's (`bitcoin-primitives`, encoded with
+//! `bitcoin-consensus-encoding`); the messages around them are written out here, because
+//! rust-bitcoin's P2P message types only come with the `bitcoin` crate, whose secp256k1 C code
+//! does not build for `wasm32-wasip2`.
 
 use std::fmt;
 use std::net::{Ipv6Addr, SocketAddr};
+
+pub use bitcoin_primitives::{BlockHash, BlockHeader};
 
 /// Message header length: magic (4), command (12), payload length (4), checksum (4).
 pub const HEADER_LEN: usize = 24;
@@ -15,9 +23,11 @@ pub const HEADER_LEN: usize = 24;
 /// Length of the NUL-padded command name in a message header.
 pub const COMMAND_LEN: usize = 12;
 
-/// The largest payload accepted: Core's `MAX_SIZE` (32 MiB). Longer ones are rejected from
-/// the header alone, before a byte of payload is read or a buffer is allocated for it.
-pub const MAX_PAYLOAD: u32 = 32 * 1024 * 1024;
+/// The largest payload accepted: Core's `MAX_PROTOCOL_MESSAGE_LENGTH` (4,000,000 bytes; the
+/// largest message a headers-only peer needs, `headers`, is 162,003). Longer ones are rejected
+/// from the header alone, before a byte of payload is read or a buffer is allocated for it, so
+/// a peer's receive buffer never holds more than one header and this.
+pub const MAX_PAYLOAD: u32 = 4_000_000;
 
 /// The protocol version this client speaks (70016: `wtxidrelay`, BIP 339).
 pub const PROTOCOL_VERSION: i32 = 70016;
@@ -37,11 +47,8 @@ pub const BLOCK_HEADER_LEN: usize = 80;
 /// A network's message start bytes, in wire order.
 pub type Magic = [u8; 4];
 
-/// A double-SHA256 hash in wire (internal) byte order; shown reversed, as Core shows hashes.
-pub type Hash256 = [u8; 32];
-
-/// Double SHA-256, the hash of block headers and of message checksums.
-pub fn sha256d(data: &[u8]) -> Hash256 {
+/// Double SHA-256, the hash of message checksums.
+pub fn sha256d(data: &[u8]) -> [u8; 32] {
     bitcoin_hashes::sha256d::hash(data).to_byte_array()
 }
 
@@ -54,27 +61,6 @@ pub fn checksum(payload: &[u8]) -> [u8; 4] {
 /// Lower-case hex of `bytes` in the order given (magic bytes, checksums).
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// A hash as Core displays it: the wire bytes reversed, in hex.
-pub fn hash_to_hex(hash: &Hash256) -> String {
-    let mut reversed = *hash;
-    reversed.reverse();
-    to_hex(&reversed)
-}
-
-/// Parses a hash as Core displays it (64 hex digits, reversed wire order); `None` if malformed.
-pub fn hash_from_hex(hex: &str) -> Option<Hash256> {
-    let digits = hex.as_bytes();
-    if digits.len() != 64 {
-        return None;
-    }
-    let mut hash = [0u8; 32];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        hash[31 - i] = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(hash)
 }
 
 /// Why bytes from the peer are not a well-formed message.
@@ -615,9 +601,9 @@ pub struct GetHeaders {
     /// Protocol version.
     pub version: u32,
     /// Block locator: hashes from the tip back to genesis.
-    pub locator: Vec<Hash256>,
-    /// Last header wanted; zero for "as many as you send" (2,000).
-    pub stop: Hash256,
+    pub locator: Vec<BlockHash>,
+    /// Last header wanted; all zero for "as many as you send" (2,000).
+    pub stop: BlockHash,
 }
 
 impl GetHeaders {
@@ -627,9 +613,9 @@ impl GetHeaders {
         out.extend_from_slice(&self.version.to_le_bytes());
         write_compact_size(&mut out, self.locator.len() as u64);
         for hash in &self.locator {
-            out.extend_from_slice(hash);
+            out.extend_from_slice(hash.as_byte_array());
         }
-        out.extend_from_slice(&self.stop);
+        out.extend_from_slice(self.stop.as_byte_array());
         out
     }
 
@@ -639,9 +625,9 @@ impl GetHeaders {
         let version = reader.u32("version")?;
         let count = reader.count("locator hashes", MAX_LOCATOR)?;
         let locator = (0..count)
-            .map(|_| reader.array("locator hash"))
-            .collect::<Result<Vec<Hash256>, _>>()?;
-        let stop = reader.array("stop hash")?;
+            .map(|_| reader.array("locator hash").map(BlockHash::from_byte_array))
+            .collect::<Result<Vec<BlockHash>, _>>()?;
+        let stop = BlockHash::from_byte_array(reader.array("stop hash")?);
         reader.finish("getheaders payload")?;
         Ok(GetHeaders {
             version,
@@ -651,51 +637,23 @@ impl GetHeaders {
     }
 }
 
-/// A block header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockHeader {
-    /// Block version.
-    pub version: i32,
-    /// Hash of the previous block's header.
-    pub prev_block: Hash256,
-    /// Merkle root of the block's transactions.
-    pub merkle_root: Hash256,
-    /// Block time, seconds since 1970.
-    pub time: u32,
-    /// Difficulty target, compact form.
-    pub bits: u32,
-    /// Proof-of-work nonce.
-    pub nonce: u32,
+/// The 80 wire bytes of `header`.
+pub fn encode_header(header: &BlockHeader) -> Vec<u8> {
+    bitcoin_consensus_encoding::encode_to_vec(header)
 }
 
-impl BlockHeader {
-    /// The 80 wire bytes.
-    pub fn encode(&self) -> [u8; BLOCK_HEADER_LEN] {
-        let mut bytes = [0u8; BLOCK_HEADER_LEN];
-        bytes[0..4].copy_from_slice(&self.version.to_le_bytes());
-        bytes[4..36].copy_from_slice(&self.prev_block);
-        bytes[36..68].copy_from_slice(&self.merkle_root);
-        bytes[68..72].copy_from_slice(&self.time.to_le_bytes());
-        bytes[72..76].copy_from_slice(&self.bits.to_le_bytes());
-        bytes[76..80].copy_from_slice(&self.nonce.to_le_bytes());
-        bytes
-    }
-
-    fn decode(reader: &mut Reader<'_>) -> Result<BlockHeader, FrameError> {
-        Ok(BlockHeader {
-            version: reader.i32("block version")?,
-            prev_block: reader.array("previous block hash")?,
-            merkle_root: reader.array("merkle root")?,
-            time: reader.u32("block time")?,
-            bits: reader.u32("block bits")?,
-            nonce: reader.u32("block nonce")?,
-        })
-    }
-
-    /// The block hash: double SHA-256 of the 80 bytes.
-    pub fn hash(&self) -> Hash256 {
-        sha256d(&self.encode())
-    }
+/// Reads one 80-byte block header.
+fn decode_header(reader: &mut Reader<'_>) -> Result<BlockHeader, FrameError> {
+    let bytes = reader.bytes(BLOCK_HEADER_LEN, "block header")?;
+    // Any 80 bytes are a header (every field is a fixed-size integer or hash), so the decoder
+    // cannot fail on them; were it to, the header would still be refused, not accepted.
+    bitcoin_consensus_encoding::decode_from_slice::<BlockHeader>(bytes).map_err(|_| {
+        FrameError::Truncated {
+            what: "block header",
+            needed: BLOCK_HEADER_LEN,
+            available: bytes.len(),
+        }
+    })
 }
 
 /// The payload of a `headers` message: a count, then each header followed by a transaction
@@ -704,7 +662,7 @@ pub fn encode_headers(headers: &[BlockHeader]) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + headers.len() * (BLOCK_HEADER_LEN + 1));
     write_compact_size(&mut out, headers.len() as u64);
     for header in headers {
-        out.extend_from_slice(&header.encode());
+        out.extend_from_slice(&encode_header(header));
         write_compact_size(&mut out, 0);
     }
     out
@@ -717,7 +675,7 @@ pub fn decode_headers(payload: &[u8]) -> Result<Vec<BlockHeader>, FrameError> {
     let count = reader.count("headers", MAX_HEADERS)?;
     let mut headers = Vec::with_capacity(count);
     for index in 0..count {
-        headers.push(BlockHeader::decode(&mut reader)?);
+        headers.push(decode_header(&mut reader)?);
         let transactions = reader.compact_size("transaction count")?;
         if transactions != 0 {
             return Err(FrameError::HeaderWithTransactions {

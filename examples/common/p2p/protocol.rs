@@ -1,0 +1,559 @@
+//! One connection's side of the headers-only protocol, without I/O ("sans-IO"): bytes in
+//! ([`Peer::receive`]), bytes out ([`Peer::take_outbox`]), a clock passed in, and what happened
+//! as [`PeerEvent`]s or a [`PeerError`] that says why the peer must go.
+//!
+//! The node (`examples/node/`) runs one per connection on `SockMan`, all on one
+//! [`HeaderChain`]; the light client's `--clients N` mode runs N, each on its own chain. What a
+//! peer does:
+//! * handshake: `version` (the outbound side first, as Core), `verack`; a peer whose nonce is
+//!   ours is ourselves;
+//! * `ping` is answered with `pong`; a peer quiet for [`Timeouts::ping_interval`] gets a
+//!   `ping` and must answer it;
+//! * header sync (when asked for): `getheaders` from our tip, each `headers` answer checked
+//!   and added to the chain, the next round asked until an answer is short;
+//! * `getheaders` from the peer is answered from the chain (at most 2,000 headers);
+//! * silence: whenever we wait for something (the handshake, `headers`, `pong`), a deadline
+//!   runs; [`Peer::check_deadline`] fails once it passed.
+//!
+//! The receive buffer holds at most one unfinished message: every complete message is taken
+//! off it at once, and [`parse_message`] refuses a message header that announces more than
+//! [`MAX_PAYLOAD`] before its payload is waited for.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::chain::{HeaderChain, HeaderError};
+use super::framing::{
+    decode_headers, decode_nonce, encode_headers, encode_message, encode_nonce, parse_message,
+    BlockHash, FrameError, GetHeaders, Message, NetAddress, VersionMessage, HEADER_LEN,
+    MAX_HEADERS, MAX_PAYLOAD, PROTOCOL_VERSION,
+};
+use super::network::Network;
+
+/// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
+pub const MAX_RECEIVE_BUFFER: usize = HEADER_LEN + MAX_PAYLOAD as usize;
+
+/// How long a peer may keep us waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From the connection to the end of the handshake.
+    pub handshake: Duration,
+    /// From a `getheaders` to its `headers`.
+    pub headers: Duration,
+    /// Quiet time after which we `ping`.
+    pub ping_interval: Duration,
+    /// From a `ping` to its `pong`.
+    pub pong: Duration,
+}
+
+impl Timeouts {
+    /// Core's: 60 s for the handshake (`-peertimeout`), 2 minutes between pings
+    /// (`PING_INTERVAL`), 20 minutes for a pong (`TIMEOUT_INTERVAL`); and 2 minutes for a
+    /// `headers` answer (Core's `HEADERS_DOWNLOAD_TIMEOUT_BASE` is 15 minutes for a whole
+    /// sync; one answer of 162 kB needs far less).
+    pub const CORE: Timeouts = Timeouts {
+        handshake: Duration::from_secs(60),
+        headers: Duration::from_secs(120),
+        ping_interval: Duration::from_secs(120),
+        pong: Duration::from_secs(20 * 60),
+    };
+}
+
+/// Who opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// We did: we speak first and sync headers from the peer.
+    Outbound,
+    /// The peer did: we answer, and serve headers.
+    Inbound,
+}
+
+/// What we say about ourselves in `version`.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// BIP 14 user agent, e.g. `/bitcoin-sock-node:0.1.0/`.
+    pub user_agent: String,
+    /// Service bits (`NODE_NETWORK` = 1 for a node that serves the chain, 0 for a client).
+    pub services: u64,
+    /// Our nonce: a `version` carrying it is our own, come back.
+    pub nonce: u64,
+    /// Seconds since 1970 for the `version` timestamp.
+    pub timestamp: i64,
+}
+
+/// Something that happened on the connection, for the owner to show or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// Both `version` and `verack` arrived.
+    HandshakeDone {
+        /// The peer's user agent.
+        user_agent: String,
+        /// The height the peer announced.
+        start_height: i32,
+    },
+    /// A `headers` answer was checked and added.
+    HeadersAdded {
+        /// Headers in the answer.
+        received: usize,
+        /// Of them, new to the chain.
+        added: usize,
+        /// The chain's height now.
+        height: u32,
+    },
+    /// An answer was short: the peer has nothing after our tip.
+    Synced {
+        /// The chain's height.
+        height: u32,
+        /// The chain's tip.
+        tip: BlockHash,
+        /// `getheaders` rounds it took.
+        rounds: u32,
+    },
+    /// We answered the peer's `getheaders`.
+    ServedHeaders {
+        /// Headers sent.
+        count: usize,
+        /// Height of the first locator hash we knew.
+        after_height: u32,
+    },
+}
+
+/// Why a peer must be disconnected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerError {
+    /// Bytes that are not a well-formed message: wrong magic, bad checksum, oversized, ...
+    Frame(FrameError),
+    /// A header that does not link or lacks its proof of work.
+    InvalidHeader(HeaderError),
+    /// A well-formed message that breaks the protocol.
+    Protocol(String),
+    /// Nothing came in time.
+    Silent {
+        /// What we were waiting for.
+        waiting_for: &'static str,
+        /// How long we waited.
+        timeout: Duration,
+    },
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::Frame(err) => write!(f, "{err}"),
+            PeerError::InvalidHeader(err) => write!(f, "{err}"),
+            PeerError::Protocol(problem) => f.write_str(problem),
+            PeerError::Silent {
+                waiting_for,
+                timeout,
+            } => write!(
+                f,
+                "silent for {timeout:?} while we waited for {waiting_for}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+impl From<FrameError> for PeerError {
+    fn from(err: FrameError) -> PeerError {
+        PeerError::Frame(err)
+    }
+}
+
+/// What we wait for, with its deadline.
+#[derive(Debug, Clone, Copy)]
+struct Wait {
+    what: &'static str,
+    timeout: Duration,
+    /// `None`: past what [`Instant`] holds, i.e. never.
+    deadline: Option<Instant>,
+}
+
+impl Wait {
+    fn new(what: &'static str, timeout: Duration, now: Instant) -> Wait {
+        Wait {
+            what,
+            timeout,
+            deadline: now.checked_add(timeout),
+        }
+    }
+}
+
+/// Where header sync from this peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// Not asked for (inbound peers), or not started (before the handshake).
+    Idle,
+    /// A `getheaders` is out.
+    Requested,
+    /// An answer was short.
+    Done,
+}
+
+/// One connection's protocol state.
+#[derive(Debug)]
+pub struct Peer {
+    network: &'static Network,
+    direction: Direction,
+    identity: Identity,
+    timeouts: Timeouts,
+    /// Whether to sync headers from the peer once the handshake is done.
+    sync_from: bool,
+    /// Received bytes not yet a whole message.
+    inbound: Vec<u8>,
+    /// Encoded messages not yet handed to the socket.
+    outbox: Vec<u8>,
+    their_version: Option<VersionMessage>,
+    verack: bool,
+    sync: Sync,
+    rounds: u32,
+    /// The chain height of the last header of the latest full answer: each full answer must
+    /// reach higher than the one before, or the peer is not helping.
+    reached: u32,
+    /// An outstanding `ping`'s nonce.
+    ping: Option<u64>,
+    pings_sent: u64,
+    /// The handshake, `headers` or `pong` we wait for.
+    waiting: Option<Wait>,
+    last_received: Instant,
+}
+
+impl Peer {
+    /// A connection we opened to `addr`: our `version` is queued at once. With `sync_from`,
+    /// header sync starts when the handshake is done.
+    pub fn outbound(
+        network: &'static Network,
+        identity: Identity,
+        timeouts: Timeouts,
+        addr: SocketAddr,
+        chain: &HeaderChain,
+        sync_from: bool,
+        now: Instant,
+    ) -> Peer {
+        let mut peer = Peer::new(network, Direction::Outbound, identity, timeouts, now);
+        peer.sync_from = sync_from;
+        peer.send_version(NetAddress::from_socket_addr(addr), chain);
+        peer
+    }
+
+    /// A connection the peer opened: we answer its `version` with ours.
+    pub fn inbound(
+        network: &'static Network,
+        identity: Identity,
+        timeouts: Timeouts,
+        now: Instant,
+    ) -> Peer {
+        Peer::new(network, Direction::Inbound, identity, timeouts, now)
+    }
+
+    fn new(
+        network: &'static Network,
+        direction: Direction,
+        identity: Identity,
+        timeouts: Timeouts,
+        now: Instant,
+    ) -> Peer {
+        Peer {
+            network,
+            direction,
+            identity,
+            timeouts,
+            sync_from: false,
+            inbound: Vec::new(),
+            outbox: Vec::new(),
+            their_version: None,
+            verack: false,
+            sync: Sync::Idle,
+            rounds: 0,
+            reached: 0,
+            ping: None,
+            pings_sent: 0,
+            waiting: Some(Wait::new("the version handshake", timeouts.handshake, now)),
+            last_received: now,
+        }
+    }
+
+    /// Who opened the connection.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Whether `version` and `verack` both arrived.
+    pub fn handshake_done(&self) -> bool {
+        self.their_version.is_some() && self.verack
+    }
+
+    /// Whether header sync from this peer finished (an answer was short).
+    pub fn synced(&self) -> bool {
+        self.sync == Sync::Done
+    }
+
+    /// Bytes buffered from the peer, not yet a whole message (at most
+    /// [`MAX_RECEIVE_BUFFER`]).
+    pub fn buffered(&self) -> usize {
+        self.inbound.len()
+    }
+
+    /// The encoded messages to send, in order; the outbox is empty afterwards.
+    pub fn take_outbox(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// When [`check_deadline`](Self::check_deadline) will next have something to do: the
+    /// deadline of what we wait for, or the next idle `ping`.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.waiting {
+            Some(wait) => wait.deadline,
+            None => self.last_received.checked_add(self.timeouts.ping_interval),
+        }
+    }
+
+    /// Fails when what we wait for is overdue; sends a `ping` when the peer has been quiet
+    /// for [`Timeouts::ping_interval`].
+    ///
+    /// # Errors
+    /// [`PeerError::Silent`].
+    pub fn check_deadline(&mut self, now: Instant) -> Result<(), PeerError> {
+        match self.waiting {
+            Some(Wait {
+                what,
+                timeout,
+                deadline: Some(deadline),
+            }) if now >= deadline => Err(PeerError::Silent {
+                waiting_for: what,
+                timeout,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                let quiet = now.saturating_duration_since(self.last_received);
+                if quiet >= self.timeouts.ping_interval && self.handshake_done() {
+                    self.pings_sent += 1;
+                    let nonce = self.identity.nonce.wrapping_add(self.pings_sent);
+                    self.ping = Some(nonce);
+                    self.queue("ping", &encode_nonce(nonce));
+                    self.waiting = Some(Wait::new("a pong", self.timeouts.pong, now));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes `data` from the socket: every message it completes is handled (answers go to
+    /// the outbox, headers to `chain`), and what happened is appended to `events`.
+    ///
+    /// # Errors
+    /// The [`PeerError`] for which the peer must be disconnected; nothing after the bad
+    /// message is handled.
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        chain: &mut HeaderChain,
+        now: Instant,
+        events: &mut Vec<PeerEvent>,
+    ) -> Result<(), PeerError> {
+        self.last_received = now;
+        let mut rest = data;
+        while !rest.is_empty() {
+            // Take only what completes the message being read, so the buffer never holds more
+            // than one (bounded) message, however much arrives at once.
+            let want = self.bytes_wanted()?;
+            let take = want.min(rest.len());
+            self.inbound.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if let Some((message, used)) = parse_message(&self.inbound, self.network.magic)? {
+                self.inbound.drain(..used);
+                self.handle(message, chain, now, events)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many more bytes the message being read needs: the rest of its 24-byte header, or
+    /// the rest of its payload once the header is in (and checked).
+    fn bytes_wanted(&self) -> Result<usize, PeerError> {
+        match self.inbound.first_chunk::<HEADER_LEN>() {
+            None => Ok(HEADER_LEN - self.inbound.len()),
+            Some(header) => {
+                let header = super::framing::MessageHeader::decode(header, self.network.magic)?;
+                // At most MAX_PAYLOAD: decode checked it.
+                let total = HEADER_LEN + header.length as usize;
+                Ok(total.saturating_sub(self.inbound.len()).max(1))
+            }
+        }
+    }
+
+    fn handle(
+        &mut self,
+        message: Message,
+        chain: &mut HeaderChain,
+        now: Instant,
+        events: &mut Vec<PeerEvent>,
+    ) -> Result<(), PeerError> {
+        match message.command.as_str() {
+            "version" => {
+                if self.their_version.is_some() {
+                    return Err(PeerError::Protocol("a second version message".to_owned()));
+                }
+                let version = VersionMessage::decode(&message.payload)?;
+                if version.nonce == self.identity.nonce {
+                    return Err(PeerError::Protocol("connected to ourselves".to_owned()));
+                }
+                if self.direction == Direction::Inbound {
+                    self.send_version(NetAddress::UNSPECIFIED, chain);
+                }
+                self.queue("verack", &[]);
+                self.their_version = Some(version);
+                self.after_handshake_step(chain, now, events);
+            }
+            "verack" => {
+                if self.their_version.is_none() || self.verack {
+                    return Err(PeerError::Protocol(
+                        "verack before version, or a second one".to_owned(),
+                    ));
+                }
+                self.verack = true;
+                self.after_handshake_step(chain, now, events);
+            }
+            // Before the handshake, Core ignores everything but version, verack and the
+            // feature negotiation (wtxidrelay, sendaddrv2); so does this.
+            _ if !self.handshake_done() => {}
+            "ping" => {
+                // Pings from before BIP 31 have no nonce and want no pong.
+                if let Some(nonce) = decode_nonce(&message.payload)? {
+                    self.queue("pong", &encode_nonce(nonce));
+                }
+            }
+            "pong" if self.ping.is_some() && decode_nonce(&message.payload)? == self.ping => {
+                self.ping = None;
+                if self.waiting.is_some_and(|wait| wait.what == "a pong") {
+                    self.waiting = None;
+                }
+            }
+            "getheaders" => {
+                let request = GetHeaders::decode(&message.payload)?;
+                let headers = chain.headers_after(&request.locator, &request.stop);
+                let count = headers.len();
+                let after_height = headers
+                    .first()
+                    .and_then(|first| chain.height_of(&first.prev_blockhash))
+                    .unwrap_or_else(|| chain.height());
+                let payload = encode_headers(headers);
+                self.queue("headers", &payload);
+                events.push(PeerEvent::ServedHeaders {
+                    count,
+                    after_height,
+                });
+            }
+            "headers" => self.got_headers(&message.payload, chain, now, events)?,
+            // inv, addr, sendheaders, sendcmpct, feefilter, ...: nothing a headers-only peer
+            // needs.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn after_handshake_step(
+        &mut self,
+        chain: &HeaderChain,
+        now: Instant,
+        events: &mut Vec<PeerEvent>,
+    ) {
+        if !self.handshake_done() {
+            return;
+        }
+        self.waiting = None;
+        if let Some(version) = &self.their_version {
+            events.push(PeerEvent::HandshakeDone {
+                user_agent: version.user_agent.clone(),
+                start_height: version.start_height,
+            });
+        }
+        if self.sync_from {
+            self.request_headers(chain, now);
+        }
+    }
+
+    fn request_headers(&mut self, chain: &HeaderChain, now: Instant) {
+        let request = GetHeaders {
+            version: PROTOCOL_VERSION as u32,
+            locator: chain.locator(),
+            stop: BlockHash::GENESIS_PREVIOUS_BLOCK_HASH,
+        };
+        self.queue("getheaders", &request.encode());
+        self.sync = Sync::Requested;
+        self.rounds += 1;
+        self.waiting = Some(Wait::new("headers", self.timeouts.headers, now));
+    }
+
+    fn got_headers(
+        &mut self,
+        payload: &[u8],
+        chain: &mut HeaderChain,
+        now: Instant,
+        events: &mut Vec<PeerEvent>,
+    ) -> Result<(), PeerError> {
+        let headers = decode_headers(payload)?;
+        let added = chain.connect(&headers).map_err(PeerError::InvalidHeader)?;
+        let requested = self.sync == Sync::Requested;
+        if requested {
+            self.waiting = None;
+        }
+        events.push(PeerEvent::HeadersAdded {
+            received: headers.len(),
+            added,
+            height: chain.height(),
+        });
+        if !requested {
+            // An announcement (after `sendheaders`, or a new block): added above if it
+            // builds on our tip.
+            return Ok(());
+        }
+        if headers.len() < MAX_HEADERS {
+            self.sync = Sync::Done;
+            events.push(PeerEvent::Synced {
+                height: chain.height(),
+                tip: chain.tip(),
+                rounds: self.rounds,
+            });
+            return Ok(());
+        }
+        // A full answer: ask for the next part, unless this one got us nowhere (a peer that
+        // ignores our locator would otherwise keep us asking forever).
+        let reached = headers
+            .last()
+            .and_then(|last| chain.height_of(&last.block_hash()))
+            .unwrap_or(0);
+        if reached <= self.reached {
+            return Err(PeerError::Protocol(format!(
+                "a full headers answer that ends at height {reached}, no higher than the one \
+                 before ({})",
+                self.reached
+            )));
+        }
+        self.reached = reached;
+        self.request_headers(chain, now);
+        Ok(())
+    }
+
+    fn send_version(&mut self, receiver: NetAddress, chain: &HeaderChain) {
+        let version = VersionMessage {
+            version: PROTOCOL_VERSION,
+            services: self.identity.services,
+            timestamp: self.identity.timestamp,
+            receiver,
+            sender: NetAddress::UNSPECIFIED,
+            nonce: self.identity.nonce,
+            user_agent: self.identity.user_agent.clone(),
+            start_height: i32::try_from(chain.height()).unwrap_or(i32::MAX),
+            relay: false,
+        };
+        self.queue("version", &version.encode());
+    }
+
+    fn queue(&mut self, command: &str, payload: &[u8]) {
+        self.outbox
+            .extend_from_slice(&encode_message(self.network.magic, command, payload));
+    }
+}

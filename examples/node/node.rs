@@ -1,0 +1,401 @@
+//! The node: a [`Handler`] of `bitcoin_sock::sockman::SockMan` that keeps one
+//! [`Peer`] (the sans-IO protocol state, `examples/common/p2p/protocol.rs`) per connection,
+//! all on one [`HeaderChain`]. Outbound peers are synced from; inbound peers are answered and
+//! served. Every way a peer can fail (a malformed message, an invalid header, silence past its
+//! deadline, a socket error) ends in one line saying why, and the connection closed.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bitcoin_sock::sockman::{Handler, Id, SockMan};
+
+use crate::p2p::chain::HeaderChain;
+use crate::p2p::network::Network;
+use crate::p2p::protocol::{Direction, Identity, Peer, PeerError, PeerEvent, Timeouts};
+
+/// How the node runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The network.
+    pub network: &'static Network,
+    /// Peer deadlines.
+    pub timeouts: Timeouts,
+    /// The most connections, inbound and outbound (Core's `-maxconnections`).
+    pub max_connections: usize,
+    /// What we say in `version`.
+    pub user_agent: String,
+    /// Our nonce, to spot connections to ourselves.
+    pub nonce: u64,
+    /// The `version` timestamp.
+    pub timestamp: i64,
+    /// Name peers by address (`127.0.0.1:18444`); else by number (`inbound peer 1`), which is
+    /// the same on every run (the embedded default's output must not depend on ports).
+    pub show_addresses: bool,
+    /// Print each handshake, sync round and served request, not only results and failures.
+    pub verbose: bool,
+    /// Prefix of every line this node prints.
+    pub name: String,
+}
+
+/// One connection.
+#[derive(Debug)]
+struct Connection {
+    label: String,
+    peer: Peer,
+    opened: Instant,
+}
+
+/// The headers-only node.
+#[derive(Debug)]
+pub struct Node {
+    config: Config,
+    chain: HeaderChain,
+    connections: BTreeMap<Id, Connection>,
+    inbound_seen: usize,
+    /// One line per finished sync, per refused or dropped peer, for the caller to inspect.
+    pub outcomes: Vec<Outcome>,
+    /// `getheaders` answered, and the headers in those answers.
+    pub served: (usize, usize),
+}
+
+/// What became of a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Header sync from it finished.
+    Synced {
+        /// The peer.
+        label: String,
+        /// Our height and tip then.
+        height: u32,
+        /// Our tip.
+        tip: String,
+        /// `getheaders` rounds.
+        rounds: u32,
+        /// From connecting to the last answer.
+        took: Duration,
+    },
+    /// We disconnected it, or it went away.
+    Gone {
+        /// The peer.
+        label: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Node {
+    /// A node with only the genesis block.
+    pub fn new(config: Config) -> Node {
+        let chain = HeaderChain::new(config.network);
+        Node::with_chain(config, chain)
+    }
+
+    /// A node that starts with `chain` (the embedded default's seed peer).
+    pub fn with_chain(config: Config, chain: HeaderChain) -> Node {
+        Node {
+            chain,
+            config,
+            connections: BTreeMap::new(),
+            inbound_seen: 0,
+            outcomes: Vec::new(),
+            served: (0, 0),
+        }
+    }
+
+    /// The most connections from now on.
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.config.max_connections = max;
+    }
+
+    /// Deadlines for connections made from now on.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.config.timeouts = timeouts;
+    }
+
+    /// Closes every connection (no line printed: the caller says why).
+    pub fn close_all(&mut self, man: &SockMan) {
+        for id in std::mem::take(&mut self.connections).into_keys() {
+            man.close(id);
+        }
+    }
+
+    /// The chain synced so far.
+    pub fn chain(&self) -> &HeaderChain {
+        &self.chain
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether connection `id` is one of ours.
+    pub fn owns(&self, id: Id) -> bool {
+        self.connections.contains_key(&id)
+    }
+
+    /// Whether every outbound peer finished syncing or is gone.
+    pub fn outbound_done(&self) -> bool {
+        self.connections.values().all(|connection| {
+            connection.peer.direction() == Direction::Inbound || connection.peer.synced()
+        })
+    }
+
+    /// The earliest peer deadline: how long the caller's `run_once` may wait at most.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(|connection| connection.peer.next_deadline())
+            .min()
+    }
+
+    fn identity(&self) -> Identity {
+        Identity {
+            user_agent: self.config.user_agent.clone(),
+            // NODE_NETWORK_LIMITED would be more honest for a headers-only node; NODE_NETWORK
+            // (1) is what light clients look for.
+            services: 1,
+            nonce: self.config.nonce,
+            timestamp: self.config.timestamp,
+        }
+    }
+
+    fn say(&self, line: std::fmt::Arguments<'_>) {
+        println!("{}: {line}", self.config.name);
+    }
+
+    /// Connects to `addr` and starts the handshake; `label` names it in what is printed
+    /// (`None`: its address, or `outbound peer N`).
+    ///
+    /// # Errors
+    /// Why there is no connection (the connect's error: refused, unreachable, timed out; or
+    /// `-maxconnections`), also printed.
+    pub fn connect(
+        &mut self,
+        man: &SockMan,
+        addr: SocketAddr,
+        label: Option<String>,
+        timeout: Duration,
+    ) -> Result<Id, String> {
+        let label = label.unwrap_or_else(|| format!("outbound peer {addr}"));
+        if self.connections.len() >= self.config.max_connections {
+            let problem = format!(
+                "not connecting to {label}: -maxconnections={} reached",
+                self.config.max_connections
+            );
+            self.say(format_args!("{problem}"));
+            return Err(problem);
+        }
+        let id = match man.connect(addr, timeout) {
+            Ok(id) => id,
+            Err(err) => {
+                let problem = format!("connecting to {label}: {err}");
+                self.say(format_args!("{problem}"));
+                return Err(problem);
+            }
+        };
+        let now = Instant::now();
+        let peer = Peer::outbound(
+            self.config.network,
+            self.identity(),
+            self.config.timeouts,
+            addr,
+            &self.chain,
+            true,
+            now,
+        );
+        if self.config.verbose {
+            self.say(format_args!("connected to {label}"));
+        }
+        self.connections.insert(
+            id,
+            Connection {
+                label,
+                peer,
+                opened: now,
+            },
+        );
+        self.flush(man, id);
+        Ok(id)
+    }
+
+    /// Hands what the peer's protocol queued to the socket; a send that fails drops the peer.
+    fn flush(&mut self, man: &SockMan, id: Id) {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let bytes = connection.peer.take_outbox();
+        if bytes.is_empty() {
+            return;
+        }
+        if let Err(err) = man.send(id, &bytes, false) {
+            self.drop_peer(man, id, format!("sending: {err}"));
+        }
+    }
+
+    /// Closes `id` and says why.
+    fn drop_peer(&mut self, man: &SockMan, id: Id, reason: String) {
+        man.close(id);
+        if let Some(connection) = self.connections.remove(&id) {
+            self.say(format_args!("disconnected {}: {reason}", connection.label));
+            self.outcomes.push(Outcome::Gone {
+                label: connection.label,
+                reason,
+            });
+        }
+    }
+
+    fn on_events(&mut self, id: Id, events: Vec<PeerEvent>) {
+        let Some(connection) = self.connections.get(&id) else {
+            return;
+        };
+        let label = connection.label.clone();
+        let opened = connection.opened;
+        for event in events {
+            match event {
+                PeerEvent::HandshakeDone {
+                    user_agent,
+                    start_height,
+                } => {
+                    if self.config.verbose {
+                        self.say(format_args!(
+                            "handshake with {label} done (user agent {user_agent:?}, height \
+                             {start_height})"
+                        ));
+                    }
+                }
+                PeerEvent::HeadersAdded {
+                    received,
+                    added,
+                    height,
+                } => {
+                    if self.config.verbose {
+                        self.say(format_args!(
+                            "{received} headers from {label}, {added} new, checked: height \
+                             {height}"
+                        ));
+                    }
+                }
+                PeerEvent::Synced {
+                    height,
+                    tip,
+                    rounds,
+                } => {
+                    let took = opened.elapsed();
+                    self.say(format_args!(
+                        "synced from {label}: height {height}, tip {tip} ({rounds} getheaders \
+                         rounds)"
+                    ));
+                    self.outcomes.push(Outcome::Synced {
+                        label: label.clone(),
+                        height,
+                        tip: tip.to_string(),
+                        rounds,
+                        took,
+                    });
+                }
+                PeerEvent::ServedHeaders {
+                    count,
+                    after_height,
+                } => {
+                    self.served.0 += 1;
+                    self.served.1 += count;
+                    if self.config.verbose {
+                        self.say(format_args!(
+                            "served {count} headers after height {after_height} to {label}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Handler for Node {
+    fn new_connection_accepted(
+        &mut self,
+        _: &SockMan,
+        id: Id,
+        _: SocketAddr,
+        them: SocketAddr,
+    ) -> bool {
+        self.inbound_seen += 1;
+        let label = if self.config.show_addresses {
+            format!("inbound peer {them}")
+        } else {
+            format!("inbound peer {}", self.inbound_seen)
+        };
+        if self.connections.len() >= self.config.max_connections {
+            let reason = format!("-maxconnections={} reached", self.config.max_connections);
+            self.say(format_args!("refused {label}: {reason}"));
+            self.outcomes.push(Outcome::Gone { label, reason });
+            return false;
+        }
+        let peer = Peer::inbound(
+            self.config.network,
+            self.identity(),
+            self.config.timeouts,
+            Instant::now(),
+        );
+        if self.config.verbose {
+            self.say(format_args!("accepted {label}"));
+        }
+        self.connections.insert(
+            id,
+            Connection {
+                label,
+                peer,
+                opened: Instant::now(),
+            },
+        );
+        true
+    }
+
+    fn got_data(&mut self, man: &SockMan, id: Id, data: &[u8]) {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            man.close(id);
+            return;
+        };
+        let mut events = Vec::new();
+        let result = connection
+            .peer
+            .receive(data, &mut self.chain, Instant::now(), &mut events);
+        self.on_events(id, events);
+        self.flush(man, id);
+        if let Err(err) = result {
+            let reason = match &err {
+                PeerError::InvalidHeader(_) => format!("refused: {err}"),
+                _ => err.to_string(),
+            };
+            self.drop_peer(man, id, reason);
+        }
+    }
+
+    fn got_eof(&mut self, man: &SockMan, id: Id) {
+        self.drop_peer(man, id, "the peer closed the connection".to_owned());
+    }
+
+    fn got_permanent_read_error(&mut self, man: &SockMan, id: Id, err: &io::Error) {
+        self.drop_peer(man, id, format!("receiving: {err}"));
+    }
+
+    fn got_permanent_send_error(&mut self, man: &SockMan, id: Id, err: &io::Error) {
+        self.drop_peer(man, id, format!("sending: {err}"));
+    }
+
+    fn io_loop_completed_for_all(&mut self, man: &SockMan) {
+        let now = Instant::now();
+        let ids: Vec<Id> = self.connections.keys().copied().collect();
+        for id in ids {
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            match connection.peer.check_deadline(now) {
+                Ok(()) => self.flush(man, id),
+                Err(err) => self.drop_peer(man, id, err.to_string()),
+            }
+        }
+    }
+}

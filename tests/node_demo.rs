@@ -1,0 +1,104 @@
+//! The node example (examples/node/: the node's SockMan handler and its embedded default) run
+//! as a test over real loopback sockets, one SockMan in one thread, so natively and in
+//! wasmtime alike: it must sync from its seed, serve a light client, and disconnect each
+//! misbehaving peer for the right reason.
+
+// The example's modules, compiled here as they are; the test uses most, not all, of them.
+#[allow(dead_code)]
+#[path = "../examples/common/p2p/mod.rs"]
+mod p2p;
+
+#[allow(dead_code)]
+#[path = "../examples/node/demo.rs"]
+mod demo;
+
+#[allow(dead_code)]
+#[path = "../examples/node/node.rs"]
+mod node;
+
+/// What the demo's node calls itself (the example's main.rs defines it there).
+const USER_AGENT: &str = "/node-demo-test:0.1.0/";
+
+use node::Outcome;
+
+#[test]
+fn node_syncs_serves_and_drops_every_misbehaving_peer_for_its_reason() {
+    let outcomes = demo::run().expect("the embedded default ends on the seed's tip");
+    let synced: Vec<_> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Synced {
+                label,
+                height,
+                rounds,
+                ..
+            } => Some((label.as_str(), *height, *rounds)),
+            Outcome::Gone { .. } => None,
+        })
+        .collect();
+    assert_eq!(synced, [("the seed", 4_500, 3)]);
+    let gone: Vec<(&str, &str)> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Gone { label, reason } => Some((label.as_str(), reason.as_str())),
+            Outcome::Synced { .. } => None,
+        })
+        .collect();
+    let expected: [(&str, &str); 13] = [
+        ("inbound peer 1", "the peer closed the connection"),
+        (
+            "a peer on another network",
+            "bad magic f9beb4d9 where fabfb5da was expected",
+        ),
+        (
+            "a peer sending a corrupted message",
+            "bad checksum of \"version\"",
+        ),
+        (
+            "a peer announcing an oversized message",
+            "\"version\" payload of 4000001 bytes is over the limit of 4000000 bytes",
+        ),
+        (
+            "a peer that never answers",
+            "silent for 500ms while we waited for the version handshake",
+        ),
+        (
+            "a peer that never answers getheaders",
+            "silent for 500ms while we waited for headers",
+        ),
+        (
+            "a peer serving a header without proof of work",
+            "its hash is above its target: no proof of work",
+        ),
+        (
+            "a peer serving a header that does not build on its parent",
+            "a block not in our chain",
+        ),
+        (
+            "inbound peer 2",
+            "bad magic f9beb4d9 where fabfb5da was expected",
+        ),
+        ("inbound peer 3", "bad checksum of \"ping\""),
+        (
+            "inbound peer 4",
+            "\"version\" payload of 4294967295 bytes is over the limit of 4000000 bytes",
+        ),
+        (
+            "inbound peer 5",
+            "silent for 500ms while we waited for the version handshake",
+        ),
+        ("inbound peer 7", "-maxconnections=2 reached"),
+    ];
+    assert_eq!(gone.len(), expected.len() + 1, "{gone:#?}");
+    for ((label, reason), (want_label, want_reason)) in gone.iter().zip(expected) {
+        assert_eq!(*label, want_label);
+        assert!(
+            reason.contains(want_reason),
+            "{label}: {reason:?} does not say {want_reason:?}"
+        );
+    }
+    assert_eq!(
+        gone.last(),
+        Some(&("inbound peer 6", "the peer closed the connection"))
+    );
+}

@@ -1,0 +1,480 @@
+//! The examples' per-connection protocol state (examples/common/p2p/protocol.rs, what the node
+//! runs per peer on SockMan and the light client's `--clients` mode per client), driven in
+//! memory: bytes from one side's outbox into the other's `receive`, the clock passed in. No
+//! sockets, so these run natively and in wasmtime alike.
+
+// The shared module is compiled here as it is; the tests use most, not all, of it.
+#[allow(dead_code)]
+#[path = "../examples/common/p2p/mod.rs"]
+mod p2p;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bitcoin_primitives::block::Version;
+use bitcoin_primitives::merkle_tree::TxMerkleNode;
+use bitcoin_primitives::{BlockTime, CompactTarget};
+use p2p::chain::{check_proof_of_work, grind, HeaderChain, HeaderError, PowError};
+use p2p::framing::{
+    encode_headers, encode_message, BlockHeader, FrameError, MessageHeader, NetAddress,
+    VersionMessage, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD, PROTOCOL_VERSION,
+};
+use p2p::network::{self, Network};
+use p2p::protocol::{Identity, Peer, PeerError, PeerEvent, Timeouts, MAX_RECEIVE_BUFFER};
+
+const TIMEOUTS: Timeouts = Timeouts {
+    handshake: Duration::from_secs(10),
+    headers: Duration::from_secs(20),
+    ping_interval: Duration::from_secs(60),
+    pong: Duration::from_secs(30),
+};
+
+fn regtest() -> &'static Network {
+    network::by_name("regtest").unwrap()
+}
+
+fn identity(nonce: u64) -> Identity {
+    Identity {
+        user_agent: format!("/test:{nonce}/"),
+        services: 1,
+        nonce,
+        timestamp: 1_700_000_000,
+    }
+}
+
+fn addr() -> SocketAddr {
+    "127.0.0.1:18444".parse().unwrap()
+}
+
+fn mined_chain(count: u32) -> HeaderChain {
+    let mut chain = HeaderChain::new(regtest());
+    for height in 1..=count {
+        let header = BlockHeader {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: chain.tip(),
+            merkle_root: TxMerkleNode::from_byte_array([height as u8; 32]),
+            time: BlockTime::from_u32(1_700_000_000 + height),
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce: 0,
+        };
+        chain
+            .connect(&[grind(header, regtest().pow_limit()).unwrap()])
+            .unwrap();
+    }
+    chain
+}
+
+/// A client syncing from a server, and what each saw.
+struct Pair {
+    client: Peer,
+    client_chain: HeaderChain,
+    client_events: Vec<PeerEvent>,
+    server: Peer,
+    server_chain: HeaderChain,
+    server_events: Vec<PeerEvent>,
+    now: Instant,
+}
+
+impl Pair {
+    fn new(server_chain: HeaderChain) -> Pair {
+        let now = Instant::now();
+        let client_chain = HeaderChain::new(regtest());
+        Pair {
+            client: Peer::outbound(
+                regtest(),
+                identity(1),
+                TIMEOUTS,
+                addr(),
+                &client_chain,
+                true,
+                now,
+            ),
+            client_chain,
+            client_events: Vec::new(),
+            server: Peer::inbound(regtest(), identity(2), TIMEOUTS, now),
+            server_chain,
+            server_events: Vec::new(),
+            now,
+        }
+    }
+
+    /// Passes bytes both ways until neither side has any to send.
+    fn exchange(&mut self) -> Result<(), PeerError> {
+        loop {
+            let to_server = self.client.take_outbox();
+            let to_client = self.server.take_outbox();
+            if to_server.is_empty() && to_client.is_empty() {
+                return Ok(());
+            }
+            self.server.receive(
+                &to_server,
+                &mut self.server_chain,
+                self.now,
+                &mut self.server_events,
+            )?;
+            self.client.receive(
+                &to_client,
+                &mut self.client_chain,
+                self.now,
+                &mut self.client_events,
+            )?;
+        }
+    }
+}
+
+/// What the client gets before any message of its own: the server's `version` and `verack`.
+fn handshake(pair: &mut Pair) {
+    let to_server = pair.client.take_outbox();
+    pair.server
+        .receive(
+            &to_server,
+            &mut pair.server_chain,
+            pair.now,
+            &mut pair.server_events,
+        )
+        .unwrap();
+    // The server's answer: version and verack; the client's verack back.
+    let to_client = pair.server.take_outbox();
+    pair.client
+        .receive(
+            &to_client,
+            &mut pair.client_chain,
+            pair.now,
+            &mut pair.client_events,
+        )
+        .unwrap();
+}
+
+#[test]
+fn outbound_peer_syncs_4500_headers_from_an_inbound_peer_in_three_rounds() {
+    let server_chain = mined_chain(4_500);
+    let tip = server_chain.tip();
+    let mut pair = Pair::new(server_chain);
+    pair.exchange().unwrap();
+    assert!(pair.client.handshake_done() && pair.server.handshake_done());
+    assert!(pair.client.synced());
+    assert_eq!(
+        (pair.client_chain.height(), pair.client_chain.tip()),
+        (4_500, tip)
+    );
+    assert_eq!(
+        pair.client_events.first(),
+        Some(&PeerEvent::HandshakeDone {
+            user_agent: "/test:2/".to_owned(),
+            start_height: 4_500
+        })
+    );
+    assert_eq!(
+        pair.client_events.last(),
+        Some(&PeerEvent::Synced {
+            height: 4_500,
+            tip,
+            rounds: 3
+        })
+    );
+    let served: Vec<(usize, u32)> = pair
+        .server_events
+        .iter()
+        .filter_map(|event| match event {
+            PeerEvent::ServedHeaders {
+                count,
+                after_height,
+            } => Some((*count, *after_height)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(served, [(2_000, 0), (2_000, 2_000), (500, 4_000)]);
+    // Whole messages were taken off the buffers.
+    assert_eq!((pair.client.buffered(), pair.server.buffered()), (0, 0));
+}
+
+#[test]
+fn messages_split_at_every_byte_are_handled_the_same() {
+    let mut pair = Pair::new(mined_chain(3));
+    let to_server = pair.client.take_outbox();
+    for byte in &to_server {
+        pair.server
+            .receive(
+                std::slice::from_ref(byte),
+                &mut pair.server_chain,
+                pair.now,
+                &mut pair.server_events,
+            )
+            .unwrap();
+    }
+    let to_client = pair.server.take_outbox();
+    for byte in &to_client {
+        pair.client
+            .receive(
+                std::slice::from_ref(byte),
+                &mut pair.client_chain,
+                pair.now,
+                &mut pair.client_events,
+            )
+            .unwrap();
+    }
+    pair.exchange().unwrap();
+    assert!(pair.client.synced());
+    assert_eq!(pair.client_chain.height(), 3);
+}
+
+#[test]
+fn wrong_magic_is_refused_from_the_first_header() {
+    let mut pair = Pair::new(mined_chain(1));
+    let mainnet = network::NETWORKS[0].magic;
+    let bytes = encode_message(mainnet, "version", &[]);
+    let err = pair
+        .client
+        .receive(
+            &bytes,
+            &mut pair.client_chain,
+            pair.now,
+            &mut pair.client_events,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::Frame(FrameError::BadMagic {
+            expected: regtest().magic,
+            found: mainnet
+        })
+    );
+    assert_eq!(
+        err.to_string(),
+        "bad magic f9beb4d9 where fabfb5da was expected"
+    );
+}
+
+#[test]
+fn bad_checksum_is_refused() {
+    let mut pair = Pair::new(mined_chain(1));
+    let mut bytes = encode_message(regtest().magic, "ping", &7u64.to_le_bytes());
+    bytes[HEADER_LEN] ^= 1;
+    let err = pair
+        .server
+        .receive(
+            &bytes,
+            &mut pair.server_chain,
+            pair.now,
+            &mut pair.server_events,
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        PeerError::Frame(FrameError::BadChecksum { .. })
+    ));
+    assert!(err.to_string().starts_with("bad checksum of \"ping\""));
+}
+
+#[test]
+fn oversized_message_is_refused_before_its_payload_is_buffered() {
+    let mut pair = Pair::new(mined_chain(1));
+    let mut header = MessageHeader::new(regtest().magic, "headers", &[]);
+    header.length = MAX_PAYLOAD + 1;
+    let mut bytes = header.encode().to_vec();
+    // Payload bytes after it: never buffered, the header alone is refused.
+    bytes.extend_from_slice(&[0; 1000]);
+    let err = pair
+        .client
+        .receive(
+            &bytes,
+            &mut pair.client_chain,
+            pair.now,
+            &mut pair.client_events,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::Frame(FrameError::Oversized {
+            command: "headers".to_owned(),
+            length: MAX_PAYLOAD + 1
+        })
+    );
+    assert!(pair.client.buffered() <= HEADER_LEN);
+}
+
+#[test]
+fn receive_buffer_holds_at_most_one_message() {
+    let mut pair = Pair::new(mined_chain(1));
+    handshake(&mut pair);
+    // An ignored message of 1 MB, then a ping, arriving in 64 KiB reads.
+    let magic = regtest().magic;
+    let mut stream = encode_message(magic, "inv", &vec![0; 1 << 20]);
+    stream.extend_from_slice(&encode_message(magic, "ping", &9u64.to_le_bytes()));
+    for chunk in stream.chunks(64 * 1024) {
+        pair.client
+            .receive(
+                chunk,
+                &mut pair.client_chain,
+                pair.now,
+                &mut pair.client_events,
+            )
+            .unwrap();
+        assert!(pair.client.buffered() <= HEADER_LEN + (1 << 20));
+        assert!(pair.client.buffered() <= MAX_RECEIVE_BUFFER);
+    }
+    assert_eq!(pair.client.buffered(), 0);
+    // The ping was answered with its nonce, after the getheaders of the sync.
+    let outbox = pair.client.take_outbox();
+    let pong = encode_message(magic, "pong", &9u64.to_le_bytes());
+    assert!(outbox.ends_with(&pong));
+}
+
+#[test]
+fn invalid_header_is_refused_with_the_reason() {
+    let mut pair = Pair::new(HeaderChain::new(regtest()));
+    handshake(&mut pair);
+    let mut headers: Vec<BlockHeader> = (1..=3)
+        .filter_map(|height| mined_chain(3).header(height).copied())
+        .collect();
+    let pow_limit = regtest().pow_limit();
+    headers[2].nonce = headers[2].nonce.wrapping_add(1);
+    while check_proof_of_work(&headers[2], pow_limit).is_ok() {
+        headers[2].nonce = headers[2].nonce.wrapping_add(1);
+    }
+    let bytes = encode_message(regtest().magic, "headers", &encode_headers(&headers));
+    let err = pair
+        .client
+        .receive(
+            &bytes,
+            &mut pair.client_chain,
+            pair.now,
+            &mut pair.client_events,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::InvalidHeader(HeaderError::ProofOfWork {
+            height: Some(3),
+            hash: headers[2].block_hash(),
+            bits: 0x207fffff,
+            problem: PowError::HashAboveTarget
+        })
+    );
+    // The two good headers before it stay.
+    assert_eq!(pair.client_chain.height(), 2);
+}
+
+#[test]
+fn full_answers_that_get_nowhere_are_refused() {
+    let chain = mined_chain(MAX_HEADERS as u32);
+    let headers: Vec<BlockHeader> = (1..=MAX_HEADERS as u32)
+        .filter_map(|height| chain.header(height).copied())
+        .collect();
+    let mut pair = Pair::new(HeaderChain::new(regtest()));
+    handshake(&mut pair);
+    let bytes = encode_message(regtest().magic, "headers", &encode_headers(&headers));
+    pair.client
+        .receive(
+            &bytes,
+            &mut pair.client_chain,
+            pair.now,
+            &mut pair.client_events,
+        )
+        .unwrap();
+    assert_eq!(pair.client_chain.height(), 2_000);
+    // The same 2,000 again, as if our locator were ignored.
+    let err = pair
+        .client
+        .receive(
+            &bytes,
+            &mut pair.client_chain,
+            pair.now,
+            &mut pair.client_events,
+        )
+        .unwrap_err();
+    assert!(matches!(err, PeerError::Protocol(_)));
+    assert!(err.to_string().contains("no higher than the one before"));
+}
+
+#[test]
+fn a_version_with_our_own_nonce_is_ourselves() {
+    let chain = HeaderChain::new(regtest());
+    let mut peer = Peer::inbound(regtest(), identity(5), TIMEOUTS, Instant::now());
+    let version = VersionMessage {
+        version: PROTOCOL_VERSION,
+        services: 0,
+        timestamp: 0,
+        receiver: NetAddress::UNSPECIFIED,
+        sender: NetAddress::UNSPECIFIED,
+        nonce: 5,
+        user_agent: String::new(),
+        start_height: 0,
+        relay: false,
+    };
+    let bytes = encode_message(regtest().magic, "version", &version.encode());
+    let mut chain = chain;
+    let err = peer
+        .receive(&bytes, &mut chain, Instant::now(), &mut Vec::new())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::Protocol("connected to ourselves".to_owned())
+    );
+}
+
+#[test]
+fn silence_past_each_deadline_is_refused() {
+    // No handshake.
+    let start = Instant::now();
+    let mut peer = Peer::inbound(regtest(), identity(1), TIMEOUTS, start);
+    assert_eq!(peer.next_deadline(), Some(start + TIMEOUTS.handshake));
+    assert_eq!(
+        peer.check_deadline(start + TIMEOUTS.handshake - Duration::from_millis(1)),
+        Ok(())
+    );
+    let err = peer.check_deadline(start + TIMEOUTS.handshake).unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::Silent {
+            waiting_for: "the version handshake",
+            timeout: TIMEOUTS.handshake
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "silent for 10s while we waited for the version handshake"
+    );
+
+    // No headers after getheaders.
+    let mut pair = Pair::new(mined_chain(1));
+    handshake(&mut pair);
+    assert_eq!(
+        pair.client.next_deadline(),
+        Some(pair.now + TIMEOUTS.headers)
+    );
+    assert_eq!(
+        pair.client.check_deadline(pair.now + TIMEOUTS.headers),
+        Err(PeerError::Silent {
+            waiting_for: "headers",
+            timeout: TIMEOUTS.headers
+        })
+    );
+}
+
+#[test]
+fn a_quiet_peer_is_pinged_and_must_answer() {
+    let mut pair = Pair::new(mined_chain(1));
+    pair.exchange().unwrap();
+    assert!(pair.client.synced());
+    let quiet = pair.now + TIMEOUTS.ping_interval;
+    assert_eq!(pair.client.next_deadline(), Some(quiet));
+    pair.client.check_deadline(quiet).unwrap();
+    // A ping went out; the pong deadline runs.
+    assert_eq!(pair.client.next_deadline(), Some(quiet + TIMEOUTS.pong));
+    assert_eq!(
+        pair.client.check_deadline(quiet + TIMEOUTS.pong),
+        Err(PeerError::Silent {
+            waiting_for: "a pong",
+            timeout: TIMEOUTS.pong
+        })
+    );
+    // Answered, it is quiet again until the next interval.
+    pair.now = quiet;
+    pair.exchange().unwrap();
+    assert_eq!(pair.client.check_deadline(quiet + TIMEOUTS.pong), Ok(()));
+    assert_eq!(
+        pair.client.next_deadline(),
+        Some(quiet + TIMEOUTS.ping_interval)
+    );
+}

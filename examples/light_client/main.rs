@@ -44,7 +44,7 @@ use p2p::framing::{
     FrameError, GetHeaders, Message, MessageHeader, NetAddress, VersionMessage, HEADER_LEN,
     MAX_HEADERS, PROTOCOL_VERSION,
 };
-use p2p::network::{self, Network};
+use p2p::network::{self, split_host_port, Network};
 use peer::{EmbeddedPeer, Fault, PumpingSock};
 
 /// What this client calls itself in its `version` message (BIP 14).
@@ -173,30 +173,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         target,
         clients,
     }))
-}
-
-/// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port; a bare IPv6 address also works).
-fn split_host_port(target: &str, default_port: u16) -> Result<(&str, u16), String> {
-    let parse_port = |port: &str| {
-        port.parse::<u16>()
-            .map_err(|_| format!("bad port {port:?} in {target:?}"))
-    };
-    if let Some(rest) = target.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or(format!("missing ']' in {target:?}"))?;
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host, parse_port(port)?)),
-            None if after.is_empty() => Ok((host, default_port)),
-            None => Err(format!("unexpected {after:?} after ']' in {target:?}")),
-        };
-    }
-    match target.split_once(':') {
-        // More than one colon and no brackets: an IPv6 address without a port.
-        Some((_, rest)) if rest.contains(':') => Ok((target, default_port)),
-        Some((host, port)) => Ok((host, parse_port(port)?)),
-        None => Ok((target, default_port)),
-    }
 }
 
 /// Talks to a real node.

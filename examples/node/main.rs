@@ -32,7 +32,7 @@ use bitcoin_sock::resolve;
 use bitcoin_sock::sockman::SockMan;
 
 use node::{Config, Node, Outcome};
-use p2p::network::{self, Network};
+use p2p::network::{self, split_host_port, Network};
 use p2p::protocol::Timeouts;
 
 /// What the node calls itself in its `version` message (BIP 14).
@@ -144,29 +144,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         return Err("nothing to do: give --connect, --listen or both".to_owned());
     }
     Ok(Some(parsed))
-}
-
-/// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port).
-fn split_host_port(target: &str, default_port: u16) -> Result<(&str, u16), String> {
-    let parse_port = |port: &str| {
-        port.parse::<u16>()
-            .map_err(|_| format!("bad port {port:?} in {target:?}"))
-    };
-    if let Some(rest) = target.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or(format!("missing ']' in {target:?}"))?;
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host, parse_port(port)?)),
-            None if after.is_empty() => Ok((host, default_port)),
-            None => Err(format!("unexpected {after:?} after ']' in {target:?}")),
-        };
-    }
-    match target.split_once(':') {
-        Some((_, rest)) if rest.contains(':') => Ok((target, default_port)),
-        Some((host, port)) => Ok((host, parse_port(port)?)),
-        None => Ok((target, default_port)),
-    }
 }
 
 /// The node against real peers: runs until every outbound peer is synced or gone and, with

@@ -99,3 +99,27 @@ pub fn by_name(name: &str) -> Option<&'static Network> {
 pub fn by_magic(magic: Magic) -> Option<&'static Network> {
     NETWORKS.iter().find(|network| network.magic == magic)
 }
+
+/// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port; a bare IPv6 address also works).
+pub fn split_host_port(target: &str, default_port: u16) -> Result<(&str, u16), String> {
+    let parse_port = |port: &str| {
+        port.parse::<u16>()
+            .map_err(|_| format!("bad port {port:?} in {target:?}"))
+    };
+    if let Some(rest) = target.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or(format!("missing ']' in {target:?}"))?;
+        return match after.strip_prefix(':') {
+            Some(port) => Ok((host, parse_port(port)?)),
+            None if after.is_empty() => Ok((host, default_port)),
+            None => Err(format!("unexpected {after:?} after ']' in {target:?}")),
+        };
+    }
+    match target.split_once(':') {
+        // More than one colon and no brackets: an IPv6 address without a port.
+        Some((_, rest)) if rest.contains(':') => Ok((target, default_port)),
+        Some((host, port)) => Ok((host, parse_port(port)?)),
+        None => Ok((target, default_port)),
+    }
+}

@@ -1,7 +1,7 @@
 //! Promises of the SPEC that only a test on every backend can hold: huge and sub-millisecond
 //! timeouts, `shutdown` of either half, read-ahead kept across `release`/`from`, the pending
-//! socket error, a peer's reset and a hang-up reported as `ERR`, and failure paths that leak
-//! nothing.
+//! socket error, a peer's reset and a hang-up reported as `ERR`, sends refused only by a full
+//! buffer, and failure paths that leak nothing.
 //!
 //! Single-threaded, so the same bodies run natively and in wasmtime; where a test needs
 //! something only a backend can make (a connect started by hand, a peer that resets), one small
@@ -379,6 +379,28 @@ fn a_hang_up_is_err_even_when_nothing_is_requested() {
     pair.server.shutdown_send().expect("shutdown_send");
     let occurred = pair.server.wait(TIMEOUT, SockEvent::empty()).expect("wait");
     assert_eq!(occurred, SockEvent::ERR);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A send is refused only when the socket's buffer is full
+
+#[test]
+fn many_small_sends_in_a_row_each_take_their_byte() {
+    // Natively a non-blocking send fails with EAGAIN only when the kernel's buffer is full;
+    // 500 bytes fill no buffer. wasmtime's `check-write` also answers 0 once its task has
+    // spent its I/O budget (128 operations a turn, two per send): the crate must not pass that
+    // off as a full buffer, or every event loop sending to many peers stalls on it.
+    const SENDS: usize = 500;
+    let pair = pair();
+    for i in 0..SENDS {
+        let byte = [i as u8];
+        match pair.client.send(&byte) {
+            Ok(1) => {}
+            other => panic!("send {i} of {SENDS} one-byte sends, into an empty buffer: {other:?}"),
+        }
+    }
+    let expected: Vec<u8> = (0..SENDS).map(|i| i as u8).collect();
+    assert_eq!(recv_exactly(&pair.server, SENDS), expected);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 
 use std::io;
 
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll::poll as wasi_poll;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 use super::errno::{errno_to_io, stream_error_to_errno};
@@ -78,7 +80,7 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     let budget = if known > 0 {
         Ok(known as u64)
     } else {
-        output.check_write()
+        check_write(socket, output)
     };
     let result = budget.and_then(|budget| {
         let n = data
@@ -98,6 +100,28 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
         Ok(n) => Ok(n),
         Err(StreamError::Closed) => Err(errno_to_io(libc::EPIPE)),
         Err(StreamError::LastOperationFailed(err)) => Err(errno_to_io(stream_error_to_errno(&err))),
+    }
+}
+
+/// `check-write`, asked again after one yield to the host when it first says 0, so that 0
+/// means the stream's buffer is full, as `EAGAIN` does natively.
+///
+/// wasmtime answers 0 also when its tokio task has spent its cooperative budget (128 ready
+/// I/O operations per turn), however empty the socket's buffer. A `poll` on the stream's
+/// pollable and a zero timer yields once (the timer's doing), which renews the budget; the
+/// pollable is ready after it only if the stream can take bytes.
+pub(super) fn check_write(socket: &Socket, output: &OutputStream) -> Result<u64, StreamError> {
+    let budget = output.check_write()?;
+    if budget > 0 {
+        return Ok(budget);
+    }
+    let timer = monotonic_clock::subscribe_duration(0);
+    let ready = wasi_poll(&[socket.output_ready(output), &timer]);
+    drop(timer);
+    if ready.contains(&0) {
+        output.check_write()
+    } else {
+        Ok(0)
     }
 }
 

@@ -133,7 +133,7 @@ struct State {
     /// What the last `check-write` allowed, not yet used by a write (0: ask again). A wait
     /// that found the socket writable keeps its answer here, so the send that follows does
     /// not ask again: under wasmtime every ask spends the guest's tokio budget (see
-    /// `poll::retry_sends`).
+    /// `io::check_write`).
     write_budget: usize,
 }
 

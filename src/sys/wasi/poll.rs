@@ -9,7 +9,7 @@ use wasi::io::streams::StreamError;
 
 use super::errno::stream_error_to_errno;
 use super::graveyard;
-use super::io::READ_CHUNK;
+use super::io::{check_write, READ_CHUNK};
 use super::{InputEnd, Phase, Socket};
 use crate::sys::PollTarget;
 use crate::SockEvent;
@@ -108,7 +108,7 @@ pub(super) fn settle(
             }
             if send_ready {
                 if let Some((_, output)) = socket.streams() {
-                    match output.check_write() {
+                    match check_write(socket, output) {
                         Ok(0) => {}
                         Ok(budget) => {
                             state.write_budget = usize::try_from(budget).unwrap_or(usize::MAX);
@@ -173,90 +173,18 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
         ready
     };
 
-    let mut stuck = Vec::new();
-    for (index, (target, (known, recv, send))) in targets.iter_mut().zip(plans).enumerate() {
+    for (target, (known, recv, send)) in targets.iter_mut().zip(plans) {
         let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
         let occurred = match target.socket() {
             Some(socket) => {
-                let requested = target.requested();
-                let settled = settle(socket, requested, is_ready(recv), is_ready(send));
-                if send_stuck(requested, is_ready(send), settled) {
-                    stuck.push((index, known | settled));
-                }
+                let settled = settle(socket, target.requested(), is_ready(recv), is_ready(send));
                 known | settled
             }
             None => SockEvent::empty(),
         };
         target.set_occurred(occurred);
     }
-    if !stuck.is_empty() {
-        let sockets: Vec<(usize, &Socket)> = stuck
-            .iter()
-            .enumerate()
-            .filter_map(|(at, &(index, _))| Some((at, targets[index].socket()?)))
-            .collect();
-        let mut now_sendable = Vec::new();
-        retry_sends(&sockets, |at| now_sendable.push(at));
-        drop(sockets);
-        for at in now_sendable {
-            let (index, before) = stuck[at];
-            targets[index].set_occurred(before | SockEvent::SEND);
-        }
-    }
     Ok(())
-}
-
-/// How many sockets [`retry_sends`] polls at a time: each costs the budget two ready
-/// operations (its pollable, then its `check-write`), well under tokio's 128 per turn.
-const RETRY_CHUNK: usize = 32;
-
-/// The longest a retry poll waits: only reached if a pollable that was ready is not any more.
-const RETRY_WAIT_NANOS: u64 = 10_000_000;
-
-/// Whether `settle` found `socket` not writable although its SEND pollable was ready: what a
-/// spent budget looks like (see [`retry_sends`]).
-pub(super) fn send_stuck(requested: SockEvent, send_ready: bool, occurred: SockEvent) -> bool {
-    send_ready && requested.contains(SockEvent::SEND) && !occurred.contains(SockEvent::SEND)
-}
-
-/// Asks again, after a yield, whether the sockets whose send got stuck can send; calls
-/// `sent(index)` for each that can (`index` is the caller's, as given in `stuck`).
-///
-/// wasmtime runs the guest inside one tokio task, and tokio lets a task do 128 ready I/O
-/// operations per turn (its cooperative budget). A `poll` that finds many pollables ready
-/// spends it, and until the task yields every `check-write` answers 0 although its pollable is
-/// ready: those sockets never send, the next wait finds the same pollables ready and spends
-/// the budget again, for ever (1,000 echoing connections stall so). A `poll` whose pollables
-/// the spent budget holds back yields, and the task comes back with a new budget; so the stuck
-/// sockets are polled again, a few at a time, and only then asked to `check-write`.
-pub(super) fn retry_sends(stuck: &[(usize, &Socket)], mut sent: impl FnMut(usize)) {
-    for chunk in stuck.chunks(RETRY_CHUNK) {
-        let outputs: Vec<Option<&Pollable>> = chunk
-            .iter()
-            .map(|(_, socket)| {
-                socket
-                    .streams()
-                    .map(|(_, output)| socket.output_ready(output))
-            })
-            .collect();
-        let mut pollables: Vec<&Pollable> = outputs.iter().flatten().copied().collect();
-        let timer = monotonic_clock::subscribe_duration(RETRY_WAIT_NANOS);
-        pollables.push(&timer);
-        let ready = wasi_poll(&pollables);
-        drop(pollables);
-        let mut at = 0;
-        for ((index, socket), output) in chunk.iter().zip(&outputs) {
-            if output.is_none() {
-                continue;
-            }
-            let is_ready = ready.contains(&(at as u32));
-            at += 1;
-            if is_ready && settle(socket, SockEvent::SEND, false, true).contains(SockEvent::SEND) {
-                sent(*index);
-            }
-        }
-        drop(timer);
-    }
 }
 
 /// Appends `pollable` (if any) to the poll list; its index there.

@@ -18,7 +18,7 @@ use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll as wasi_poll, Pollable};
 
 use super::graveyard;
-use super::poll::{retry_sends, send_stuck, settle, watch};
+use super::poll::{settle, watch};
 use super::Socket;
 use crate::SockEvent;
 
@@ -195,7 +195,6 @@ impl Registry {
             .collect();
         drop(timer);
 
-        let mut stuck = Vec::new();
         for key in keys.iter() {
             let Some(entry) = by_key[*key].as_mut() else {
                 continue;
@@ -206,20 +205,12 @@ impl Registry {
             if recv || send {
                 // SAFETY: registered, so alive and in place (`register`'s contract).
                 let socket = unsafe { entry.socket.as_ref() };
-                let settled = settle(socket, entry.requested, recv, send);
-                if send_stuck(entry.requested, send, settled) {
-                    stuck.push((ready.ready.len(), socket));
-                }
-                occurred |= settled;
+                occurred |= settle(socket, entry.requested, recv, send);
             }
-            // Pushed even when empty, so a stuck send found writable below has its place.
-            ready.ready.push((*key, occurred));
+            if !occurred.is_empty() {
+                ready.ready.push((*key, occurred));
+            }
         }
-        if !stuck.is_empty() {
-            let found = &mut ready.ready;
-            retry_sends(&stuck, |at| found[at].1 |= SockEvent::SEND);
-        }
-        ready.ready.retain(|(_, occurred)| !occurred.is_empty());
         Ok(())
     }
 

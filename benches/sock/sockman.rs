@@ -177,6 +177,25 @@ fn idle_many(config: &Config, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// One idle-many round of ours, written once for both hosts: the active peer sends a byte,
+/// the manager's loop runs until the handler has it.
+fn idle_round_ours(
+    man: &SockMan,
+    handler: &mut Count,
+    active_client: &Sock,
+    iterations: usize,
+) -> Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..iterations {
+        send_all(active_client, b"!")?;
+        let before = handler.bytes;
+        while handler.bytes == before {
+            man.run_once(handler, TIMEOUT)?;
+        }
+    }
+    Ok(start.elapsed())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. echo.
 
@@ -391,7 +410,7 @@ mod native {
     use bitcoin_sock::sockman::SockMan;
     use bitcoin_sock::Sock;
 
-    use super::{Clients, Count, Echo};
+    use super::{idle_round_ours, Clients, Count, Echo};
     use crate::harness::{
         best_of, is_would_block, loopback, send_all, Config, Report, Result, Row, TIMEOUT,
     };
@@ -465,17 +484,7 @@ mod native {
         let mut buf = vec![0u8; 64 * 1024];
         let result = best_of(
             config.idle_rounds,
-            || {
-                let start = Instant::now();
-                for _ in 0..iterations {
-                    send_all(active_client, b"!")?;
-                    let before = handler.bytes;
-                    while handler.bytes == before {
-                        man.run_once(&mut handler, TIMEOUT)?;
-                    }
-                }
-                Ok(start.elapsed())
-            },
+            || idle_round_ours(&man, &mut handler, active_client, iterations),
             || {
                 // What a user writes on polling: wait, receive from each ready socket.
                 let start = Instant::now();
@@ -709,7 +718,7 @@ mod wasm {
     use bitcoin_sock::sockman::SockMan;
     use bitcoin_sock::{Events, Sock, SockEvent};
 
-    use super::{Clients, Count, Echo};
+    use super::{idle_round_ours, Clients, Count, Echo};
     use crate::harness::{
         best_of, is_would_block, loopback, send_all, Config, Report, Result, Row, TIMEOUT,
     };
@@ -788,17 +797,7 @@ mod wasm {
         let mut buf = vec![0u8; 64 * 1024];
         best_of(
             config.idle_rounds,
-            || {
-                let start = Instant::now();
-                for _ in 0..iterations {
-                    send_all(active_client, b"!")?;
-                    let before = handler.bytes;
-                    while handler.bytes == before {
-                        man.run_once(&mut handler, TIMEOUT)?;
-                    }
-                }
-                Ok(start.elapsed())
-            },
+            || idle_round_ours(&man, &mut handler, active_client, iterations),
             || {
                 let start = Instant::now();
                 for _ in 0..iterations {

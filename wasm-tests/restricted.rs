@@ -14,14 +14,17 @@
 //! Under a runner that allows the network these tests fail, loudly.
 #![cfg(all(target_os = "wasi", target_env = "p2"))]
 
+#[path = "denied.rs"]
+mod denied;
+
+use denied::{assert_connect_refused, assert_refused, assert_refused_with_eacces};
+
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin_sock::socks5::{Credentials, Socks5Error};
-use bitcoin_sock::{
-    network_error_string, os_error_code, resolve, OpError, Sock, SockError, SockEvent,
-};
+use bitcoin_sock::{resolve, Sock, SockError, SockEvent};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,37 +36,11 @@ fn addresses() -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Asserts that `err` is the host's refusal of `op` on `target`, with wasi-libc's `EACCES`
-/// inside and the operation and address in the message.
-fn assert_refused(err: &io::Error, op: &str, preposition: &str, target: &str) {
-    assert_eq!(
-        err.kind(),
-        ErrorKind::PermissionDenied,
-        "{err} (this test needs a runner that denies the network: scripts/test-all.sh)"
-    );
-    let context = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<OpError>())
-        .unwrap_or_else(|| panic!("no operation context in {err:?}"));
-    assert_eq!(context.op(), op);
-    assert_eq!(context.target(), target);
-    let prefix = format!("{op}() {preposition} {target} failed: ");
-    assert!(err.to_string().starts_with(&prefix), "{err}");
-}
-
 #[test]
 fn bind_is_permission_denied_and_names_the_address() {
     for addr in addresses() {
         let err = Sock::bind(addr).expect_err("the host allows no bind");
-        assert_refused(&err, "bind", "to", &addr.to_string());
-        assert_eq!(os_error_code(&err), Some(libc::EACCES), "{err}");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "bind() to {addr} failed: {}",
-                network_error_string(libc::EACCES)
-            )
-        );
+        assert_refused_with_eacces(&err, "bind", "to", &addr.to_string());
     }
 }
 
@@ -82,24 +59,7 @@ fn connect_is_permission_denied_and_names_the_address() {
         let err = Sock::connect(addr, TIMEOUT).expect_err("the host allows no connect");
         // Refused at once, not after the timeout.
         assert!(start.elapsed() < TIMEOUT / 2, "took {:?}", start.elapsed());
-        let SockError::Connect {
-            addr: failed,
-            source,
-        } = &err
-        else {
-            panic!("expected SockError::Connect, got {err:?}");
-        };
-        assert_eq!(*failed, addr);
-        assert_eq!(source.kind(), ErrorKind::PermissionDenied, "{source}");
-        assert_eq!(source.raw_os_error(), Some(libc::EACCES));
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "connect() to {addr} failed: {}",
-                network_error_string(libc::EACCES)
-            )
-        );
-        assert!(!err.is_timeout());
+        assert_connect_refused(&err, addr);
         // As an io::Error (the `?` of a caller returning io::Result) it stays the OS error.
         let io_err = io::Error::from(err);
         assert_eq!(io_err.kind(), ErrorKind::PermissionDenied);

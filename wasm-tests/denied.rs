@@ -1,0 +1,64 @@
+//! The refusals of a host's network policy, asserted once for the hosts that deny all of it
+//! (`restricted.rs`) and the one that denies some addresses (`addr_check.rs`).
+
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+
+use bitcoin_sock::{network_error_string, os_error_code, OpError, SockError};
+
+/// Asserts the policy's refusal of `op` on `target`: `PermissionDenied`, the operation and
+/// the target in the error's context and at the start of its text.
+#[track_caller]
+pub fn assert_refused(err: &io::Error, op: &str, preposition: &str, target: &str) {
+    assert_eq!(
+        err.kind(),
+        ErrorKind::PermissionDenied,
+        "{err} (this test needs a runner with the policy its file names: scripts/test-all.sh)"
+    );
+    let context = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<OpError>())
+        .unwrap_or_else(|| panic!("no operation context in {err:?}"));
+    assert_eq!((context.op(), context.target()), (op, target));
+    let prefix = format!("{op}() {preposition} {target} failed: ");
+    assert!(err.to_string().starts_with(&prefix), "{err}");
+}
+
+/// [`assert_refused`], with wasi-libc's `EACCES` inside and the whole text:
+/// `"<op>() <preposition> <target> failed: Permission denied (2)"`.
+#[track_caller]
+pub fn assert_refused_with_eacces(err: &io::Error, op: &str, preposition: &str, target: &str) {
+    assert_refused(err, op, preposition, target);
+    assert_eq!(os_error_code(err), Some(libc::EACCES), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{op}() {preposition} {target} failed: {}",
+            network_error_string(libc::EACCES)
+        )
+    );
+}
+
+/// Asserts the policy's refusal of a connect to `addr`: [`SockError::Connect`] naming it,
+/// `PermissionDenied` with wasi-libc's `EACCES`, Core's text, and not a timeout.
+#[track_caller]
+pub fn assert_connect_refused(err: &SockError, addr: SocketAddr) {
+    let SockError::Connect {
+        addr: failed,
+        source,
+    } = err
+    else {
+        panic!("expected SockError::Connect, got {err:?}");
+    };
+    assert_eq!(*failed, addr);
+    assert_eq!(source.kind(), ErrorKind::PermissionDenied, "{source}");
+    assert_eq!(source.raw_os_error(), Some(libc::EACCES));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "connect() to {addr} failed: {}",
+            network_error_string(libc::EACCES)
+        )
+    );
+    assert!(!err.is_timeout());
+}

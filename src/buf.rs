@@ -265,10 +265,10 @@ impl<S: SockIo> SockIo for BufSock<S> {
         let short = state.read_ahead.buffered().len() < buf.len();
         if short && state.deferred_error.is_none() && state.read_ahead.room(self.capacity) > 0 {
             match Self::fill(&self.inner, self.capacity, state) {
-                Ok(0) if state.read_ahead.is_empty() => return Ok(0),
                 Err(e) if state.read_ahead.is_empty() => return Err(e),
                 // Behind buffered bytes, end of stream shows again once they are consumed;
-                // a permanent error is kept for then.
+                // a permanent error is kept for then. (With none buffered, end of stream is
+                // the empty copy below.)
                 Err(e) if is_permanent(&e) => state.deferred_error = Some(e),
                 Ok(_) | Err(_) => {}
             }

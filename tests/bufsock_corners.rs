@@ -1,13 +1,15 @@
-//! `BufSock`'s read-ahead buffer where mutation testing found no other test: a buffer that is
-//! refilled while unread bytes sit behind consumed ones moves them to the front and stays at
-//! its capacity, whatever the stream's length. Through `MockSock`, natively and in wasmtime.
+//! `BufSock` where mutation testing found no other test: a buffer that is refilled while
+//! unread bytes sit behind consumed ones moves them to the front and stays at its capacity,
+//! whatever the stream's length; the capacity itself; what `peek` asks of the sock when the
+//! buffer is full or the stream ended behind buffered bytes. Through `MockSock`, natively and
+//! in wasmtime.
 
 #![cfg(sockets)]
 
 mod common;
 
-use bitcoin_sock::{BufSock, SockIo};
-use common::MockSock;
+use bitcoin_sock::{BufSock, SockIo, DEFAULT_BUF_CAPACITY};
+use common::{Drained, MockSock};
 
 #[test]
 fn refills_behind_consumed_bytes_keep_every_byte_in_order_within_the_capacity() {
@@ -34,4 +36,61 @@ fn refills_behind_consumed_bytes_keep_every_byte_in_order_within_the_capacity() 
         "the read-ahead grew to {} bytes for a capacity of {CAPACITY}",
         rest.capacity()
     );
+}
+
+#[test]
+fn a_refill_with_room_for_one_byte_moves_the_unread_bytes_instead_of_growing() {
+    // A full buffer of 16 with one byte consumed: the next refill has room for exactly one
+    // byte, which the unread fifteen must make by moving to the front, not by growing the
+    // buffer past its capacity.
+    const CAPACITY: usize = 16;
+    let stream: Vec<u8> = (0..32u8).collect();
+    let sock = BufSock::with_capacity(CAPACITY, MockSock::new().data(&stream));
+    let mut peeked = [0u8; CAPACITY];
+    assert_eq!(sock.peek(&mut peeked).expect("peek"), CAPACITY);
+    let mut one = [0u8; 1];
+    assert_eq!(sock.recv(&mut one).expect("recv"), 1);
+    assert_eq!(sock.peek(&mut peeked).expect("peek"), CAPACITY);
+    assert_eq!(peeked, stream[1..=CAPACITY]);
+    let (_, rest) = sock.into_parts();
+    assert_eq!(rest, stream[1..=CAPACITY]);
+    assert!(
+        rest.capacity() <= CAPACITY,
+        "the read-ahead grew to {} bytes for a capacity of {CAPACITY}",
+        rest.capacity()
+    );
+}
+
+#[test]
+fn the_capacity_is_the_one_asked_for_and_64_kib_by_default() {
+    assert_eq!(DEFAULT_BUF_CAPACITY, 65_536);
+    assert_eq!(BufSock::new(MockSock::new()).capacity(), 65_536);
+    assert_eq!(BufSock::with_capacity(100, MockSock::new()).capacity(), 100);
+}
+
+#[test]
+fn a_peek_past_a_full_buffer_asks_the_sock_for_nothing() {
+    let stream: Vec<u8> = (0..8u8).collect();
+    let sock = BufSock::with_capacity(4, MockSock::new().data(&stream));
+    let mut four = [0u8; 4];
+    assert_eq!(sock.peek(&mut four).expect("peek"), 4);
+    // Short of eight, but the buffer has no room: what it holds is the answer.
+    let mut eight = [0u8; 8];
+    assert_eq!(sock.peek(&mut eight).expect("peek"), 4);
+    assert_eq!(eight[..4], stream[..4]);
+    assert_eq!(sock.get_ref().recv_requests(), [4]);
+}
+
+#[test]
+fn a_peek_past_the_buffered_bytes_at_end_of_stream_returns_them_and_eof_follows() {
+    let sock = BufSock::with_capacity(16, MockSock::new().data(b"abc").then(Drained::Eof));
+    let mut two = [0u8; 2];
+    assert_eq!(sock.peek(&mut two).expect("peek"), 2);
+    // The top-up finds the end of stream behind the three bytes: they are still the answer.
+    let mut ten = [0u8; 10];
+    assert_eq!(sock.peek(&mut ten).expect("peek"), 3);
+    assert_eq!(&ten[..3], b"abc");
+    assert_eq!(sock.recv(&mut ten).expect("recv"), 3);
+    assert_eq!(sock.recv(&mut ten).expect("recv at end of stream"), 0);
+    assert_eq!(sock.peek(&mut ten).expect("peek at end of stream"), 0);
 }

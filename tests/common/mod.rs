@@ -375,7 +375,7 @@ pub struct MockSock {
     elapsed: Cell<Duration>,
 }
 
-/// How many primitive calls (`send`, `recv`, `peek`, `wait`) a [`MockSock`] answers before it
+/// How many calls (`send`, `recv`, `peek`, `wait`, and `now`) a [`MockSock`] answers before it
 /// declares the operation endless. Far above what any scripted test needs (the longest make a
 /// few hundred calls).
 pub const MOCK_CALL_LIMIT: usize = 10_000;
@@ -624,6 +624,9 @@ impl SockIo for MockSock {
     }
 
     fn now(&self) -> Instant {
+        // Counted too: a loop that checks its deadline without ever waiting (a layer above
+        // that answers `wait` itself, say) sees this clock stand still, and would spin for ever.
+        count_mock_call(&self.calls, "now");
         // A fake clock far from overflow: tests move it at most a few hours.
         self.start + self.elapsed.get()
     }

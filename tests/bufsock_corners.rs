@@ -8,7 +8,9 @@
 
 mod common;
 
-use bitcoin_sock::{BufSock, SockIo, DEFAULT_BUF_CAPACITY};
+use std::time::Duration;
+
+use bitcoin_sock::{BufSock, Sock, SockEvent, SockIo, DEFAULT_BUF_CAPACITY};
 use common::{Drained, MockSock};
 
 #[test]
@@ -93,4 +95,54 @@ fn a_peek_past_the_buffered_bytes_at_end_of_stream_returns_them_and_eof_follows(
     assert_eq!(sock.recv(&mut ten).expect("recv"), 3);
     assert_eq!(sock.recv(&mut ten).expect("recv at end of stream"), 0);
     assert_eq!(sock.peek(&mut ten).expect("peek at end of stream"), 0);
+}
+
+#[test]
+fn a_peek_that_finds_nothing_more_behind_buffered_bytes_defers_no_error() {
+    let sock = BufSock::with_capacity(16, MockSock::new().data(b"ab"));
+    let mut two = [0u8; 2];
+    assert_eq!(sock.peek(&mut two).expect("peek"), 2);
+    // The top-up's recv would block: not an error to keep for later.
+    let mut ten = [0u8; 10];
+    assert_eq!(sock.peek(&mut ten).expect("peek"), 2);
+    assert_eq!(sock.recv(&mut ten).expect("recv"), 2);
+    let occurred = sock
+        .wait(Duration::from_secs(1), SockEvent::RECV)
+        .expect("wait");
+    assert_eq!(
+        occurred,
+        SockEvent::empty(),
+        "nothing arrived, nothing failed"
+    );
+    let err = sock.recv(&mut ten).expect_err("nothing to read");
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn wait_for_recv_with_bytes_buffered_asks_the_sock_nothing() {
+    let sock = BufSock::with_capacity(16, MockSock::new().data(b"abc"));
+    let mut one = [0u8; 1];
+    assert_eq!(sock.peek(&mut one).expect("peek"), 1);
+    let occurred = sock
+        .wait(Duration::from_secs(1), SockEvent::RECV)
+        .expect("wait");
+    assert_eq!(occurred, SockEvent::RECV);
+    assert!(
+        sock.get_ref().waits().is_empty(),
+        "{:?}",
+        sock.get_ref().waits()
+    );
+}
+
+#[test]
+fn debug_shows_the_sock_the_bytes_buffered_and_the_capacity() {
+    let sock: BufSock<Sock> = BufSock::default();
+    let text = format!("{sock:?}");
+    assert_eq!(
+        text,
+        format!(
+            "BufSock {{ inner: {:?}, buffered: Some(0), capacity: 65536 }}",
+            sock.get_ref()
+        )
+    );
 }

@@ -455,6 +455,26 @@ fn peer_resetting_with_linger_zero_gives_connection_reset() {
     drive(&man, &mut handler, |h| h.read_errors.contains_key(&id));
     assert_eq!(handler.read_errors[&id], ErrorKind::ConnectionReset);
     assert!(handler.eof.is_empty());
+    // The reset is permanent for sending too: the send fails at once, queues nothing, and
+    // every later send repeats the same error.
+    let kinds = [ErrorKind::BrokenPipe, ErrorKind::ConnectionReset];
+    let first = match man.send(id, b"late", false) {
+        Err(e @ SockManError::Send { .. }) => e,
+        other => panic!("a send after the reset: {other:?}"),
+    };
+    assert_eq!(first.id(), Some(id));
+    let SockManError::Send { source, .. } = &first else {
+        unreachable!()
+    };
+    assert!(kinds.contains(&source.kind()), "{source}");
+    assert_eq!(man.send_queue_len(id).expect("queue"), 0);
+    match man.send(id, b"later", false) {
+        Err(SockManError::Send { source: again, .. }) => {
+            assert_eq!(again.kind(), source.kind());
+            assert_eq!(again.raw_os_error(), source.raw_os_error());
+        }
+        other => panic!("the second send after the reset: {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,6 +532,42 @@ fn peer_that_never_reads_fills_the_send_queue_to_its_cap_and_no_further() {
     assert!(got == accepted, "bytes lost, doubled or reordered");
     assert_eq!(man.send_queue_len(id).expect("queue"), 0);
     assert_eq!(handler.ready_to_send, vec![id]);
+}
+
+#[test]
+fn a_send_to_a_socket_whose_buffer_is_full_queues_the_bytes() {
+    // The socket's buffer is filled before the manager adopts it, so the manager's first
+    // send finds it full with nothing queued: would-block, not an error.
+    let Pair { client, server } = pair();
+    let mut filled = 0usize;
+    let chunk = vec![b'f'; 64 * 1024];
+    loop {
+        match server.send(&chunk) {
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the buffer: {e}"),
+        }
+        assert!(filled < 256 * 1024 * 1024, "no socket buffer holds 256 MiB");
+    }
+    let man = SockMan::new().expect("a manager");
+    let mut handler = Recorder::default();
+    let id = man.add_connection(server).expect("adopt");
+    assert_eq!(
+        man.send(id, b"hello", false).expect("queued, not failed"),
+        0
+    );
+    assert_eq!(man.send_queue_len(id).expect("queue"), 5);
+    // The peer reads: the fill, then the queued bytes after it.
+    let mut got = Vec::new();
+    drive_until(&man, &mut handler, |_| {
+        recv_now(&client, &mut got).expect("no EOF");
+        got.len() >= filled + 5
+    });
+    assert_eq!(got.len(), filled + 5);
+    assert!(got[..filled].iter().all(|&b| b == b'f'));
+    assert_eq!(&got[filled..], b"hello");
+    assert_eq!(man.send_queue_len(id).expect("queue"), 0);
+    assert!(handler.send_errors.is_empty(), "{:?}", handler.send_errors);
 }
 
 #[test]
@@ -598,6 +654,102 @@ fn connection_the_handler_does_not_read_is_not_read_until_recheck() {
     man.recheck(id).expect("recheck");
     drive(&man, &mut handler, |h| h.received(id).len() == sent.len());
     assert!(handler.received(id) == sent.as_slice());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and values
+
+/// A handler with only the required events: the defaults are Core's.
+struct Minimal;
+
+impl Handler for Minimal {
+    fn new_connection_accepted(
+        &mut self,
+        _: &SockMan,
+        _: Id,
+        _: SocketAddr,
+        _: SocketAddr,
+    ) -> bool {
+        true
+    }
+    fn got_data(&mut self, _: &SockMan, _: Id, _: &[u8]) {}
+    fn got_eof(&mut self, _: &SockMan, _: Id) {}
+    fn got_permanent_read_error(&mut self, _: &SockMan, _: Id, _: &io::Error) {}
+}
+
+#[test]
+fn ids_are_numbers_that_grow_and_display_as_them() {
+    let man = SockMan::new().expect("a manager");
+    let (first, second) = (pair(), pair());
+    let a = man.add_connection(first.server).expect("adopt");
+    let b = man.add_connection(second.server).expect("adopt");
+    assert!(b.get() > a.get(), "{a} then {b}");
+    assert_eq!(a.to_string(), a.get().to_string());
+    assert_eq!(b.to_string(), b.get().to_string());
+    // Never reused: a closed id's number does not come back.
+    assert!(man.close(a));
+    let c = man.add_connection(pair().server).expect("adopt");
+    assert!(c.get() > b.get());
+}
+
+#[test]
+fn options_set_what_they_name_and_the_manager_keeps_them() {
+    let options = Options::default()
+        .with_recv_buffer_size(10)
+        .with_send_queue_cap(5)
+        .with_listen_backlog(7);
+    assert_eq!(
+        (
+            options.recv_buffer_size,
+            options.send_queue_cap,
+            options.listen_backlog
+        ),
+        (10, 5, 7)
+    );
+    assert_eq!(
+        Options::default().with_recv_buffer_size(0).recv_buffer_size,
+        1
+    );
+    let man = SockMan::with_options(options).expect("a manager");
+    let kept = man.options();
+    assert_eq!(
+        (
+            kept.recv_buffer_size,
+            kept.send_queue_cap,
+            kept.listen_backlog
+        ),
+        (10, 5, 7)
+    );
+}
+
+#[test]
+fn errors_name_their_connection() {
+    let (man, addr) = listening(Options::default().with_send_queue_cap(4));
+    let mut handler = Recorder::default();
+    let (_client, id) = accepted_client(&man, &mut handler, addr);
+    let full = man.send(id, b"12345", false).expect_err("past the cap");
+    assert!(matches!(full, SockManError::SendQueueFull { .. }), "{full}");
+    assert_eq!(full.id(), Some(id));
+    assert!(man.close(id));
+    let unknown = man.send(id, b"x", false).expect_err("closed");
+    assert_eq!(unknown.id(), Some(id));
+    let send = SockManError::Send {
+        id,
+        source: io::Error::from(ErrorKind::BrokenPipe),
+    };
+    assert_eq!(send.id(), Some(id));
+    assert_eq!(SockManError::Io(io::Error::other("query")).id(), None);
+}
+
+#[test]
+fn the_default_flow_control_is_cores_send_receive_and_keep_receiving() {
+    let man = SockMan::new().expect("a manager");
+    let id = man.add_connection(pair().server).expect("adopt");
+    let mut handler = Minimal;
+    assert!(handler.should_try_to_send(id));
+    assert!(handler.should_try_to_recv(id));
+    // Core's `cancel_recv` stays false: the iteration still receives.
+    assert!(!handler.ready_to_send(&man, id));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -169,8 +169,10 @@ fn deadline_read_interrupted_is_not_the_kind_io_retries() {
     let mock = MockSock::new();
     mock.interrupt.interrupt();
     let mut all = Vec::new();
+    // Bounded by `take`, as reads from a peer should be: a read that never ends fails here.
     let err = mock
         .with_deadline(TIMEOUT, &mock.interrupt)
+        .take(1000)
         .read_to_end(&mut all)
         .unwrap_err();
     assert_eq!(
@@ -306,6 +308,33 @@ fn deadline_write_passes_permanent_errors_through() {
     assert_eq!(err.raw_os_error(), Some(code::EPIPE));
 }
 
+#[test]
+fn deadline_write_all_wraps_a_permanent_error_with_the_counts() {
+    // write keeps the OS error as it is (above); write_all, Core's SendComplete, says how far
+    // it got: the SockError inside, the OS code still reachable through it.
+    let mock = MockSock::new().sends([Ok(3), Err(io::Error::from_raw_os_error(code::EPIPE))]);
+    let err = mock
+        .with_deadline(TIMEOUT, &mock.interrupt)
+        .write_all(b"abcdef")
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    assert_eq!(err.raw_os_error(), None, "{err:?} is the bare OS error");
+    match inner::<SockError>(&err) {
+        SockError::Send(source) => assert_eq!(source.raw_os_error(), Some(code::EPIPE)),
+        other => panic!("expected SockError::Send, got {other:?}"),
+    }
+    assert_eq!(mock.sent(), b"abc");
+}
+
+#[test]
+fn deadline_io_debug_says_whether_it_is_interrupted() {
+    let mock = MockSock::new();
+    let io = mock.with_deadline(TIMEOUT, &mock.interrupt);
+    assert_eq!(format!("{io:?}"), "DeadlineIo { interrupted: false, .. }");
+    mock.interrupt.interrupt();
+    assert_eq!(format!("{io:?}"), "DeadlineIo { interrupted: true, .. }");
+}
+
 // ---- DeadlineIo over real sockets ----
 
 #[test]
@@ -338,17 +367,28 @@ fn bufreader_over_deadline_io_reads_lines_over_loopback() {
     let p = pair();
     let interrupt = ThreadInterrupt::new();
     send_all(&p.client, b"one\ntwo\n");
+    // Lines from a peer are read with a bound (`take`), as Core bounds its own.
+    const MAX_LINE: u64 = 100;
     let mut reader = BufReader::new(p.server.with_deadline(TIMEOUT, &interrupt));
     let mut text = String::new();
-    reader.read_line(&mut text).expect("line");
-    reader.read_line(&mut text).expect("line");
+    (&mut reader)
+        .take(MAX_LINE)
+        .read_line(&mut text)
+        .expect("line");
+    (&mut reader)
+        .take(MAX_LINE)
+        .read_line(&mut text)
+        .expect("line");
     assert_eq!(text, "one\ntwo\n");
     // The peer sends nothing more: a short deadline ends the next line with TimedOut.
     let mut reader = BufReader::new(
         p.server
             .with_deadline(Duration::from_millis(20), &interrupt),
     );
-    let err = reader.read_line(&mut text).unwrap_err();
+    let err = (&mut reader)
+        .take(MAX_LINE)
+        .read_line(&mut text)
+        .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     assert!(
         err.to_string()

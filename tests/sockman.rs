@@ -613,6 +613,60 @@ fn will_send_more_queues_and_the_loop_writes_it_in_order() {
 }
 
 #[test]
+fn a_connection_changed_many_times_between_iterations_is_asked_about_once() {
+    /// Holds every connection's sending back while `hold` is set; counts the questions.
+    #[derive(Default)]
+    struct Holding {
+        hold: std::cell::Cell<bool>,
+        send_questions: std::cell::Cell<usize>,
+    }
+    impl Handler for Holding {
+        fn new_connection_accepted(
+            &mut self,
+            _: &SockMan,
+            _: Id,
+            _: SocketAddr,
+            _: SocketAddr,
+        ) -> bool {
+            true
+        }
+        fn got_data(&mut self, _: &SockMan, _: Id, _: &[u8]) {}
+        fn got_eof(&mut self, _: &SockMan, _: Id) {}
+        fn got_permanent_read_error(&mut self, _: &SockMan, _: Id, _: &io::Error) {}
+        fn should_try_to_send(&self, _: Id) -> bool {
+            self.send_questions.set(self.send_questions.get() + 1);
+            !self.hold.get()
+        }
+    }
+    let man = SockMan::new().expect("a manager");
+    let Pair { client, server } = pair();
+    let id = man.add_connection(server).expect("adopt");
+    let mut handler = Holding::default();
+    man.run_once(&mut handler, Duration::ZERO)
+        .expect("run_once");
+    handler.hold.set(true);
+    handler.send_questions.set(0);
+    // A hundred changes to the queue, one iteration: one look at the connection (Core asks
+    // ShouldTryToSend once per connection and iteration), and nothing written while held.
+    for _ in 0..100 {
+        man.send(id, b"x", true).expect("queue");
+    }
+    man.run_once(&mut handler, Duration::ZERO)
+        .expect("run_once");
+    assert_eq!(handler.send_questions.get(), 1);
+    assert_eq!(man.send_queue_len(id).expect("queue"), 100);
+    // Released by a recheck, the queue goes out.
+    handler.hold.set(false);
+    man.recheck(id).expect("recheck");
+    let mut got = Vec::new();
+    drive_until(&man, &mut handler, |_| {
+        recv_now(&client, &mut got).expect("no EOF");
+        got.len() >= 100
+    });
+    assert_eq!(got, vec![b'x'; 100]);
+}
+
+#[test]
 fn connection_the_handler_does_not_read_is_not_read_until_recheck() {
     let (man, addr) = listening(Options::default());
     let mut handler = Recorder::default();
@@ -967,6 +1021,56 @@ mod threads {
     }
 
     #[test]
+    fn connections_waiting_to_be_written_when_a_handler_panicked_are_written_after_it() {
+        // Two connections with bytes queued for the loop; the handler panics on the loop's
+        // first question about them, while the list of changed connections is being
+        // worked through. The next iteration must still write both queues.
+        struct PanicOnFirstQuestion(std::cell::Cell<bool>);
+        impl Handler for PanicOnFirstQuestion {
+            fn new_connection_accepted(
+                &mut self,
+                _: &SockMan,
+                _: Id,
+                _: SocketAddr,
+                _: SocketAddr,
+            ) -> bool {
+                true
+            }
+            fn got_data(&mut self, _: &SockMan, _: Id, _: &[u8]) {}
+            fn got_eof(&mut self, _: &SockMan, _: Id) {}
+            fn got_permanent_read_error(&mut self, _: &SockMan, _: Id, _: &io::Error) {}
+            fn should_try_to_send(&self, _: Id) -> bool {
+                if self.0.replace(false) {
+                    panic!("the handler's bug");
+                }
+                true
+            }
+        }
+        let man = SockMan::new().expect("a manager");
+        let (first, second) = (pair(), pair());
+        let a = man.add_connection(first.server).expect("adopt");
+        let b = man.add_connection(second.server).expect("adopt");
+        let mut handler = PanicOnFirstQuestion(std::cell::Cell::new(false));
+        man.run_once(&mut handler, Duration::ZERO)
+            .expect("run_once");
+        man.send(a, b"to a", true).expect("queue");
+        man.send(b, b"to b", true).expect("queue");
+        handler.0.set(true);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            man.run_once(&mut handler, Duration::ZERO)
+        }));
+        assert!(panicked.is_err(), "the handler did not panic");
+        for _ in 0..2 {
+            man.run_once(&mut handler, Duration::ZERO)
+                .expect("run_once");
+        }
+        assert_eq!(recv_exactly(&first.client, 4), b"to a");
+        assert_eq!(recv_exactly(&second.client, 4), b"to b");
+        assert_eq!(man.send_queue_len(a).expect("queue"), 0);
+        assert_eq!(man.send_queue_len(b).expect("queue"), 0);
+    }
+
+    #[test]
     fn run_returns_after_the_interrupt_within_the_bound() {
         let man = Arc::new(SockMan::new().expect("a manager"));
         man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");
@@ -999,6 +1103,7 @@ mod threads {
             .expect("connect");
         let (peer, _) = accept(&listener);
         let stop = Arc::new(ThreadInterrupt::new());
+        let (done, finished) = mpsc::channel();
         let thread = {
             let (man, stop) = (Arc::clone(&man), Arc::clone(&stop));
             std::thread::spawn(move || {
@@ -1007,7 +1112,7 @@ mod threads {
                     // No timeout: only a notify (or a socket) can end this wait.
                     man.run_once(&mut handler, Duration::MAX).expect("run_once");
                 }
-                handler
+                let _ = done.send(handler);
             })
         };
         // Queued, not written: only the loop writes these bytes, after it is woken.
@@ -1015,10 +1120,15 @@ mod threads {
             man.send(id, &[round; 100], true).expect("queue");
             assert_eq!(recv_exactly(&peer, 100), vec![round; 100]);
         }
+        // wake ends the wait without timeout at once (within the test's bound, which a
+        // broken wake fails instead of hanging the test on the join).
         stop.interrupt();
         man.wake().expect("wake");
-        let handler = thread.join().expect("the loop thread");
+        let handler = finished
+            .recv_timeout(TIMEOUT)
+            .expect("the loop did not return after wake");
         assert!(handler.send_errors.is_empty());
+        thread.join().expect("the loop thread");
     }
 
     #[test]

@@ -477,6 +477,34 @@ fn peer_resetting_with_linger_zero_gives_connection_reset() {
     }
 }
 
+#[cfg(not(target_os = "wasi"))]
+#[test]
+fn a_queued_write_to_a_reset_peer_is_reported_as_a_permanent_send_error() {
+    let (man, addr) = listening(Options::default());
+    let mut handler = Recorder::default();
+    let (client, id) = accepted_client(&man, &mut handler, addr);
+    client
+        .get()
+        .expect("a socket")
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER 0");
+    drop(client);
+    // Queued (will_send_more), so the loop's write meets the reset, not this call.
+    man.send(id, b"queued", true).expect("queued");
+    drive(&man, &mut handler, |h| h.send_errors.contains_key(&id));
+    let kind = handler.send_errors[&id];
+    assert!(
+        [ErrorKind::BrokenPipe, ErrorKind::ConnectionReset].contains(&kind),
+        "{kind:?}"
+    );
+    // Remembered: the queue is gone and sends fail with it.
+    assert_eq!(man.send_queue_len(id).expect("queue"), 0);
+    assert!(matches!(
+        man.send(id, b"more", false),
+        Err(SockManError::Send { .. })
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Flow control and bounds
 
@@ -610,6 +638,41 @@ fn will_send_more_queues_and_the_loop_writes_it_in_order() {
         .expect("run_once");
     assert_eq!(recv_exactly(&client, 9), b"head-tail");
     assert_eq!(man.send_queue_len(id).expect("queue"), 0);
+}
+
+#[test]
+fn run_once_returns_how_many_sockets_were_ready() {
+    let man = SockMan::new().expect("a manager");
+    let mut handler = Recorder::default();
+    let mut clients = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let Pair { client, server } = pair();
+        ids.push(man.add_connection(server).expect("adopt"));
+        clients.push(client);
+    }
+    assert_eq!(
+        man.run_once(&mut handler, Duration::ZERO)
+            .expect("run_once"),
+        0
+    );
+    for client in &clients {
+        send_all(client, b"x");
+    }
+    // Each ready socket counts in the iteration that served it: one receive each here.
+    let mut ready = 0;
+    let deadline = Instant::now() + TIMEOUT;
+    while ids.iter().any(|id| handler.received(*id).is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the bytes did not arrive within {TIMEOUT:?}"
+        );
+        ready += man.run_once(&mut handler, STEP).expect("run_once");
+    }
+    assert_eq!(ready, 2);
+    for id in &ids {
+        assert_eq!(handler.received(*id), b"x");
+    }
 }
 
 #[test]

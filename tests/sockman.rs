@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin_sock::sockman::{Handler, Id, Options, SockMan, SockManError};
-use bitcoin_sock::{Sock, SockError, SockEvent};
+use bitcoin_sock::{Sock, SockError, SockEvent, SockOpt, SockOptValue};
 use common::*;
 
 const WASI: bool = cfg!(target_os = "wasi");
@@ -475,6 +475,17 @@ fn peer_resetting_with_linger_zero_gives_connection_reset() {
         }
         other => panic!("the second send after the reset: {other:?}"),
     }
+    // Nothing more to read or write: the failed socket is no longer watched, so the loop
+    // does not spin on its error (the first iteration may still see it once), and an error
+    // is no drained queue.
+    let ready: Vec<usize> = (0..5)
+        .map(|_| {
+            man.run_once(&mut handler, Duration::ZERO)
+                .expect("run_once")
+        })
+        .collect();
+    assert_eq!(ready[1..], [0, 0, 0, 0], "{ready:?}");
+    assert!(handler.ready_to_send.is_empty());
 }
 
 #[cfg(not(target_os = "wasi"))]
@@ -497,12 +508,161 @@ fn a_queued_write_to_a_reset_peer_is_reported_as_a_permanent_send_error() {
         [ErrorKind::BrokenPipe, ErrorKind::ConnectionReset].contains(&kind),
         "{kind:?}"
     );
-    // Remembered: the queue is gone and sends fail with it.
+    // Remembered: the queue is gone and sends fail with it, even one that would only have
+    // queued (will_send_more) and so never reached the socket.
     assert_eq!(man.send_queue_len(id).expect("queue"), 0);
-    assert!(matches!(
-        man.send(id, b"more", false),
-        Err(SockManError::Send { .. })
-    ));
+    match man.send(id, b"more", true) {
+        Err(SockManError::Send { source, .. }) => assert_eq!(source.kind(), kind),
+        other => panic!("a send after the failed write: {other:?}"),
+    }
+    assert_eq!(man.send_queue_len(id).expect("queue"), 0);
+}
+
+/// Sends 64 KiB chunks until the manager queues some of them (the peer does not read);
+/// everything accepted, in order.
+fn fill_until_queued(man: &SockMan, handler: &mut Recorder, id: Id) -> Vec<u8> {
+    let mut accepted = Vec::new();
+    let mut seq = 0;
+    while man.send_queue_len(id).expect("queue") == 0 {
+        let chunk = pattern(seq, 64 * 1024);
+        man.send(id, &chunk, false).expect("send");
+        accepted.extend_from_slice(&chunk);
+        seq += 1;
+        man.run_once(handler, Duration::ZERO).expect("run_once");
+        assert!(
+            accepted.len() < 256 * 1024 * 1024,
+            "no socket buffer holds 256 MiB"
+        );
+    }
+    accepted
+}
+
+#[cfg(not(target_os = "wasi"))]
+#[test]
+fn a_connection_not_read_from_stays_unread_when_it_fails_with_bytes_queued() {
+    let (man, addr) = listening(Options::default());
+    let mut handler = Recorder::default();
+    let (client, id) = accepted_client(&man, &mut handler, addr);
+    handler.paused.insert(id);
+    man.recheck(id).expect("recheck");
+    man.run_once(&mut handler, Duration::ZERO)
+        .expect("run_once");
+    send_all(&client, b"never read");
+    fill_until_queued(&man, &mut handler, id);
+    client
+        .get()
+        .expect("a socket")
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER 0");
+    drop(client);
+    // The error is met by the write of the queue; the paused side is not read for it.
+    drive(&man, &mut handler, |h| h.send_errors.contains_key(&id));
+    assert!(handler.received(id).is_empty(), "read while paused");
+    assert!(!handler.read_errors.contains_key(&id), "read while paused");
+    assert!(!handler.eof.contains(&id), "read while paused");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_socket_ready_both_ways_is_written_and_read_in_the_same_iteration() {
+    // Linux's loopback makes this exact: once the peer has read everything and sent a byte,
+    // the socket is writable and readable at the next wait.
+    let (man, addr) = listening(Options::default());
+    let mut handler = Recorder::default();
+    let (client, id) = accepted_client(&man, &mut handler, addr);
+    let accepted = fill_until_queued(&man, &mut handler, id);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        recv_now(&client, &mut got).expect("no EOF");
+        if got.len() >= accepted.len() - man.send_queue_len(id).expect("queue") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kernel's bytes did not arrive"
+        );
+        client.wait(STEP, SockEvent::RECV).expect("wait");
+    }
+    send_all(&client, b"x");
+    // One iteration: the queue goes out (ready_to_send) and the byte comes in.
+    let before = handler.ready_to_send.len();
+    man.run_once(&mut handler, TIMEOUT).expect("run_once");
+    assert_eq!(
+        handler.received(id),
+        b"x",
+        "not read in the iteration that wrote"
+    );
+    assert!(handler.ready_to_send.len() > before || man.send_queue_len(id).expect("q") > 0);
+}
+
+#[cfg(all(unix, not(target_os = "wasi")))]
+#[test]
+fn bytes_taken_by_another_reader_before_the_loop_reads_are_no_error() {
+    // Two connections, each with a byte waiting; whichever the loop serves first drains the
+    // other's socket through a duplicate descriptor, so the other's receive finds nothing:
+    // would-block after readiness, which is no read error.
+    use std::os::fd::{AsRawFd, FromRawFd};
+    struct Thief {
+        rec: Recorder,
+        dups: HashMap<Id, Sock>,
+    }
+    impl Handler for Thief {
+        fn new_connection_accepted(
+            &mut self,
+            m: &SockMan,
+            id: Id,
+            me: SocketAddr,
+            them: SocketAddr,
+        ) -> bool {
+            self.rec.new_connection_accepted(m, id, me, them)
+        }
+        fn got_data(&mut self, m: &SockMan, id: Id, data: &[u8]) {
+            self.rec.got_data(m, id, data);
+            for (other, dup) in &self.dups {
+                if *other != id {
+                    let mut stolen = Vec::new();
+                    recv_now(dup, &mut stolen).expect("no EOF");
+                }
+            }
+        }
+        fn got_eof(&mut self, m: &SockMan, id: Id) {
+            self.rec.got_eof(m, id)
+        }
+        fn got_permanent_read_error(&mut self, m: &SockMan, id: Id, err: &io::Error) {
+            self.rec.got_permanent_read_error(m, id, err)
+        }
+    }
+    let man = SockMan::new().expect("a manager");
+    let mut thief = Thief {
+        rec: Recorder::default(),
+        dups: HashMap::new(),
+    };
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let Pair { client, server } = pair();
+        // SAFETY: dup returns a new descriptor (checked) that only this Sock owns.
+        let fd = unsafe { libc::dup(server.as_raw_fd()) };
+        assert!(fd >= 0, "dup: {}", io::Error::last_os_error());
+        let dup = unsafe { Sock::from_raw_fd(fd) };
+        let id = man.add_connection(server).expect("adopt");
+        thief.dups.insert(id, dup);
+        clients.push(client);
+    }
+    man.run_once(&mut thief, Duration::ZERO).expect("run_once");
+    for client in &clients {
+        send_all(client, b"x");
+    }
+    for _ in 0..3 {
+        man.run_once(&mut thief, STEP).expect("run_once");
+    }
+    assert_eq!(thief.rec.received.len(), 1, "{:?}", thief.rec.received);
+    assert!(
+        thief.rec.read_errors.is_empty(),
+        "{:?}",
+        thief.rec.read_errors
+    );
+    assert!(thief.rec.eof.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,6 +756,44 @@ fn a_send_to_a_socket_whose_buffer_is_full_queues_the_bytes() {
     assert_eq!(&got[filled..], b"hello");
     assert_eq!(man.send_queue_len(id).expect("queue"), 0);
     assert!(handler.send_errors.is_empty(), "{:?}", handler.send_errors);
+}
+
+#[test]
+fn ready_to_send_comes_once_when_a_queue_bigger_than_the_socket_buffer_has_drained() {
+    let Pair { client, server } = pair();
+    // A small kernel buffer, so the queue goes out in many writes.
+    server
+        .set_sock_opt(SockOpt::SendBufferSize, SockOptValue::Size(4096))
+        .expect("SO_SNDBUF");
+    let man = SockMan::new().expect("a manager");
+    let mut handler = Recorder::default();
+    let id = man.add_connection(server).expect("adopt");
+    let data = pattern(9, 256 * 1024);
+    man.send(id, &data, false).expect("send");
+    assert!(man.send_queue_len(id).expect("queue") > 0);
+    let mut got = Vec::new();
+    drive_until(&man, &mut handler, |h| {
+        recv_now(&client, &mut got).expect("no EOF");
+        got.len() >= data.len() && !h.ready_to_send.is_empty()
+    });
+    assert!(got == data, "bytes lost, doubled or reordered");
+    assert_eq!(
+        handler.ready_to_send,
+        vec![id],
+        "once, when the queue was empty"
+    );
+}
+
+#[test]
+fn debug_shows_the_connections_listeners_and_options() {
+    let (man, addr) = listening(Options::default());
+    let text = format!("{man:?}");
+    assert!(
+        text.starts_with(&format!(
+            "SockMan {{ connections: 0, listen_addrs: [{addr}], options: Options {{"
+        )),
+        "{text}"
+    );
 }
 
 #[test]

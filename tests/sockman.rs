@@ -836,6 +836,8 @@ fn will_send_more_queues_and_the_loop_writes_it_in_order() {
         .expect("run_once");
     assert_eq!(recv_exactly(&client, 9), b"head-tail");
     assert_eq!(man.send_queue_len(id).expect("queue"), 0);
+    // Drained, whether the write came before the wait (the socket took it all) or after it.
+    assert_eq!(handler.ready_to_send, vec![id]);
 }
 
 #[test]

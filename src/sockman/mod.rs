@@ -977,23 +977,32 @@ impl SockMan {
     fn service_pending<H: Handler + ?Sized>(&self, handler: &mut H, conn: &Arc<Conn>) {
         let send_ok = handler.should_try_to_send(conn.id);
         let recv_ok = handler.should_try_to_recv(conn.id);
-        let (send_error, register_error) = {
+        let (send_error, drained, register_error) = {
             let mut state = conn.lock();
             state.pending = false;
             if state.closed {
                 return;
             }
+            let queued = !state.queue.is_empty();
             let send_error = if send_ok && state.send_error.is_none() {
                 state.flush(&conn.sock).err()
             } else {
                 None
             };
+            let drained = queued && send_error.is_none() && state.queue.is_empty();
             (
                 send_error,
+                drained,
                 self.update_registration(conn, &mut state, recv_ok, send_ok),
             )
         };
         self.report(handler, conn.id, send_error, register_error);
+        // The queue drained here, before any wait (the socket took it all at once): the
+        // handler hears it as from a wait that found the socket writable. (No receive
+        // follows in this step, so the answer, Core's cancel_recv, has nothing to cancel.)
+        if drained {
+            handler.ready_to_send(self, conn.id);
+        }
     }
 
     /// Calls the handler about failures found while the connection was locked.

@@ -146,3 +146,29 @@ fn debug_shows_the_sock_the_bytes_buffered_and_the_capacity() {
         )
     );
 }
+
+#[test]
+fn a_deferred_error_makes_wait_report_err_and_only_the_requested_recv() {
+    let sock = BufSock::with_capacity(
+        16,
+        MockSock::new()
+            .data(b"ab")
+            .then(Drained::Error(common::code::ECONNRESET)),
+    );
+    let mut two = [0u8; 2];
+    assert_eq!(sock.peek(&mut two).expect("peek"), 2);
+    // The top-up meets the reset behind the two bytes: kept for after them.
+    let mut ten = [0u8; 10];
+    assert_eq!(sock.peek(&mut ten).expect("peek"), 2);
+    let second = Duration::from_secs(1);
+    assert_eq!(
+        sock.wait(second, SockEvent::SEND).expect("wait"),
+        SockEvent::ERR
+    );
+    assert_eq!(
+        sock.wait(second, SockEvent::RECV | SockEvent::SEND)
+            .expect("wait"),
+        SockEvent::RECV | SockEvent::ERR
+    );
+    assert!(sock.get_ref().waits().is_empty());
+}

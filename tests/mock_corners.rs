@@ -263,3 +263,42 @@ fn interruptible_recv_counts_a_claim_past_the_buffer_as_the_rest_of_it() {
     assert_eq!(buf, *b"rrrr");
     assert_eq!(sock.recvs.get(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A borrowed sock is the sock: every method of `&T` is `T`'s
+
+/// Runs each operation through `sock`, a borrow of a mock, as generic code sees it.
+fn operations_through(sock: impl SockIo, interrupt: &bitcoin_sock::ThreadInterrupt) {
+    assert_eq!(sock.send(b"abcdef").expect("send"), 3);
+    let mut two = [0u8; 2];
+    assert_eq!(sock.peek(&mut two).expect("peek"), 2);
+    assert_eq!(&two, b"li");
+    assert_eq!(
+        sock.wait(SECOND, bitcoin_sock::SockEvent::RECV)
+            .expect("wait"),
+        bitcoin_sock::SockEvent::RECV
+    );
+    sock.send_complete(b"ghij", SECOND, interrupt)
+        .expect("send_complete");
+    assert_eq!(
+        sock.recv_until_terminator(b'\n', SECOND, interrupt, 100)
+            .expect("line"),
+        b"line"
+    );
+}
+
+#[test]
+fn a_borrowed_sock_forwards_every_operation_to_the_sock() {
+    let mock = MockSock::new()
+        .data(b"line\n")
+        .arriving(b"later")
+        .sends([Ok(3), Ok(2), Ok(2)]);
+    // Data is readable, so wait reports it without taking the arriving chunk; the chunk
+    // arrives at a wait for it.
+    operations_through(&mock, &mock.interrupt);
+    assert_eq!(mock.sent(), b"abcghij");
+    // is_connected through the borrow, on a mock at end of stream: the sock's answer.
+    let closed = MockSock::new().then(Drained::Eof);
+    assert_eq!(SockIo::is_connected(&&closed), Err("closed".to_owned()));
+    assert_eq!(SockIo::is_connected(&&mock), Ok(()));
+}

@@ -302,3 +302,35 @@ fn a_borrowed_sock_forwards_every_operation_to_the_sock() {
     assert_eq!(SockIo::is_connected(&&closed), Err("closed".to_owned()));
     assert_eq!(SockIo::is_connected(&&mock), Ok(()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// DeadlineIo over a lying primitive: io::Read and io::Write never claim past the buffer
+
+#[test]
+fn deadline_write_over_a_send_claiming_past_the_data_returns_at_most_the_data() {
+    use std::io::Write;
+    let mock = MockSock::new().sends([Ok(100)]).overclaiming_sends();
+    let written = mock
+        .with_deadline(SECOND, &mock.interrupt)
+        .write(b"ab")
+        .expect("write");
+    assert_eq!(written, 2);
+    assert_eq!(mock.sent(), b"ab");
+}
+
+#[test]
+fn deadline_read_over_a_recv_claiming_past_the_buffer_returns_at_most_the_buffer() {
+    use std::io::Read;
+    // Past its truthful first recv: the next claims 100 bytes more than the buffer.
+    let sock = OverclaimingRecv {
+        recvs: std::cell::Cell::new(1),
+        interrupt: bitcoin_sock::ThreadInterrupt::new(),
+    };
+    let mut buf = [0u8; 4];
+    let read = sock
+        .with_deadline(SECOND, &sock.interrupt)
+        .read(&mut buf)
+        .expect("read");
+    assert_eq!(read, 4);
+    assert_eq!(buf, *b"rrrr");
+}

@@ -977,3 +977,57 @@ fn credentials_debug_hides_the_password() {
     assert!(shown.contains("alice"), "{shown}");
     assert!(!shown.contains("secret"), "{shown}");
 }
+
+/// `Sock::connect_via_socks5_unix`: the connect to the proxy's path and the same handshake
+/// over it, against a scripted proxy on a Unix-domain socket in a temporary folder (natively
+/// on Unix; tests/unix.rs runs it against microsocks too).
+#[cfg(all(unix, not(target_os = "wasi")))]
+#[test]
+fn connect_via_socks5_unix_runs_the_handshake_over_the_path_and_returns_the_tunnel() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+
+    let dir = std::env::temp_dir().join(format!("bitcoin-sock-socks5-mock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("proxy");
+    let listener = UnixListener::bind(&path).expect("listen on the path");
+    let proxy = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut greeting = [0u8; 3];
+        s.read_exact(&mut greeting).expect("greeting");
+        s.write_all(&[0x05, 0x00])
+            .expect("method: no authentication");
+        let mut head = [0u8; 5];
+        s.read_exact(&mut head).expect("request");
+        let mut rest = vec![0u8; usize::from(head[4]) + 2];
+        s.read_exact(&mut rest).expect("host and port");
+        s.write_all(&[0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0])
+            .expect("success");
+        s.write_all(b"tunnel").expect("tunnel bytes");
+        (greeting, head, rest)
+    });
+    let timeout = Duration::from_secs(10);
+    let sock = bitcoin_sock::Sock::connect_via_socks5_unix(
+        &bitcoin_sock::UnixAddress::path(&path),
+        "example.onion",
+        8333,
+        None,
+        timeout,
+    )
+    .expect("the handshake succeeds");
+    let mut got = [0u8; 6];
+    let mut n = 0;
+    while n < got.len() {
+        sock.wait(timeout, SockEvent::RECV).expect("wait");
+        n += sock.recv(&mut got[n..]).expect("recv");
+    }
+    assert_eq!(&got, b"tunnel");
+    // Joined only now: a sock that never reached the proxy fails above, not in this join.
+    let (greeting, head, rest) = proxy.join().expect("the proxy");
+    assert_eq!(greeting, [0x05, 0x01, 0x00]);
+    assert_eq!(head, [0x05, 0x01, 0x00, 0x03, 13]);
+    assert_eq!(&rest[..13], b"example.onion");
+    assert_eq!(rest[13..], 8333u16.to_be_bytes());
+    drop(sock);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,10 +30,14 @@ CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --no-shuffle --output "$out" "$@" || sta
 wasi_status=0
 CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --no-shuffle --output "$out/wasi" \
     --re 'ReadAhead::append' --cargo-arg=--target=wasm32-wasip2 || wasi_status=$?
-[ "$status" -ne 0 ] || status=$wasi_status
 
+# The native pass also lists ReadAhead::append, as missed (no native code runs it): the WASI
+# pass is its judge, so the native pass's outcome for it is not counted.
 count() {
-    cat "$out/mutants.out/$1.txt" "$out/wasi/mutants.out/$1.txt" 2>/dev/null | grep -c . || true
+    {
+        grep -v 'ReadAhead::append' "$out/mutants.out/$1.txt" 2>/dev/null || true
+        cat "$out/wasi/mutants.out/$1.txt" 2>/dev/null || true
+    } | grep -c . || true
 }
 report="$out/mutants.out and $out/wasi/mutants.out"
 caught=$(count caught)
@@ -45,5 +49,16 @@ if [ "$missed" -ne 0 ] || [ "$timeout" -ne 0 ]; then
     echo "FAILED: every mutant must be caught (and fast): see missed.txt, timeout.txt in $report" >&2
     exit 1
 fi
-# cargo-mutants exits 0 when all are caught; anything else is its own failure.
-exit "$status"
+# cargo-mutants exits 2 for missed and 3 for timed-out mutants, which the counts above judge
+# (the native pass always "misses" ReadAhead::append); anything else is its own failure: a
+# usage error, or an unmutated tree that fails its tests.
+for code in "$status" "$wasi_status"; do
+    case $code in
+    0 | 2 | 3) ;;
+    *)
+        echo "FAILED: cargo-mutants exited with $code" >&2
+        exit 1
+        ;;
+    esac
+done
+echo "every viable mutant caught"

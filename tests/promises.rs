@@ -428,7 +428,12 @@ fn highest_fresh_handle(count: usize) -> u64 {
         let socks: Vec<Sock> = (0..count)
             .map(|_| Sock::bind(SocketAddr::new(V4, 0)).expect("bind"))
             .collect();
-        socks.iter().map(|s| s.as_raw_socket()).max().unwrap_or(0)
+        // Handles come in steps of 4 (the low bits are flags): counted in slots, as fds are.
+        socks
+            .iter()
+            .map(|s| s.as_raw_socket() / 4)
+            .max()
+            .unwrap_or(0)
     }
     #[cfg(target_os = "wasi")]
     {

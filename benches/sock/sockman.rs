@@ -723,6 +723,37 @@ mod wasm {
         best_of, is_would_block, loopback, send_all, Config, Report, Result, Row, TIMEOUT,
     };
 
+    /// Up to `count` connections to `listener`, each opened by `connect` and accepted: the
+    /// connecting ends and the accepted ends, as many pairs as the host lets this instance
+    /// open (the first refusal ends it, reported; the pair it broke is dropped).
+    fn open_pairs<C>(
+        listener: &Sock,
+        count: usize,
+        mut connect: impl FnMut() -> Result<C>,
+    ) -> Result<(Vec<C>, Vec<Sock>)> {
+        let mut clients = Vec::with_capacity(count);
+        let mut servers = Vec::with_capacity(count);
+        while servers.len() < count {
+            let client = match connect() {
+                Ok(client) => client,
+                Err(e) => {
+                    println!("  connection {} failed: {e}", servers.len() + 1);
+                    break;
+                }
+            };
+            listener.wait(TIMEOUT, SockEvent::RECV)?;
+            match listener.accept() {
+                Ok((server, _)) => servers.push(server),
+                Err(e) => {
+                    println!("  accept {} failed: {e}", servers.len() + 1);
+                    break;
+                }
+            }
+            clients.push(client);
+        }
+        Ok((clients, servers))
+    }
+
     /// The idle connections, both ends in this instance (nothing can be spawned in wasm).
     pub(super) struct Idle {
         pub(super) servers: Vec<Sock>,
@@ -733,26 +764,8 @@ mod wasm {
         /// As many pairs as the host lets this instance open, up to `count`.
         pub(super) fn open(listener: &Sock, count: usize) -> Result<Idle> {
             let addr = listener.local_addr()?;
-            let mut clients = Vec::with_capacity(count);
-            let mut servers = Vec::with_capacity(count);
-            while servers.len() < count {
-                let client = match Sock::connect(addr, TIMEOUT) {
-                    Ok(client) => client,
-                    Err(e) => {
-                        println!("  connection {} failed: {e}", servers.len() + 1);
-                        break;
-                    }
-                };
-                listener.wait(TIMEOUT, SockEvent::RECV)?;
-                match listener.accept() {
-                    Ok((server, _)) => servers.push(server),
-                    Err(e) => {
-                        println!("  accept {} failed: {e}", servers.len() + 1);
-                        break;
-                    }
-                }
-                clients.push(client);
-            }
+            let (mut clients, mut servers) =
+                open_pairs(listener, count, || Ok(Sock::connect(addr, TIMEOUT)?))?;
             if servers.len() < count {
                 // The host's descriptors ran out: give one pair back, for the active connection,
                 // and take the connection that could not be accepted off the backlog, so the
@@ -940,27 +953,8 @@ mod wasm {
         let port = listener.local_addr()?.port();
         let mut previous: Option<(usize, Duration, Duration)> = None;
         for &count in &config.idle_counts {
-            let mut raws = Vec::with_capacity(count);
-            let mut servers = Vec::with_capacity(count);
-            while raws.len() < count {
-                let raw = match host::connect(&network, port) {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        println!("  connection {} failed: {e}", raws.len() + 1);
-                        break;
-                    }
-                };
-                listener.wait(TIMEOUT, SockEvent::RECV)?;
-                match listener.accept() {
-                    Ok((server, _)) => servers.push(server),
-                    Err(e) => {
-                        println!("  accept {} failed: {e}", raws.len() + 1);
-                        break;
-                    }
-                }
-                raws.push(raw);
-            }
-            let n = raws.len().min(servers.len());
+            let (raws, servers) = open_pairs(&listener, count, || host::connect(&network, port))?;
+            let n = raws.len();
             let (Some(active_raw), Some(active_server)) = (raws.get(n - 1), servers.get(n - 1))
             else {
                 return Err("no connection".into());

@@ -427,11 +427,16 @@ pub(crate) fn pollfd(stream: &impl std::os::fd::AsRawFd, events: i16) -> libc::p
     }
 }
 
-/// Sends all of `data` on a non-blocking std stream, waiting with poll() on would-block.
+/// Sends all of `data` on a non-blocking std stream (TCP or Unix-domain), waiting with
+/// poll() on would-block.
 #[cfg(any(unix, target_os = "wasi"))]
-pub(crate) fn std_send_all(mut stream: &TcpStream, mut data: &[u8]) -> Result<()> {
+pub(crate) fn std_send_all<S: std::os::fd::AsRawFd>(stream: &S, mut data: &[u8]) -> Result<()>
+where
+    for<'a> &'a S: Write,
+{
+    let mut writer = stream;
     while !data.is_empty() {
-        match stream.write(data) {
+        match writer.write(data) {
             Ok(n) => data = &data[n..],
             Err(e) if is_would_block(&e) => {
                 poll_fds(&mut [pollfd(stream, libc::POLLOUT)], 60_000)?;
@@ -442,11 +447,16 @@ pub(crate) fn std_send_all(mut stream: &TcpStream, mut data: &[u8]) -> Result<()
     Ok(())
 }
 
-/// Fills `buf` from a non-blocking std stream, waiting with poll() on would-block.
+/// Fills `buf` from a non-blocking std stream (TCP or Unix-domain), waiting with poll() on
+/// would-block.
 #[cfg(any(unix, target_os = "wasi"))]
-pub(crate) fn std_recv_exact(mut stream: &TcpStream, mut buf: &mut [u8]) -> Result<()> {
+pub(crate) fn std_recv_exact<S: std::os::fd::AsRawFd>(stream: &S, mut buf: &mut [u8]) -> Result<()>
+where
+    for<'a> &'a S: Read,
+{
+    let mut reader = stream;
     while !buf.is_empty() {
-        match stream.read(buf) {
+        match reader.read(buf) {
             Ok(0) => return Err("connection closed by peer".into()),
             Ok(n) => buf = &mut buf[n..],
             Err(e) if is_would_block(&e) => {

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 #[cfg(not(target_os = "wasi"))]
 pub(crate) use native::run;
-// The Unix-domain workload measures its socks with the same loop.
+// The Unix-domain workload measures its socks and std's with the same loops.
 #[cfg(unix)]
-pub(crate) use native::pingpong_ours;
+pub(crate) use native::{pingpong_ours, pingpong_std, pingpong_std_nonblocking};
 #[cfg(target_os = "wasi")]
 pub(crate) use wasm::run;
 
@@ -23,7 +23,6 @@ pub(crate) fn per_trip(trips: usize, time: Duration) -> String {
 #[cfg(not(target_os = "wasi"))]
 mod native {
     use std::io::{Read, Write};
-    use std::net::TcpStream;
     use std::time::Duration;
 
     use bitcoin_sock::Sock;
@@ -84,7 +83,7 @@ mod native {
             let (ours, nonblocking) = best_of(
                 config.rounds,
                 || pingpong_ours(&sock_client, &sock_server, trips, Some((first, first))),
-                || pingpong_std_nonblocking(&nb_client, &nb_server, trips, (first, first)),
+                || pingpong_std_nonblocking(&nb_client, &nb_server, trips, Some((first, first))),
             )?;
             report.add(Row::ratio(
                 "ping-pong 32 B, 1 core, vs std non-blocking + poll(2)",
@@ -97,86 +96,84 @@ mod native {
         Ok(())
     }
 
+    /// `trips` round trips of 32 bytes, a thread per side: the client sends [`PING`] and
+    /// reads the pong, the server echoes what it reads; `send` and `recv` are the loop's
+    /// primitives (the same loop for ours and every std baseline).
+    pub(crate) fn pingpong_with<T: Sync + ?Sized>(
+        client: &T,
+        server: &T,
+        trips: usize,
+        cpus: Option<(usize, usize)>,
+        send: fn(&T, &[u8]) -> Result<()>,
+        recv: fn(&T, &mut [u8]) -> Result<()>,
+    ) -> Result<Duration> {
+        two_threads(
+            cpus,
+            || {
+                let mut pong = [0u8; 32];
+                for _ in 0..trips {
+                    send(client, &PING)?;
+                    recv(client, &mut pong)?;
+                }
+                Ok(())
+            },
+            || {
+                let mut message = [0u8; 32];
+                for _ in 0..trips {
+                    recv(server, &mut message)?;
+                    send(server, &message)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
     pub(crate) fn pingpong_ours(
         client: &Sock,
         server: &Sock,
         trips: usize,
         cpus: Option<(usize, usize)>,
     ) -> Result<Duration> {
-        two_threads(
-            cpus,
-            || {
-                let mut pong = [0u8; 32];
-                for _ in 0..trips {
-                    send_all(client, &PING)?;
-                    recv_exact(client, &mut pong)?;
-                }
-                Ok(())
-            },
-            || {
-                let mut message = [0u8; 32];
-                for _ in 0..trips {
-                    recv_exact(server, &mut message)?;
-                    send_all(server, &message)?;
-                }
-                Ok(())
-            },
-        )
+        pingpong_with(client, server, trips, cpus, send_all, recv_exact)
     }
 
-    pub(super) fn pingpong_std(
-        mut client: &TcpStream,
-        mut server: &TcpStream,
+    /// Blocking std streams (TCP or Unix-domain): `write_all` and `read_exact`.
+    pub(crate) fn pingpong_std<S: Sync>(
+        client: &S,
+        server: &S,
         trips: usize,
         cpus: Option<(usize, usize)>,
-    ) -> Result<Duration> {
-        two_threads(
-            cpus,
-            || {
-                let mut pong = [0u8; 32];
-                for _ in 0..trips {
-                    client.write_all(&PING)?;
-                    client.read_exact(&mut pong)?;
-                }
-                Ok(())
-            },
-            move || {
-                let mut message = [0u8; 32];
-                for _ in 0..trips {
-                    server.read_exact(&mut message)?;
-                    server.write_all(&message)?;
-                }
-                Ok(())
-            },
-        )
+    ) -> Result<Duration>
+    where
+        for<'a> &'a S: Read + Write,
+    {
+        fn write_all<S>(mut stream: &S, data: &[u8]) -> Result<()>
+        where
+            for<'a> &'a S: Write,
+        {
+            Ok(stream.write_all(data)?)
+        }
+        fn read_exact<S>(mut stream: &S, buf: &mut [u8]) -> Result<()>
+        where
+            for<'a> &'a S: Read,
+        {
+            Ok(stream.read_exact(buf)?)
+        }
+        pingpong_with(client, server, trips, cpus, write_all, read_exact)
     }
 
+    /// Non-blocking std streams (TCP or Unix-domain): a try first, `poll(2)` on would-block.
     #[cfg(unix)]
-    pub(super) fn pingpong_std_nonblocking(
-        client: &TcpStream,
-        server: &TcpStream,
+    pub(crate) fn pingpong_std_nonblocking<S: Sync + std::os::fd::AsRawFd>(
+        client: &S,
+        server: &S,
         trips: usize,
-        cpus: (usize, usize),
-    ) -> Result<Duration> {
-        two_threads(
-            Some(cpus),
-            || {
-                let mut pong = [0u8; 32];
-                for _ in 0..trips {
-                    std_send_all(client, &PING)?;
-                    std_recv_exact(client, &mut pong)?;
-                }
-                Ok(())
-            },
-            || {
-                let mut message = [0u8; 32];
-                for _ in 0..trips {
-                    std_recv_exact(server, &mut message)?;
-                    std_send_all(server, &message)?;
-                }
-                Ok(())
-            },
-        )
+        cpus: Option<(usize, usize)>,
+    ) -> Result<Duration>
+    where
+        for<'a> &'a S: Read + Write,
+    {
+        pingpong_with(client, server, trips, cpus, std_send_all, std_recv_exact)
     }
 }
 

@@ -3,7 +3,6 @@
 //! the baseline a user of Unix-domain sockets picks, and beside a TCP loopback `Sock`; and what
 //! the check that keeps `accept()` from taking a Unix-domain connection costs a TCP accept.
 
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,10 +10,10 @@ use std::time::{Duration, Instant};
 use bitcoin_sock::{Sock, SockEvent, UnixAddress};
 
 use crate::harness::{
-    allowed_cpus, best_of, is_would_block, loopback, new_sock_pair, poll_fds, pollfd, recv_exact,
-    send_all, two_cores, two_threads, Config, Report, Result, Row, TIMEOUT,
+    allowed_cpus, best_of, loopback, new_sock_pair, recv_exact, send_all, two_cores, Config,
+    Report, Result, Row, TIMEOUT,
 };
-use crate::pingpong::{per_trip, pingpong_ours, PING};
+use crate::pingpong::{per_trip, pingpong_ours, pingpong_std, pingpong_std_nonblocking};
 
 /// A temporary directory for the socket file, removed on drop.
 struct TempDir(PathBuf);
@@ -42,87 +41,6 @@ fn unix_sock_pair(addr: &UnixAddress) -> Result<(Sock, Sock)> {
     }
     let (server, _) = listener.accept_address()?;
     Ok((client, server))
-}
-
-fn pingpong_std_unix(
-    mut client: &UnixStream,
-    mut server: &UnixStream,
-    trips: usize,
-    cpus: Option<(usize, usize)>,
-) -> Result<Duration> {
-    two_threads(
-        cpus,
-        || {
-            let mut pong = [0u8; 32];
-            for _ in 0..trips {
-                client.write_all(&PING)?;
-                client.read_exact(&mut pong)?;
-            }
-            Ok(())
-        },
-        move || {
-            let mut message = [0u8; 32];
-            for _ in 0..trips {
-                server.read_exact(&mut message)?;
-                server.write_all(&message)?;
-            }
-            Ok(())
-        },
-    )
-}
-
-/// The non-blocking pattern without this crate: std's `UnixStream` in non-blocking mode, a
-/// try first, `poll(2)` on would-block.
-fn pingpong_std_unix_nonblocking(
-    client: &UnixStream,
-    server: &UnixStream,
-    trips: usize,
-    cpus: Option<(usize, usize)>,
-) -> Result<Duration> {
-    fn send_all(mut stream: &UnixStream, mut data: &[u8]) -> Result<()> {
-        while !data.is_empty() {
-            match stream.write(data) {
-                Ok(n) => data = &data[n..],
-                Err(e) if is_would_block(&e) => {
-                    poll_fds(&mut [pollfd(stream, libc::POLLOUT)], 60_000)?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-    fn recv_exact(mut stream: &UnixStream, mut buf: &mut [u8]) -> Result<()> {
-        while !buf.is_empty() {
-            match stream.read(buf) {
-                Ok(0) => return Err("connection closed by peer".into()),
-                Ok(n) => buf = &mut buf[n..],
-                Err(e) if is_would_block(&e) => {
-                    poll_fds(&mut [pollfd(stream, libc::POLLIN)], 60_000)?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-    two_threads(
-        cpus,
-        || {
-            let mut pong = [0u8; 32];
-            for _ in 0..trips {
-                send_all(client, &PING)?;
-                recv_exact(client, &mut pong)?;
-            }
-            Ok(())
-        },
-        || {
-            let mut message = [0u8; 32];
-            for _ in 0..trips {
-                recv_exact(server, &mut message)?;
-                send_all(server, &message)?;
-            }
-            Ok(())
-        },
-    )
 }
 
 /// The time of `count` accepts each, only the accept calls timed: ours `accept()`, ours
@@ -193,7 +111,7 @@ pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
         let (ours, baseline) = best_of(
             config.rounds,
             || pingpong_ours(&client, &server, trips, cpus),
-            || pingpong_std_unix(&std_client, &std_server, trips, cpus),
+            || pingpong_std(&std_client, &std_server, trips, cpus),
         )?;
         report.add(Row::ratio(
             &format!("unix ping-pong 32 B, {placement}"),
@@ -205,7 +123,7 @@ pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
         let (ours, nonblocking) = best_of(
             config.rounds,
             || pingpong_ours(&client, &server, trips, cpus),
-            || pingpong_std_unix_nonblocking(&nb_client, &nb_server, trips, cpus),
+            || pingpong_std_nonblocking(&nb_client, &nb_server, trips, cpus),
         )?;
         report.add(Row::ratio(
             &format!("unix ping-pong 32 B, {placement}, vs std non-blocking + poll(2)"),

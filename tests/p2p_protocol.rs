@@ -98,6 +98,26 @@ impl Pair {
         }
     }
 
+    /// Bytes for the server, received now.
+    fn server_receives(&mut self, bytes: &[u8]) -> Result<(), PeerError> {
+        self.server.receive(
+            bytes,
+            &mut self.server_chain,
+            self.now,
+            &mut self.server_events,
+        )
+    }
+
+    /// Bytes for the client, received now.
+    fn client_receives(&mut self, bytes: &[u8]) -> Result<(), PeerError> {
+        self.client.receive(
+            bytes,
+            &mut self.client_chain,
+            self.now,
+            &mut self.client_events,
+        )
+    }
+
     /// Passes bytes both ways until neither side has any to send.
     fn exchange(&mut self) -> Result<(), PeerError> {
         loop {
@@ -106,18 +126,8 @@ impl Pair {
             if to_server.is_empty() && to_client.is_empty() {
                 return Ok(());
             }
-            self.server.receive(
-                &to_server,
-                &mut self.server_chain,
-                self.now,
-                &mut self.server_events,
-            )?;
-            self.client.receive(
-                &to_client,
-                &mut self.client_chain,
-                self.now,
-                &mut self.client_events,
-            )?;
+            self.server_receives(&to_server)?;
+            self.client_receives(&to_client)?;
         }
     }
 }
@@ -125,24 +135,10 @@ impl Pair {
 /// What the client gets before any message of its own: the server's `version` and `verack`.
 fn handshake(pair: &mut Pair) {
     let to_server = pair.client.take_outbox();
-    pair.server
-        .receive(
-            &to_server,
-            &mut pair.server_chain,
-            pair.now,
-            &mut pair.server_events,
-        )
-        .unwrap();
+    pair.server_receives(&to_server).unwrap();
     // The server's answer: version and verack; the client's verack back.
     let to_client = pair.server.take_outbox();
-    pair.client
-        .receive(
-            &to_client,
-            &mut pair.client_chain,
-            pair.now,
-            &mut pair.client_events,
-        )
-        .unwrap();
+    pair.client_receives(&to_client).unwrap();
 }
 
 #[test]
@@ -193,25 +189,11 @@ fn messages_split_at_every_byte_are_handled_the_same() {
     let mut pair = Pair::new(mined_chain(3));
     let to_server = pair.client.take_outbox();
     for byte in &to_server {
-        pair.server
-            .receive(
-                std::slice::from_ref(byte),
-                &mut pair.server_chain,
-                pair.now,
-                &mut pair.server_events,
-            )
-            .unwrap();
+        pair.server_receives(std::slice::from_ref(byte)).unwrap();
     }
     let to_client = pair.server.take_outbox();
     for byte in &to_client {
-        pair.client
-            .receive(
-                std::slice::from_ref(byte),
-                &mut pair.client_chain,
-                pair.now,
-                &mut pair.client_events,
-            )
-            .unwrap();
+        pair.client_receives(std::slice::from_ref(byte)).unwrap();
     }
     pair.exchange().unwrap();
     assert!(pair.client.synced());
@@ -223,15 +205,7 @@ fn wrong_magic_is_refused_from_the_first_header() {
     let mut pair = Pair::new(mined_chain(1));
     let mainnet = network::NETWORKS[0].magic;
     let bytes = encode_message(mainnet, "version", &[]);
-    let err = pair
-        .client
-        .receive(
-            &bytes,
-            &mut pair.client_chain,
-            pair.now,
-            &mut pair.client_events,
-        )
-        .unwrap_err();
+    let err = pair.client_receives(&bytes).unwrap_err();
     assert_eq!(
         err,
         PeerError::Frame(FrameError::BadMagic {
@@ -250,15 +224,7 @@ fn bad_checksum_is_refused() {
     let mut pair = Pair::new(mined_chain(1));
     let mut bytes = encode_message(regtest().magic, "ping", &7u64.to_le_bytes());
     bytes[HEADER_LEN] ^= 1;
-    let err = pair
-        .server
-        .receive(
-            &bytes,
-            &mut pair.server_chain,
-            pair.now,
-            &mut pair.server_events,
-        )
-        .unwrap_err();
+    let err = pair.server_receives(&bytes).unwrap_err();
     assert!(matches!(
         err,
         PeerError::Frame(FrameError::BadChecksum { .. })
@@ -274,15 +240,7 @@ fn oversized_message_is_refused_before_its_payload_is_buffered() {
     let mut bytes = header.encode().to_vec();
     // Payload bytes after it: never buffered, the header alone is refused.
     bytes.extend_from_slice(&[0; 1000]);
-    let err = pair
-        .client
-        .receive(
-            &bytes,
-            &mut pair.client_chain,
-            pair.now,
-            &mut pair.client_events,
-        )
-        .unwrap_err();
+    let err = pair.client_receives(&bytes).unwrap_err();
     assert_eq!(
         err,
         PeerError::Frame(FrameError::Oversized {
@@ -302,14 +260,7 @@ fn receive_buffer_holds_at_most_one_message() {
     let mut stream = encode_message(magic, "inv", &vec![0; 1 << 20]);
     stream.extend_from_slice(&encode_message(magic, "ping", &9u64.to_le_bytes()));
     for chunk in stream.chunks(64 * 1024) {
-        pair.client
-            .receive(
-                chunk,
-                &mut pair.client_chain,
-                pair.now,
-                &mut pair.client_events,
-            )
-            .unwrap();
+        pair.client_receives(chunk).unwrap();
         assert!(pair.client.buffered() <= HEADER_LEN + (1 << 20));
         assert!(pair.client.buffered() <= MAX_RECEIVE_BUFFER);
     }
@@ -333,15 +284,7 @@ fn invalid_header_is_refused_with_the_reason() {
         headers[2].nonce = headers[2].nonce.wrapping_add(1);
     }
     let bytes = encode_message(regtest().magic, "headers", &encode_headers(&headers));
-    let err = pair
-        .client
-        .receive(
-            &bytes,
-            &mut pair.client_chain,
-            pair.now,
-            &mut pair.client_events,
-        )
-        .unwrap_err();
+    let err = pair.client_receives(&bytes).unwrap_err();
     assert_eq!(
         err,
         PeerError::InvalidHeader(HeaderError::ProofOfWork {
@@ -364,25 +307,10 @@ fn full_answers_that_get_nowhere_are_refused() {
     let mut pair = Pair::new(HeaderChain::new(regtest()));
     handshake(&mut pair);
     let bytes = encode_message(regtest().magic, "headers", &encode_headers(&headers));
-    pair.client
-        .receive(
-            &bytes,
-            &mut pair.client_chain,
-            pair.now,
-            &mut pair.client_events,
-        )
-        .unwrap();
+    pair.client_receives(&bytes).unwrap();
     assert_eq!(pair.client_chain.height(), 2_000);
     // The same 2,000 again, as if our locator were ignored.
-    let err = pair
-        .client
-        .receive(
-            &bytes,
-            &mut pair.client_chain,
-            pair.now,
-            &mut pair.client_events,
-        )
-        .unwrap_err();
+    let err = pair.client_receives(&bytes).unwrap_err();
     assert!(matches!(err, PeerError::Protocol(_)));
     assert!(err.to_string().contains("no higher than the one before"));
 }

@@ -157,19 +157,10 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
             plans.push(plan);
         }
         let known_now = plans.iter().any(|(occurred, ..)| !occurred.is_empty());
-        let nanos = if known_now {
-            0
-        } else {
-            u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
-        };
-        let timer = monotonic_clock::subscribe_duration(nanos);
+        let timer = monotonic_clock::subscribe_duration(timer_nanos(known_now, timeout));
         pollables.push(&timer);
-        let mut ready = vec![false; pollables.len()];
-        for index in wasi_poll(&pollables) {
-            if let Some(flag) = ready.get_mut(index as usize) {
-                *flag = true;
-            }
-        }
+        let mut ready = Vec::new();
+        poll_into(&pollables, &mut ready);
         ready
     };
 
@@ -187,8 +178,33 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
     Ok(())
 }
 
+/// The wait's timer: `timeout`, or zero when some events hold already (`known_now`), so
+/// that the others are only looked at, in the same `poll`.
+pub(super) fn timer_nanos(known_now: bool, timeout: Duration) -> u64 {
+    if known_now {
+        0
+    } else {
+        u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// One `wasi:io/poll.poll` over `pollables`; `ready` (its allocation reused) gets one flag
+/// per pollable, set for those the host found ready.
+pub(super) fn poll_into(pollables: &[&Pollable], ready: &mut Vec<bool>) {
+    ready.clear();
+    ready.resize(pollables.len(), false);
+    for index in wasi_poll(pollables) {
+        if let Some(flag) = ready.get_mut(index as usize) {
+            *flag = true;
+        }
+    }
+}
+
 /// Appends `pollable` (if any) to the poll list; its index there.
-fn push<'a>(pollables: &mut Vec<&'a Pollable>, pollable: Option<&'a Pollable>) -> Option<usize> {
+pub(super) fn push<'a>(
+    pollables: &mut Vec<&'a Pollable>,
+    pollable: Option<&'a Pollable>,
+) -> Option<usize> {
     pollable.map(|pollable| {
         pollables.push(pollable);
         pollables.len() - 1

@@ -15,10 +15,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use wasi::clocks::monotonic_clock;
-use wasi::io::poll::{poll as wasi_poll, Pollable};
+use wasi::io::poll::Pollable;
 
 use super::graveyard;
-use super::poll::{settle, watch};
+use super::poll::{poll_into, push, settle, timer_nanos, watch};
 use super::Socket;
 use crate::SockEvent;
 
@@ -173,20 +173,9 @@ impl Registry {
             entry.send_at = push(&mut pollables, plan.send);
             known_now |= !entry.known.is_empty();
         }
-        let nanos = if known_now {
-            0
-        } else {
-            u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
-        };
-        let timer = monotonic_clock::subscribe_duration(nanos);
+        let timer = monotonic_clock::subscribe_duration(timer_nanos(known_now, timeout));
         pollables.push(&timer);
-        flags.clear();
-        flags.resize(pollables.len(), false);
-        for index in wasi_poll(&pollables) {
-            if let Some(flag) = flags.get_mut(index as usize) {
-                *flag = true;
-            }
-        }
+        poll_into(&pollables, flags);
         pollables.clear();
         // Back to the kept allocation: an empty `Vec` collected in place keeps its buffer.
         *list = pollables
@@ -229,14 +218,6 @@ fn unreachable_pollable() -> &'static Pollable {
 
 fn not_registered() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "socket not registered")
-}
-
-/// Appends `pollable` (if any) to the poll list; its index there.
-fn push<'a>(pollables: &mut Vec<&'a Pollable>, pollable: Option<&'a Pollable>) -> Option<usize> {
-    pollable.map(|pollable| {
-        pollables.push(pollable);
-        pollables.len() - 1
-    })
 }
 
 impl Readiness {

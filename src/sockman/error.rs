@@ -1,0 +1,58 @@
+//! [`SockManError`]: why a call about one connection failed.
+
+use std::io;
+
+use super::Id;
+use crate::error::describe;
+
+/// Why a [`SockMan`](super::SockMan) call about one connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SockManError {
+    /// No connection has this id: it was closed, refused, or never existed.
+    #[error("connection {0} does not exist")]
+    UnknownConnection(Id),
+
+    /// The bytes would push the connection's send queue past
+    /// [`Options::send_queue_cap`](super::Options::send_queue_cap); none of them were taken. The peer is not reading fast
+    /// enough (or at all): wait for [`Handler::ready_to_send`](super::Handler::ready_to_send), or close it.
+    #[error("send queue of connection {id} is full ({queued} bytes queued, {len} more would pass the cap of {cap})")]
+    SendQueueFull {
+        /// The connection.
+        id: Id,
+        /// Bytes in its queue now.
+        queued: usize,
+        /// Bytes the refused send asked to queue.
+        len: usize,
+        /// The cap.
+        cap: usize,
+    },
+
+    /// Sending failed with a permanent error (Core's `SendBytes` returning -1; `Display` is
+    /// Core's `"send(): <NetworkErrorString>"`). The connection can send nothing more; close
+    /// it.
+    #[error("send(): {}", describe(.source))]
+    Send {
+        /// The connection.
+        id: Id,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The OS failed a query about the connection's socket.
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+impl SockManError {
+    /// The connection the error is about, when there is one.
+    pub fn id(&self) -> Option<Id> {
+        match self {
+            SockManError::UnknownConnection(id)
+            | SockManError::SendQueueFull { id, .. }
+            | SockManError::Send { id, .. } => Some(*id),
+            SockManError::Io(_) => None,
+        }
+    }
+}

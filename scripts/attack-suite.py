@@ -283,22 +283,22 @@ def attack_spam(args, attack):
     """Peers spam ping and getheaders and never read; an honest client measures."""
     peers, _ = connect_many(attack.node.addr, args.spam_peers, args.spam_peers * 2)
     done = p2p.handshake_all(peers, time.monotonic() + 30)
-    burst = (p2p.frame("ping", p2p.ping_payload(1))
-             + p2p.frame("getheaders", p2p.getheaders_payload([attack.chain.hashes[0]]))) * 64
+    pair = (p2p.frame("ping", p2p.ping_payload(1))
+            + p2p.frame("getheaders", p2p.getheaders_payload([attack.chain.hashes[0]])))
     latencies, errors = [], []
     stop = threading.Event()
+    # The honest client syncs before the spam starts; then it measures round trips.
+    client = p2p.Client(attack.node.addr, timeout=10)
+    client.handshake(time.monotonic() + 10)
+    chain = client.sync(time.monotonic() + 30)
 
     def honest_loop():
         try:
-            client = p2p.Client(attack.node.addr, timeout=10)
-            client.handshake(time.monotonic() + 10)
-            chain = client.sync(time.monotonic() + 30)
             while not stop.is_set():
                 # Ask from one block below the tip: the answer is one header.
                 _, took = client.getheaders([chain.hashes[-2]], time.monotonic() + 10)
                 latencies.append(took)
                 stop.wait(0.1)
-            client.close()
         except Exception as err:  # reported, not raised: the thread's outcome is a figure
             errors.append(f"{type(err).__name__}: {err}")
 
@@ -307,13 +307,23 @@ def attack_spam(args, attack):
     thread = threading.Thread(target=honest_loop, daemon=True)
     thread.start()
     end = started + args.spam_seconds
+    # --spam-rate ping+getheaders pairs a second per peer (0: as fast as the socket takes).
+    owed = 0.0
+    last = time.monotonic()
     while time.monotonic() < end:
+        now = time.monotonic()
+        owed += args.spam_rate * (now - last) if args.spam_rate else 64
+        last = now
+        pairs = int(owed)
+        owed -= pairs
         for peer in peers:
-            if not peer.closed and len(peer.out) < len(burst):
-                peer.queue(burst)
+            # Bounded on our side too: a node that stops reading leaves at most 1 MiB here.
+            if pairs and not peer.closed and len(peer.out) < (1 << 20):
+                peer.queue(pair * pairs)
         p2p.pump(peers, 0.05, read=False)
     stop.set()
     thread.join(15)
+    client.close()
     elapsed = time.monotonic() - started
     lines = attack.node.watch.count() - log_start
     dropped = sum(1 for p in peers if p.closed)
@@ -416,7 +426,7 @@ ATTACKS = {
     "trickle": (attack_trickle, lambda a: a.trickle_peers + 5),
     "partial": (attack_partial, lambda a: a.partial_peers + 5),
     "spam": (attack_spam, lambda a: a.spam_peers + 5),
-    "cycles": (attack_cycles, lambda a: a.parallel + 5),
+    "cycles": (attack_cycles, lambda a: 125),
 }
 
 
@@ -444,9 +454,11 @@ def main():
     g.add_argument("--hold-seconds", type=float, default=3.0)
     g.add_argument("--spam-peers", type=int, default=None)
     g.add_argument("--spam-seconds", type=float, default=None)
+    g.add_argument("--spam-rate", type=float, default=5.0,
+                   help="ping+getheaders pairs a second per spammer (0: as fast as it goes)")
     g.add_argument("--cycles", type=int, default=None)
     g.add_argument("--cycles-seconds", type=float, default=None)
-    g.add_argument("--parallel", type=int, default=20)
+    g.add_argument("--parallel", type=int, default=50, help="cycles at once")
     t = parser.add_argument_group("bounds (the issue's deliver list)")
     t.add_argument("--honest-deadline", type=float, default=1.0,
                    help="an honest client served within this many seconds")
@@ -466,7 +478,7 @@ def main():
         "trickle_peers": (50, 100),
         "spam_peers": (100, 100),
         "spam_seconds": (15.0, 40.0),
-        "cycles": (15000, 100000),
+        "cycles": (10000, 100000),
         "cycles_seconds": (60.0, 600.0),
     }
     for key, (quick, long) in defaults.items():

@@ -85,7 +85,10 @@ class Ctx:
             if not node.alive():
                 raise Fail(f"the node exited: {node.exit_reason()}")
             try:
-                chain = p2p.sync_once(node.addr, min(end, time.monotonic() + 30))
+                # Each check gets at least 5 s, even the last one, so that a check cut short by
+                # the scenario's deadline does not hide where the node is.
+                left = max(5.0, min(30.0, end - time.monotonic()))
+                chain = p2p.sync_once(node.addr, time.monotonic() + left)
                 if (chain.height, chain.tip_hex()) == want:
                     return time.monotonic() - started
                 last = f"the node serves height {chain.height}, tip {chain.tip_hex()[:16]}..."
@@ -171,7 +174,7 @@ def reset_mid_headers(ctx):
                    faults=["action=reset dir=down cmd=headers nth=2 offset=half conn=1"])
     node = ctx.node(up.addr)
     ctx.expect_node_line(node, r"(reset|recv error)", ctx.scaled(30), what="reset line")
-    took = ctx.node_at_tip(node, ctx.scaled(45))
+    took = ctx.node_at_tip(node, ctx.scaled(30))
     stats = up.stats()
     if stats["accepted"] < 2:
         raise Fail("at the tip without reconnecting?")
@@ -190,7 +193,7 @@ def restart_proxy(ctx):
     up = ctx.proxy(ctx.bcoin.addr, "up",
                    faults=["action=restart seconds=3 dir=down cmd=headers nth=1 offset=half"])
     node = ctx.node(up.addr)
-    took = ctx.node_at_tip(node, ctx.scaled(45))
+    took = ctx.node_at_tip(node, ctx.scaled(30))
     return f"at the tip {took:.1f} s after start ({up.stats()['accepted']} connections)"
 
 
@@ -206,7 +209,7 @@ def restart_bcoin(ctx):
     ctx.bcoin.stop()
     up.command("reset-all")
     ctx.bcoin.start(mine=0)
-    took = ctx.node_at_tip(node, ctx.scaled(60))
+    took = ctx.node_at_tip(node, ctx.scaled(30))
     return f"at the tip {took:.1f} s after bcoin was back"
 
 

@@ -7,25 +7,26 @@ descriptors (/proc/PID/fd), runs scripted peers that speak Bitcoin P2P, and chec
 from the issue's "deliver" list; the thresholds are flags. Prints PASS/FAIL per attack with its
 figures, ends with `attack-suite: N passed, M failed`, exits non-zero on any failure.
 
-    scripts/attack-suite.py                    quick mode, our node native (about 2 minutes)
+    scripts/attack-suite.py                    quick mode, our node native (2-3 minutes)
     scripts/attack-suite.py --host both        native, then in wasmtime
     scripts/attack-suite.py --full             the issue's sizes (100,000 cycles, 60 s windows)
     scripts/attack-suite.py --only spam,cycles --node-arg=--max-memory=32000000
 
 Attacks:
   slots     --slots silent or pre-handshake-trickling peers hold every inbound slot
-            (--maxconnections = --slots + 1, the checker's own): an honest client must get
-            its headers within --honest-deadline s.
+            (--maxconnections = --slots + 1: theirs and the node's own to bcoin): an honest
+            client must get its headers within --honest-deadline s.
   trickle   --trickle-peers peers finish the handshake, then send one message a byte per
             second: each must be dropped within --message-deadline s of its first byte.
   partial   --partial-peers peers each send 4,000,000-byte payloads but the last byte: the
             node's memory growth must stay under --memory-budget-mb.
-  spam      --spam-peers peers send ping and getheaders without end and never read, for
-            --spam-seconds: an honest client's getheaders round trips stay within
-            --latency-median-ms / --latency-max-ms, memory within the budget, the node's log
-            within --log-rate lines a second.
-  cycles    --cycles connect/handshake/disconnect cycles: memory after warm-up flat within
-            --cycle-growth-mb, descriptors back to where they were.
+  spam      --spam-peers peers send ping and getheaders (--spam-rate pairs a second each)
+            and never read, for --spam-seconds: an honest client's getheaders round trips
+            stay within --latency-median-ms / --latency-max-ms, memory within the budget, the
+            node's log within --log-rate lines a second.
+  cycles    --cycles connect/handshake/disconnect cycles, --parallel at once: memory after
+            the first tenth (warm-up) flat within --cycle-growth-mb, descriptors back to
+            where they were.
 After every attack the attackers leave; the node must still be alive, serve an honest client,
 and its descriptors return to their count before the attack (within 2).
 """
@@ -137,7 +138,8 @@ class Attack:
                 failures.append(f"after the attack, an honest client was not served: {why}")
             cpu = procs.cpu_seconds(self.node.pid)
             elapsed = time.monotonic() - self.t0
-            last = self.sampler.last()
+            after = procs.sample(self.node.pid) or (0, 0)
+            last = (time.monotonic(), *after)
             self.note(f"RSS {mib(self.rss0):.1f} -> peak {mib(self.sampler.peak_kib(self.t0)):.1f}"
                       f" -> {mib(last[1]):.1f} MiB after; fds {self.fds0} -> peak "
                       f"{max(s[2] for s in self.sampler.between(self.t0))} -> {last[2]}")

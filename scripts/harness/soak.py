@@ -55,9 +55,11 @@ class Soak:
         self.tricklers_dropped = 0
         self.open_clients = 0
         self.max_open = 0
+        self.opened_at = []  # monotonic time of each connection opened
 
     def opened(self, n=1):
         with self.lock:
+            self.opened_at.extend([time.monotonic()] * n)
             self.open_clients += n
             self.max_open = max(self.max_open, self.open_clients)
 
@@ -279,6 +281,7 @@ def run_host(args, host, bcoin, workdir):
         fds_warm = window_median(samples, after_warm, after_warm + tenth, 2)
         fds_end = window_median(samples, ended - tenth, ended, 2)
         peak_rss = max(s[1] for s in samples)
+        conns_after_warm = sum(1 for t in soak.opened_at if t >= after_warm)
         peak_fds = max(s[2] for s in samples)
         lat = sorted(soak.latencies)
 
@@ -296,6 +299,9 @@ def run_host(args, host, bcoin, workdir):
             f"fds start {base[1]}, after warm-up {fds_warm:.0f}, end {fds_end:.0f}, peak "
             f"{peak_fds}, after the clients left {quiet_fds} (most clients open at once "
             f"{soak.max_open})",
+            f"RSS slope after warm-up {(rss_end - rss_warm) * 60 / max(1.0, span - warmup):.0f}"
+            f" KiB a minute, {(rss_end - rss_warm) * 1024 / max(1, conns_after_warm):.0f} B per "
+            f"connection opened after warm-up ({conns_after_warm})",
             f"good getheaders round trips: {len(lat)}, median {pct(0.5):.0f} ms, p99 "
             f"{pct(0.99):.0f} ms, max {pct(1.0):.0f} ms",
         ]
@@ -357,7 +363,8 @@ def main():
                    help="bcoin mines a block every this many seconds (0: never); the syncs "
                         "must then follow the tip")
     b = parser.add_argument_group("bounds")
-    b.add_argument("--rss-growth-mb", type=float, default=4.0)
+    b.add_argument("--rss-growth-mb", type=float, default=2.0,
+                   help="most RSS growth from after warm-up to the end, MiB")
     b.add_argument("--fd-slack", type=int, default=4)
     b.add_argument("--latency-p99-ms", type=float, default=1000.0)
     args = parser.parse_args()

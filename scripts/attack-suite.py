@@ -33,7 +33,6 @@ and its descriptors return to their count before the attack (within 2).
 
 import argparse
 import os
-import socket
 import statistics
 import struct
 import sys

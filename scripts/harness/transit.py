@@ -337,12 +337,13 @@ def client_stall(ctx):
 
 
 def client_restart(ctx):
-    """The path to the node restarts during a light client's handshake (reset, refused for
-    2 s): that client fails with a clear error at once; one started after ends at the tip."""
+    """The path to the node restarts inside its 1st headers answer to a light client (reset,
+    refused for 2 s): that client fails with a clear error at once, never hangs; one started
+    after ends at the tip."""
     node = ctx.node(ctx.bcoin.addr)
     ctx.node_at_tip(node, ctx.scaled(60))
     down = ctx.proxy(node.addr, "down",
-                     faults=["action=restart seconds=2 dir=down cmd=verack nth=1 offset=end"])
+                     faults=["action=restart seconds=2 dir=down cmd=headers nth=1 offset=half"])
     code, out, took = ctx.light_client(down.addr, timeout=60)
     error = next((line for line in out.splitlines() if line.startswith("error:")), "")
     if code == 0 or not error or took > 10:

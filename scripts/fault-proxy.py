@@ -261,13 +261,16 @@ class Proxy:
             self.server = None
         self.refusing_until = time.monotonic() + seconds
         await asyncio.sleep(seconds)
-        for attempt in range(50):
+        for _ in range(50):
             try:
                 await self.start_listening()
-                break
-            except OSError:
+                self.log("restart: accepting again")
+                return
+            except OSError as err:
+                problem = err
                 await asyncio.sleep(0.1)
-        self.log("restart: accepting again")
+        self.log(f"restart: cannot listen again ({problem}); exiting")
+        self.stopping.set()
 
     async def on_accept(self, reader, writer):
         self.accepted += 1

@@ -12,9 +12,21 @@
 #   scripts/soak.sh --mine-interval 20      bcoin mines as it runs: the node must follow
 #   scripts/soak.sh --node-arg=--ping-interval=30
 #
-# Self-cleaning: bcoin, the node and the clients are children of the Python runner, ended by
-# it on exit, on SIGINT/SIGTERM, and by the kernel if it is killed (PR_SET_PDEATHSIG); its
-# temporary directory is removed. See TESTING.md.
+# Self-cleaning: bcoin, the proxies, nodes and clients are children of the Python runner,
+# ended by it on exit and on SIGINT/SIGTERM, and by the kernel if it is killed
+# (PR_SET_PDEATHSIG); this script's trap ends the runner and removes the temporary directory
+# they all work in. See TESTING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python3 scripts/harness/soak.py "$@"
+HARNESS_TMP=$(mktemp -d -t soak.XXXXXX)
+export HARNESS_TMP
+runner=
+cleanup() {
+    if [ -n "$runner" ]; then kill "$runner" 2>/dev/null || true; wait "$runner" 2>/dev/null || true; fi
+    rm -rf "$HARNESS_TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+python3 scripts/harness/soak.py "$@" &
+runner=$!
+wait "$runner"

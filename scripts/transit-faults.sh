@@ -10,9 +10,21 @@
 #   scripts/transit-faults.sh --list                the scenarios, and what today's node does
 #   scripts/transit-faults.sh --node-arg=--verbose  pass a flag to every node started
 #
-# Self-cleaning: bcoin, the proxies, the nodes and the light clients are children of the
-# Python runner, ended by it on exit, on SIGINT/SIGTERM, and by the kernel if it is killed
-# (PR_SET_PDEATHSIG); its temporary directory is removed. See TESTING.md.
+# Self-cleaning: bcoin, the proxies, nodes and clients are children of the Python runner,
+# ended by it on exit and on SIGINT/SIGTERM, and by the kernel if it is killed
+# (PR_SET_PDEATHSIG); this script's trap ends the runner and removes the temporary directory
+# they all work in. See TESTING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python3 scripts/harness/transit.py "$@"
+HARNESS_TMP=$(mktemp -d -t transit-faults.XXXXXX)
+export HARNESS_TMP
+runner=
+cleanup() {
+    if [ -n "$runner" ]; then kill "$runner" 2>/dev/null || true; wait "$runner" 2>/dev/null || true; fi
+    rm -rf "$HARNESS_TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+python3 scripts/harness/transit.py "$@" &
+runner=$!
+wait "$runner"

@@ -41,7 +41,9 @@ def say(line):
 
 
 def tempdir(prefix="harness-"):
-    path = tempfile.mkdtemp(prefix=prefix)
+    # Under a wrapper script, inside its directory, which its trap removes even if this
+    # process is killed outright.
+    path = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("HARNESS_TMP") or None)
     _tempdirs.append(path)
     return path
 

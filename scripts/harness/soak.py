@@ -179,6 +179,9 @@ class Soak:
             if code == 0 and got and self.tip_ok(got[0], got[1], since):
                 with self.lock:
                     self.example_syncs += count
+            elif code == 0 and got:
+                with self.lock:
+                    self.wrong_tip.append(got)
             else:
                 last = (out.strip().splitlines() or ["no output"])[-1]
                 with self.lock:

@@ -528,7 +528,9 @@ def main():
     failing = ", ".join(f"{n}[{h}]" for v, n, h in results if v == "FAIL")
     if failing:
         print(f"failed: {failing}")
-    print(f"in {time.monotonic() - suite_started:.0f} s")
+    # Figures that depend on the CPU the node gets (spam above all) need the machine's load.
+    print(f"in {time.monotonic() - suite_started:.0f} s; load average (1, 5, 15 min) at the end "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     print(f"attack-suite: {passed} passed, {len(results) - passed} failed")
     return 1 if passed < len(results) or not results else 0
 

@@ -395,6 +395,8 @@ def main():
             print(f"    {figure}", flush=True)
         results.append(verdict)
     passed = results.count("PASS")
+    print(f"load average (1, 5, 15 min) at the end "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     print(f"soak: {passed} passed, {len(results) - passed} failed")
     return 1 if passed < len(results) else 0
 

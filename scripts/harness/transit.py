@@ -436,6 +436,8 @@ def main():
     failing = ", ".join(f"{n}[{h}]" for v, n, h in results if v == "FAIL")
     if failing:
         print(f"failed: {failing}")
+    print(f"load average (1, 5, 15 min) at the end "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     print(f"transit-faults: {passed} passed, {failed} failed")
     return 1 if failed or not results else 0
 

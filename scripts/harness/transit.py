@@ -402,6 +402,10 @@ def main():
     if unknown:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    if args.blocks <= p2p.MAX_HEADERS:
+        # Resuming "at height 2000" and the 2nd headers answer need a second round.
+        print("--blocks must be above 2000 (two getheaders rounds)", file=sys.stderr)
+        return 2
     hosts = ["native", "wasm"] if args.host == "both" else [args.host]
     procs.install_cleanup()
     if not args.no_build:

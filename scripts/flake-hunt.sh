@@ -11,16 +11,17 @@
 #       --native      native binaries only;  --wasm  wasm32-wasip2 binaries only
 #       --timeout S   a run that takes longer than S seconds fails (default 600)
 #
-# Not part of scripts/test-all.sh: 20 runs of every binary on both hosts take about an hour
-# on two shared cores (TESTING.md has the last hunt's figures). The wasm binaries run as
-# cargo's runner runs them (.cargo/config.toml, or CARGO_TARGET_WASM32_WASIP2_RUNNER), with
-# the servers scripts/test-all.sh starts for them (two SOCKS5 servers, the resetting peer) and
-# the same environment; doc tests are not binaries and are not hunted.
+# Not part of scripts/test-all.sh: 20 runs of every binary on both hosts take about half an
+# hour on two shared cores, plus the builds (TESTING.md has the last hunt's figures). The
+# wasm binaries run as cargo's runner runs them (.cargo/config.toml, or
+# CARGO_TARGET_WASM32_WASIP2_RUNNER), with the servers scripts/test-all.sh starts for them
+# (two SOCKS5 servers, the resetting peer) and the same environment; doc tests are not
+# binaries and are not hunted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    sed -n '2,18p' "$0" >&2
+    sed -n '2,19p' "$0" >&2
     exit 2
 }
 
@@ -51,8 +52,7 @@ reset_peer_pid=
 socks5_pids=()
 cleanup() {
     local pid
-    [ -n "$burner_pid" ] && kill "$burner_pid" 2>/dev/null || true
-    [ -n "$reset_peer_pid" ] && kill "$reset_peer_pid" 2>/dev/null || true
+    for pid in $burner_pid $reset_peer_pid; do kill "$pid" 2>/dev/null || true; done
     for pid in "${socks5_pids[@]}"; do ./scripts/socks5-server.sh stop "$pid" || true; done
     rm -rf "$work"
 }

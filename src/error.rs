@@ -192,7 +192,14 @@ impl SockError {
 }
 
 impl From<SockError> for io::Error {
-    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`].
+    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`], with
+    /// Core's text inside.
+    ///
+    /// An interrupt becomes [`io::ErrorKind::Other`], as in [`DeadlineIo`](crate::DeadlineIo),
+    /// never [`io::ErrorKind::Interrupted`]: std's `write_all`, `read_exact`, `read_to_end`
+    /// and `io::copy` retry that kind at once, so a `Write` or `Read` built on
+    /// [`send_complete`](crate::SockIo::send_complete) with `?` would spin instead of
+    /// stopping. [`SockError::is_interrupted`] on the error inside tells it apart.
     fn from(err: SockError) -> io::Error {
         let kind = match &err {
             SockError::Send(_)
@@ -205,7 +212,7 @@ impl From<SockError> for io::Error {
             | SockError::ConnectTimeout { .. }
             | SockError::ConnectUnixTimeout { .. } => Some(io::ErrorKind::TimedOut),
             SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
-                Some(io::ErrorKind::Interrupted)
+                Some(io::ErrorKind::Other)
             }
             SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
             SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {

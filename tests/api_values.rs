@@ -201,8 +201,9 @@ fn sock_error_into_io_error_keeps_os_errors_and_gives_the_others_a_kind() {
             SockError::SendTimeout { .. }
             | SockError::RecvTimeout { .. }
             | SockError::ConnectTimeout { .. } => Some(io::ErrorKind::TimedOut),
+            // Not `Interrupted`, which std's loops retry forever (tests/mock.rs).
             SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
-                Some(io::ErrorKind::Interrupted)
+                Some(io::ErrorKind::Other)
             }
             SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
             SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {

@@ -296,6 +296,46 @@ fn recv_until_terminator_reports_a_read_shorter_than_its_peek() {
 }
 
 #[test]
+fn recv_until_terminator_keeps_the_os_error_of_a_recv_that_fails_after_its_peek() {
+    // Two bytes a peek: the first two are read; a reset between the second peek and its
+    // read. The error is the OS's, code and all, with the two bytes read before it (Core's
+    // text would call it a read of 0 bytes, and the code would be lost).
+    let mock = MockSock::new()
+        .data(b"abcd\n")
+        .trickle(2)
+        .recv_fails_on(2, code::ECONNRESET);
+    let err = mock
+        .recv_until_terminator(b'\n', 10 * SECOND, &mock.interrupt, 100)
+        .expect_err("the read fails");
+    assert!(matches!(err, SockError::Recv { .. }), "{err:?}");
+    assert_eq!(
+        err.io_error().and_then(io::Error::raw_os_error),
+        Some(code::ECONNRESET)
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("recv(): {}", network_error_string(code::ECONNRESET))
+    );
+    assert_eq!(err.received(), b"ab");
+    assert_eq!(mock.unread(), b"cd\n", "the failed read consumed nothing");
+}
+
+#[test]
+fn recv_until_terminator_retries_a_read_that_would_block_after_its_peek() {
+    // A transient error between the peek and the read loses nothing and is no short read:
+    // the loop waits and reads the line.
+    let mock = MockSock::new()
+        .data(b"ab\n")
+        .recv_fails_on(1, code::EAGAIN)
+        .arriving(b"");
+    let line = mock
+        .recv_until_terminator(b'\n', 10 * SECOND, &mock.interrupt, 100)
+        .expect("the line, after a wait");
+    assert_eq!(line, b"ab");
+    assert_eq!(mock.waits().len(), 1);
+}
+
+#[test]
 fn recv_until_terminator_reports_the_peer_closing_mid_line() {
     let mock = MockSock::new().data(b"abc").then(Drained::Eof);
     let err = mock

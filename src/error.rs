@@ -91,14 +91,27 @@ pub enum SockError {
         received: Vec<u8>,
     },
 
-    /// Waiting for the socket failed.
+    /// Waiting for the socket failed while receiving.
     #[error("wait(): {}", describe(.source))]
     Wait {
         /// The error.
         #[source]
         source: io::Error,
-        /// Bytes a receive consumed before the error (empty for a send).
+        /// Bytes consumed before the error.
         received: Vec<u8>,
+    },
+
+    /// Waiting for the socket failed while sending (Core ignores a failed wait there and
+    /// tries again; this crate stops and says how far it got).
+    #[error("wait(): {} (sent only {sent} of {total} bytes before that)", describe(.source))]
+    SendWait {
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// Bytes sent before the error.
+        sent: usize,
+        /// Bytes asked to send.
+        total: usize,
     },
 
     /// The connection attempt did not finish within the timeout.
@@ -165,6 +178,7 @@ impl SockError {
             SockError::Send(e) => Some(e),
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
+            | SockError::SendWait { source, .. }
             | SockError::Connect { source, .. }
             | SockError::ConnectUnix { source, .. } => Some(source),
             _ => None,
@@ -205,6 +219,7 @@ impl From<SockError> for io::Error {
             SockError::Send(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
+            | SockError::SendWait { .. }
             | SockError::Connect { .. }
             | SockError::ConnectUnix { .. } => None,
             SockError::SendTimeout { .. }
@@ -225,6 +240,7 @@ impl From<SockError> for io::Error {
                 SockError::Send(e) => e,
                 SockError::Recv { source, .. }
                 | SockError::Wait { source, .. }
+                | SockError::SendWait { source, .. }
                 | SockError::Connect { source, .. }
                 | SockError::ConnectUnix { source, .. } => source,
                 // Every other variant has a kind above.

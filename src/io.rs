@@ -80,8 +80,8 @@ pub trait SockIo {
     ///
     /// # Errors
     /// [`SockError::Send`] on a permanent error; [`SockError::SendTimeout`] and
-    /// [`SockError::SendInterrupted`] with the bytes sent so far; [`SockError::Wait`] when
-    /// waiting fails.
+    /// [`SockError::SendInterrupted`] with the bytes sent so far; [`SockError::SendWait`],
+    /// with them too, when waiting fails.
     fn send_complete(
         &self,
         data: &[u8],
@@ -387,9 +387,10 @@ pub(crate) fn send_at_least<S: SockIo + ?Sized>(
             });
         }
         sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::SEND)
-            .map_err(|source| SockError::Wait {
+            .map_err(|source| SockError::SendWait {
                 source,
-                received: Vec::new(),
+                sent,
+                total: data.len(),
             })?;
     }
     Ok(sent)

@@ -214,16 +214,34 @@ fn send_complete_with_a_huge_timeout_still_waits_in_max_wait_steps() {
 }
 
 #[test]
-fn send_complete_reports_a_failed_wait() {
-    let mock = MockSock::new().wait_error(code::EBADF);
+fn send_complete_reports_a_failed_wait_with_how_much_was_sent() {
+    let mock = MockSock::new().sends([Ok(3)]).wait_error(code::EBADF);
     let err = mock
         .send_complete(DATA, 10 * SECOND, &mock.interrupt)
         .expect_err("the wait fails");
-    assert!(matches!(err, SockError::Wait { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SockError::SendWait {
+                sent: 3,
+                total: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.io_error().and_then(io::Error::raw_os_error),
+        Some(code::EBADF)
+    );
     assert_eq!(
         err.to_string(),
-        format!("wait(): {}", network_error_string(code::EBADF))
+        format!(
+            "wait(): {} (sent only 3 of 10 bytes before that)",
+            network_error_string(code::EBADF)
+        )
     );
+    assert!(err.received().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

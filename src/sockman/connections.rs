@@ -141,8 +141,14 @@ impl SockMan {
 
     /// Closes connection `id` (Core's `CloseConnection`): the socket is closed (at once, or
     /// as soon as a running loop iteration lets go of it) and queued bytes are dropped.
-    /// Returns whether the connection existed and this call closed it. No event follows
-    /// (except one a loop on another thread is delivering at that moment).
+    /// Returns whether the connection existed and this call closed it.
+    ///
+    /// No event about `id` follows: called inside an event of the loop, not the rest of that
+    /// connection's step (no [`io_loop_completed_for_one`](super::Handler::io_loop_completed_for_one),
+    /// no [`should_try_to_send`](super::Handler::should_try_to_send) /
+    /// [`should_try_to_recv`](super::Handler::should_try_to_recv)) nor anything later; called
+    /// from another thread, only an event the loop is delivering at that moment may still
+    /// come.
     pub fn close(&self, id: Id) -> bool {
         let conn = {
             let mut table = lock(&self.table);

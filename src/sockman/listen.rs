@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::table::{Listener, Slot};
 use super::{lock, Handler, SockMan};
@@ -23,7 +23,11 @@ impl SockMan {
     pub fn bind_and_listen(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let sock = Sock::bind_listen(addr, self.options.listen_backlog)?;
         let addr = sock.local_addr()?;
-        let listener = Arc::new(Listener { sock, addr });
+        let listener = Arc::new(Listener {
+            sock,
+            addr,
+            open: Mutex::new(true),
+        });
         let socket = listener
             .sock
             .get()
@@ -41,11 +45,16 @@ impl SockMan {
         Ok(addr)
     }
 
-    /// Closes every listening socket (Core's `StopListening`); connections stay.
+    /// Closes every listening socket (Core's `StopListening`); connections stay. No accept
+    /// starts after this returns, also in an iteration that is accepting (from inside
+    /// [`new_connection_accepted`](super::Handler::new_connection_accepted), or on another
+    /// thread); a connection accepted just before may still be announced.
     pub fn stop_listening(&self) {
         let mut table = lock(&self.table);
         for key in 0..table.slots.len() {
             if let Slot::Listener(listener) = &table.slots[key] {
+                // Waits for an accept in progress on the loop's thread.
+                *lock(&listener.open) = false;
                 if let Some(socket) = listener.sock.get() {
                     let _ = self.registry.deregister(socket, key);
                 }
@@ -70,9 +79,16 @@ impl SockMan {
     /// A listener the wait found ready: Core's `SocketHandlerListening` for one socket.
     pub(super) fn accept<H: Handler + ?Sized>(&self, handler: &mut H, listener: &Listener) {
         for _ in 0..ACCEPT_BATCH {
+            let accepted = {
+                let open = lock(&listener.open);
+                if !*open {
+                    break;
+                }
+                listener.sock.accept()
+            };
             // Would-block ends the batch; so does any other failure (the peer gave up before
             // the accept, out of descriptors, ...): Core logs it and tries again next time.
-            let Ok((sock, them)) = listener.sock.accept() else {
+            let Ok((sock, them)) = accepted else {
                 break;
             };
             let me = sock.local_addr().unwrap_or(listener.addr);

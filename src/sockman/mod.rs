@@ -56,8 +56,10 @@
 //! A connection the handler does not want to read from is not watched for RECV, so its bytes
 //! stay in the kernel and TCP's flow control slows the peer. Each connection's send queue is
 //! capped ([`Options::send_queue_cap`], Core's `-maxsendbuffer` default): a
-//! [`send`](SockMan::send) past it fails with [`SockManError::SendQueueFull`] and queues
-//! nothing. There is one receive buffer for all connections.
+//! [`send`](SockMan::send) behind queued bytes that would pass it fails with
+//! [`SockManError::SendQueueFull`] and queues nothing, while a message onto an empty queue is
+//! taken whole (as Core takes every message whole), so a queue holds at most the larger of the
+//! cap and the longest message. There is one receive buffer for all connections.
 //!
 //! # Threads
 //! `SockMan` is `Send + Sync` and every method takes `&self`: natively the loop runs on one

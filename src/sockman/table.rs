@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::mem;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::conn::Conn;
 use crate::Sock;
@@ -31,6 +31,9 @@ impl fmt::Display for Id {
 pub(super) struct Listener {
     pub(super) sock: Sock,
     pub(super) addr: SocketAddr,
+    /// Cleared by [`stop_listening`](super::SockMan::stop_listening); held across each
+    /// accept, so none starts after `stop_listening` returns.
+    pub(super) open: Mutex<bool>,
 }
 
 pub(super) enum Slot {

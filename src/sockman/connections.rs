@@ -176,6 +176,11 @@ impl SockMan {
             }
         };
         self.retire(&conn);
+        // Its descriptor is free: a listener paused for want of one may accept again.
+        self.conn_closed.store(true, Ordering::Release);
+        if !lock(&self.paused).is_empty() {
+            self.wake_if_waiting();
+        }
         true
     }
 

@@ -113,6 +113,8 @@ impl SockMan {
         }
 
         self.waiting.store(true, Ordering::SeqCst);
+        // After `waiting` is set: a close from another thread after this look wakes the wait.
+        let timeout = self.resume_listeners(timeout);
         let timeout = if lock(&self.pending).is_empty() {
             timeout
         } else {

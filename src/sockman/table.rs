@@ -5,6 +5,7 @@ use std::fmt;
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::conn::Conn;
 use crate::Sock;
@@ -31,9 +32,20 @@ impl fmt::Display for Id {
 pub(super) struct Listener {
     pub(super) sock: Sock,
     pub(super) addr: SocketAddr,
-    /// Cleared by [`stop_listening`](super::SockMan::stop_listening); held across each
-    /// accept, so none starts after `stop_listening` returns.
-    pub(super) open: Mutex<bool>,
+    /// The registry key: the listener's slot in the table.
+    pub(super) key: usize,
+    /// Held across each accept, so none starts after `stop_listening` returns.
+    pub(super) state: Mutex<ListenState>,
+}
+
+/// What changes about a listener.
+pub(super) struct ListenState {
+    /// Cleared by [`stop_listening`](super::SockMan::stop_listening).
+    pub(super) open: bool,
+    /// Not watched until then (or until a connection closes), after an accept failed.
+    pub(super) paused_until: Option<Instant>,
+    /// The last pause; doubled by each failure in a row, zero after an accept.
+    pub(super) backoff: Duration,
 }
 
 pub(super) enum Slot {

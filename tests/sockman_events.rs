@@ -22,7 +22,6 @@ use common::*;
 /// Where [`Strict`] closes a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum CloseIn {
-    Nowhere,
     GotData,
     GotEndOrError,
     ReadyToSend,

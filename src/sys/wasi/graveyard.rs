@@ -10,10 +10,12 @@
 //! peer sees no end of stream, nor the reset that closing with unread bytes sends natively.
 //!
 //! So a socket closed with a write in flight first gets the largest send buffer the host
-//! allows (`SO_SNDBUF`: the kernel then takes what the host still holds, where
-//! `net.core.wmem_max` leaves room above the buffer it has), and waits here, closed for real
-//! by a sweep once its write is done or failed: every close sweeps, and every wait sweeps
-//! before it polls and watches the buried sockets, so it ends and sweeps when one is done.
+//! allows (`SO_SNDBUF`): where `net.core.wmem_max` leaves room above the buffer the kernel
+//! chose, the kernel takes what the host holds and the close waits for that (at most
+//! [`ROOM_WAIT`]), then closes for real, as natively. Else the socket waits here, closed for
+//! real by a sweep once its write is done or failed: every close sweeps, and every wait
+//! sweeps before it polls and watches the buried sockets, so it ends and sweeps when one is
+//! done.
 //! Bounded: at most [`MAX_GRAVES`] wait, none longer than [`MAX_AGE`]; past either, a socket
 //! is abandoned to the host (its handles forgotten, so the guest stops paying for it; the host
 //! keeps that socket, and at most one write of unsent bytes, until the component exits).
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll as wasi_poll, Pollable};
 
+use super::io::READ_CHUNK;
 use super::Conn;
 
 /// The most sockets waiting for their writes; past it the oldest is abandoned. A sweep asks
@@ -49,7 +52,7 @@ impl Conn {
     /// write. `check-write` also answers 0 when wasmtime's task has spent its I/O budget
     /// (see `io::check_write`); one yield to the host (a zero timer) renews it, and a
     /// pollable ready after it means the stream is free.
-    pub(super) fn write_blocks_close(&self) -> bool {
+    fn write_blocks_close(&self) -> bool {
         let Some((_, output)) = self.streams.get() else {
             return false;
         };
@@ -63,11 +66,45 @@ impl Conn {
 
     /// Lets the kernel take what the host still holds: the largest send buffer the host
     /// allows (it clamps to `net.core.wmem_max`; a smaller buffer than the kernel's own only
-    /// slows a socket being closed anyway).
-    fn make_room(&self) {
+    /// slows a socket being closed anyway). Whether the buffer grew by a host write's worth,
+    /// so that the write can finish.
+    fn make_room(&self) -> bool {
+        let before = self.tcp.send_buffer_size().unwrap_or(u64::MAX);
         let _ = self.tcp.set_send_buffer_size(i32::MAX as u64);
+        let after = self.tcp.send_buffer_size().unwrap_or(0);
+        after >= before.saturating_add(READ_CHUNK as u64)
     }
 }
+
+/// Closes `conn`, which wrote: at once when its last write is done; else, when the host's
+/// send buffer can grow, once the kernel has taken the write (within [`ROOM_WAIT`]);
+/// else (or past that) it waits here for its write.
+pub(super) fn close(conn: Conn) {
+    sweep();
+    if !conn.write_blocks_close() {
+        return drop(conn);
+    }
+    let Some((_, output)) = conn.streams.get() else {
+        return drop(conn);
+    };
+    let writable = output.subscribe();
+    if conn.make_room() {
+        let timer = monotonic_clock::subscribe_duration(ROOM_WAIT.as_nanos() as u64);
+        if wasi_poll(&[&writable, &timer]).contains(&0) {
+            drop(writable);
+            return drop(conn);
+        }
+    }
+    bury(Grave {
+        writable,
+        conn,
+        buried: Instant::now(),
+    });
+}
+
+/// The longest a close waits for the kernel to take a stuck write once its send buffer grew
+/// (typically well under a millisecond natively, a few in wasmtime on a busy machine).
+pub(super) const ROOM_WAIT: Duration = Duration::from_millis(10);
 
 /// A buried socket; field order is drop order (the pollable is the stream's child).
 struct Grave {
@@ -81,20 +118,10 @@ struct Grave {
 
 static GRAVES: Mutex<VecDeque<Grave>> = Mutex::new(VecDeque::new());
 
-/// Keeps `conn` until its write is done; abandons the oldest past [`MAX_GRAVES`].
-pub(super) fn bury(conn: Conn) {
-    let Some((_, output)) = conn.streams.get() else {
-        // No stream, no write: nothing blocks its close.
-        return drop(conn);
-    };
-    let writable = output.subscribe();
-    conn.make_room();
+/// Keeps `grave` until its write is done; abandons the oldest past [`MAX_GRAVES`].
+fn bury(grave: Grave) {
     let mut graves = lock();
-    graves.push_back(Grave {
-        writable,
-        conn,
-        buried: Instant::now(),
-    });
+    graves.push_back(grave);
     while graves.len() > MAX_GRAVES {
         if let Some(oldest) = graves.pop_front() {
             abandon(oldest);
@@ -145,13 +172,23 @@ impl Watched {
         start..pollables.len()
     }
 
-    /// After the wait: sweeps if one of them became ready (`ready` as `poll_into` fills it).
-    pub(super) fn sweep_if_ready(self, at: Range<usize>, ready: &[bool]) {
-        let any = ready.get(at).is_some_and(|flags| flags.contains(&true));
-        drop(self);
-        if any {
-            sweep();
+    /// After the wait: closes the sockets whose pollable the wait found ready (`ready` as
+    /// `poll_into` fills it, the graves at `at`): their write is done and the stream takes
+    /// bytes again, so its drop returns at once. (The host said so itself: no `check-write`,
+    /// which a spent I/O budget would answer with 0.)
+    pub(super) fn sweep_if_ready(mut self, at: Range<usize>, ready: &[bool]) {
+        let Some(flags) = ready.get(at) else {
+            return;
+        };
+        if !flags.contains(&true) {
+            return;
         }
+        let mut index = 0;
+        self.0.retain(|_| {
+            let keep = !flags.get(index).copied().unwrap_or(false);
+            index += 1;
+            keep
+        });
     }
 }
 

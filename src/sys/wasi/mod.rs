@@ -78,9 +78,10 @@ impl Drop for Socket {
             .unwrap_or_else(PoisonError::into_inner)
             .wrote;
         if let Some(conn) = self.conn.take() {
-            graveyard::sweep();
-            if wrote && conn.write_blocks_close() {
-                graveyard::bury(conn);
+            if wrote {
+                graveyard::close(conn);
+            } else {
+                graveyard::sweep();
             }
         }
     }

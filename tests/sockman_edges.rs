@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin_sock::sockman::{Handler, Id, Options, SockMan, SockManError};
-use bitcoin_sock::{Sock, SockEvent};
+use bitcoin_sock::Sock;
 use common::*;
 
 /// Records what it hears; optionally stops listening at its first accept.
@@ -150,7 +150,9 @@ fn a_send_queue_cap_of_zero_takes_one_message_at_a_time() {
 fn stop_listening_inside_new_connection_accepted_accepts_no_more() {
     let man = SockMan::new().expect("a manager");
     let addr = man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");
-    // Three connections wait in the backlog before the loop's accept batch starts.
+    // Three connections wait in the backlog before the loop's accept batch starts. (What
+    // those left in a closed listener's backlog see is the host's: natively a reset; jco's
+    // shim has accepted them into a queue of its own.)
     let clients: Vec<Sock> = (0..3)
         .map(|_| Sock::connect(addr, TIMEOUT).expect("connect"))
         .collect();
@@ -166,22 +168,7 @@ fn stop_listening_inside_new_connection_accepted_accepts_no_more() {
     assert_eq!(handler.accepted.len(), 1, "accepted after stop_listening");
     assert_eq!(man.connection_count(), 1);
     assert!(man.listen_addrs().is_empty());
-    // The two left in the closed listener's backlog are told: a reset, or end of stream.
-    let accepted = man.peer_addr(handler.accepted[0]).expect("peer address");
-    let mut told = 0;
-    for client in &clients {
-        if client.local_addr().expect("address") == accepted {
-            continue;
-        }
-        let occurred = client.wait(TIMEOUT, SockEvent::RECV).expect("wait");
-        assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
-        match client.recv(&mut [0; 8]) {
-            Ok(0) => told += 1,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => told += 1,
-            other => panic!("a client of the closed listener: {other:?}"),
-        }
-    }
-    assert_eq!(told, 2);
+    drop(clients);
 }
 
 #[test]

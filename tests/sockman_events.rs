@@ -157,14 +157,16 @@ fn accepted(handler: &mut Strict) -> (SockMan, Sock, Id) {
 }
 
 /// A few more iterations after the close: no event may come for the closed id (the handler
-/// panics on one), and the peer sees the close.
-fn then_nothing_more(man: &SockMan, handler: &mut Strict, client: &Sock) {
+/// panics on one), and the peer (if still there) sees the close.
+fn then_nothing_more(man: &SockMan, handler: &mut Strict, client: Option<&Sock>) {
     for _ in 0..3 {
         man.run_once(handler, Duration::ZERO).expect("run_once");
     }
     assert_eq!(man.connection_count(), 0);
-    let occurred = client.wait(TIMEOUT, SockEvent::RECV).expect("wait");
-    assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
+    if let Some(client) = client {
+        let occurred = client.wait(TIMEOUT, SockEvent::RECV).expect("wait");
+        assert!(occurred.contains(SockEvent::RECV), "{occurred:?}");
+    }
 }
 
 #[test]
@@ -174,17 +176,18 @@ fn close_in_got_data_is_followed_by_no_event_for_that_id() {
     send_all(&client, b"version");
     drive(&man, &mut handler, |h| !h.closed.is_empty());
     assert_eq!(handler.closed, [(id, CloseIn::GotData)]);
-    then_nothing_more(&man, &mut handler, &client);
+    then_nothing_more(&man, &mut handler, Some(&client));
 }
 
 #[test]
 fn close_in_got_eof_or_a_read_error_is_followed_by_no_event_for_that_id() {
     let mut handler = Strict::new(CloseIn::GotEndOrError);
     let (man, client, id) = accepted(&mut handler);
-    client.shutdown_send().expect("shutdown");
+    // The peer goes: end of stream (or a reset) for the manager.
+    drop(client);
     drive(&man, &mut handler, |h| !h.closed.is_empty());
     assert_eq!(handler.closed, [(id, CloseIn::GotEndOrError)]);
-    then_nothing_more(&man, &mut handler, &client);
+    then_nothing_more(&man, &mut handler, None);
 }
 
 #[test]
@@ -256,7 +259,7 @@ fn close_in_io_loop_completed_for_one_is_followed_by_no_question_for_that_id() {
     send_all(&client, b"x");
     drive(&man, &mut handler, |h| !h.closed.is_empty());
     assert_eq!(handler.closed, [(id, CloseIn::CompletedForOne)]);
-    then_nothing_more(&man, &mut handler, &client);
+    then_nothing_more(&man, &mut handler, Some(&client));
 }
 
 #[test]

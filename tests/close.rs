@@ -124,6 +124,23 @@ fn a_sock_dropped_with_its_sends_stuck_ends_in_eof_after_its_last_byte() {
     assert_told(&peer, sent, false);
 }
 
+#[test]
+fn a_sock_dropped_with_its_sends_stuck_and_no_room_to_grow_ends_in_eof_after_its_last_byte() {
+    // The send buffer already as large as the host allows: on WASI the close cannot let the
+    // kernel take the stuck write, so the sock waits for it (the backend's graveyard), and
+    // the peer's waits, which watch it, close it once the peer has read enough.
+    let Pair {
+        client: peer,
+        server,
+    } = pair();
+    server
+        .set_send_buffer_size(i32::MAX as usize)
+        .expect("SO_SNDBUF, clamped by the host");
+    let sent = fill(&server);
+    drop(server);
+    assert_told(&peer, sent, false);
+}
+
 /// Reads nothing (the peer's bytes stay unread), hears nothing else.
 struct Deaf;
 

@@ -91,14 +91,27 @@ pub enum SockError {
         received: Vec<u8>,
     },
 
-    /// Waiting for the socket failed.
+    /// Waiting for the socket failed while receiving.
     #[error("wait(): {}", describe(.source))]
     Wait {
         /// The error.
         #[source]
         source: io::Error,
-        /// Bytes a receive consumed before the error (empty for a send).
+        /// Bytes consumed before the error.
         received: Vec<u8>,
+    },
+
+    /// Waiting for the socket failed while sending (Core ignores a failed wait there and
+    /// tries again; this crate stops and says how far it got).
+    #[error("wait(): {} (sent only {sent} of {total} bytes before that)", describe(.source))]
+    SendWait {
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// Bytes sent before the error.
+        sent: usize,
+        /// Bytes asked to send.
+        total: usize,
     },
 
     /// The connection attempt did not finish within the timeout.
@@ -165,6 +178,7 @@ impl SockError {
             SockError::Send(e) => Some(e),
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
+            | SockError::SendWait { source, .. }
             | SockError::Connect { source, .. }
             | SockError::ConnectUnix { source, .. } => Some(source),
             _ => None,
@@ -192,12 +206,20 @@ impl SockError {
 }
 
 impl From<SockError> for io::Error {
-    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`].
+    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`], with
+    /// Core's text inside.
+    ///
+    /// An interrupt becomes [`io::ErrorKind::Other`], as in [`DeadlineIo`](crate::DeadlineIo),
+    /// never [`io::ErrorKind::Interrupted`]: std's `write_all`, `read_exact`, `read_to_end`
+    /// and `io::copy` retry that kind at once, so a `Write` or `Read` built on
+    /// [`send_complete`](crate::SockIo::send_complete) with `?` would spin instead of
+    /// stopping. [`SockError::is_interrupted`] on the error inside tells it apart.
     fn from(err: SockError) -> io::Error {
         let kind = match &err {
             SockError::Send(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
+            | SockError::SendWait { .. }
             | SockError::Connect { .. }
             | SockError::ConnectUnix { .. } => None,
             SockError::SendTimeout { .. }
@@ -205,7 +227,7 @@ impl From<SockError> for io::Error {
             | SockError::ConnectTimeout { .. }
             | SockError::ConnectUnixTimeout { .. } => Some(io::ErrorKind::TimedOut),
             SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
-                Some(io::ErrorKind::Interrupted)
+                Some(io::ErrorKind::Other)
             }
             SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
             SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {
@@ -218,6 +240,7 @@ impl From<SockError> for io::Error {
                 SockError::Send(e) => e,
                 SockError::Recv { source, .. }
                 | SockError::Wait { source, .. }
+                | SockError::SendWait { source, .. }
                 | SockError::Connect { source, .. }
                 | SockError::ConnectUnix { source, .. } => source,
                 // Every other variant has a kind above.

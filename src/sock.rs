@@ -27,7 +27,8 @@ pub type OsSocket = sys::Socket;
 ///
 /// Sockets made by this crate ([`connect`](Sock::connect), [`bind`](Sock::bind),
 /// [`accept`](Sock::accept)) are non-blocking from birth, like Core's `CreateSock`, and adopted
-/// ones are made non-blocking by `Sock::from`, so timeouts always work.
+/// ones are made non-blocking by [`Sock::adopt`] (which reports a refusal) or `Sock::from`
+/// (which cannot), so timeouts work.
 ///
 /// The primitives ([`send`](Sock::send), [`recv`](Sock::recv), [`peek`](Sock::peek),
 /// [`wait`](Sock::wait)) are inherent methods; the high-level operations come with the
@@ -441,12 +442,43 @@ fn unexpected(opt: SockOpt, value: SockOptValue) -> io::Error {
 }
 
 impl From<OsSocket> for Sock {
-    /// Adopts `socket` and puts it in non-blocking mode (Core's timeouts silently stop working
-    /// on blocking sockets). Should that fail, the socket is broken and its next operation
-    /// reports the error.
+    /// Adopts `socket` as [`Sock::adopt`] does, without its error: should the OS refuse to
+    /// make the socket non-blocking (in practice only a handle that is no socket, or a closed
+    /// one), the sock holds it as it is, and a blocking socket's calls are not bounded by any
+    /// timeout. Use [`Sock::adopt`] where that must not pass silently.
     fn from(socket: OsSocket) -> Sock {
         let _ = sys::adopt(&socket);
         Sock::from_os(socket)
+    }
+}
+
+impl Sock {
+    /// Adopts a socket made elsewhere (Core's `Sock(SOCKET)` constructor) and makes it behave
+    /// like one this crate made: non-blocking (Core's timeouts silently stop working on
+    /// blocking sockets; `fcntl(2)` / `ioctlsocket(FIONBIO)`), and on Apple without
+    /// `SIGPIPE` (`SO_NOSIGPIPE`). On WASI every socket is non-blocking already.
+    ///
+    /// `socket` is the backend's socket ([`OsSocket`]): natively a `socket2::Socket`, which
+    /// std's `TcpStream`, `TcpListener` and owned descriptors convert into.
+    ///
+    /// # Errors
+    /// The OS error of either step (both are tried); the socket is closed then.
+    ///
+    /// ```
+    /// # #[cfg(not(target_family = "wasm"))] {
+    /// use bitcoin_sock::Sock;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let sock = Sock::adopt(socket2::Socket::from(listener))?;
+    /// // Non-blocking: nothing is pending, so accept says so instead of blocking.
+    /// let err = sock.accept().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt(socket: OsSocket) -> io::Result<Sock> {
+        sys::adopt(&socket)?;
+        Ok(Sock::from_os(socket))
     }
 }
 

@@ -817,33 +817,6 @@ fn debug_shows_the_connections_listeners_and_options() {
 }
 
 #[test]
-fn send_larger_than_the_cap_is_refused_whole() {
-    let (man, addr) = listening(Options::default().with_send_queue_cap(1000));
-    let mut handler = Recorder::default();
-    let (client, id) = accepted_client(&man, &mut handler, addr);
-    assert!(matches!(
-        man.send(id, &[7; 1001], false),
-        Err(SockManError::SendQueueFull {
-            queued: 0,
-            len: 1001,
-            cap: 1000,
-            ..
-        })
-    ));
-    // Taken whole: written at once, or queued and written by the loop (in wasmtime a fresh
-    // stream may not be writable yet).
-    let sent = man.send(id, &[7; 1000], false).expect("fits");
-    assert_eq!(man.send_queue_len(id).expect("queue"), 1000 - sent);
-    let mut got = Vec::new();
-    drive_until(&man, &mut handler, |_| {
-        recv_now(&client, &mut got).expect("no EOF");
-        got.len() >= 1000
-    });
-    assert_eq!(got, vec![7; 1000]);
-    assert_eq!(man.send(id, b"", false).expect("empty"), 0);
-}
-
-#[test]
 fn will_send_more_queues_and_the_loop_writes_it_in_order() {
     let (man, addr) = listening(Options::default());
     let mut handler = Recorder::default();
@@ -1071,7 +1044,8 @@ fn errors_name_their_connection() {
     let (man, addr) = listening(Options::default().with_send_queue_cap(4));
     let mut handler = Recorder::default();
     let (_client, id) = accepted_client(&man, &mut handler, addr);
-    let full = man.send(id, b"12345", false).expect_err("past the cap");
+    man.send(id, b"1234", true).expect("queued");
+    let full = man.send(id, b"5", false).expect_err("past the cap");
     assert!(matches!(full, SockManError::SendQueueFull { .. }), "{full}");
     assert_eq!(full.id(), Some(id));
     assert!(man.close(id));
@@ -1390,9 +1364,11 @@ mod threads {
                 let _ = done.send(handler);
             })
         };
-        // Queued, not written: only the loop writes these bytes, after it is woken.
+        // Queued, not written: only the loop writes these bytes, after the message's last
+        // send (the one without will_send_more) wakes it.
         for round in 0..20u8 {
-            man.send(id, &[round; 100], true).expect("queue");
+            man.send(id, &[round; 50], true).expect("queue");
+            man.send(id, &[round; 50], false).expect("queue behind");
             assert_eq!(recv_exactly(&peer, 100), vec![round; 100]);
         }
         // wake ends the wait without timeout at once (within the test's bound, which a

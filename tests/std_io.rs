@@ -329,6 +329,31 @@ fn deadline_write_all_wraps_a_permanent_error_with_the_counts() {
 }
 
 #[test]
+fn deadline_write_all_over_a_failed_wait_says_how_much_was_sent() {
+    let mock = MockSock::new().sends([Ok(3)]).wait_error(code::EBADF);
+    let err = mock
+        .with_deadline(TIMEOUT, &mock.interrupt)
+        .write_all(b"abcdef")
+        .unwrap_err();
+    assert_eq!(err.kind(), io::Error::from_raw_os_error(code::EBADF).kind());
+    match inner::<SockError>(&err) {
+        SockError::SendWait {
+            source,
+            sent: 3,
+            total: 6,
+        } => assert_eq!(source.raw_os_error(), Some(code::EBADF)),
+        other => panic!("expected SockError::SendWait with the counts, got {other:?}"),
+    }
+    // write returns the OS error itself, as for a failed send.
+    let mock = MockSock::new().wait_error(code::EBADF);
+    let err = mock
+        .with_deadline(TIMEOUT, &mock.interrupt)
+        .write(b"x")
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(code::EBADF));
+}
+
+#[test]
 fn deadline_io_debug_says_whether_it_is_interrupted() {
     let mock = MockSock::new();
     let io = mock.with_deadline(TIMEOUT, &mock.interrupt);

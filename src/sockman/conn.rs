@@ -51,6 +51,11 @@ impl Conn {
         }
     }
 
+    /// Whether [`close`](super::SockMan::close) closed it (no event may follow then).
+    pub(super) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, ConnState> {
         // The state stays consistent at every await-free step, so a panic elsewhere while it
         // was held leaves nothing half done.

@@ -45,24 +45,31 @@ fn new_stream(addr: &SocketAddr) -> io::Result<Socket> {
 }
 
 /// Makes an adopted socket behave like one this backend made: non-blocking, no SIGPIPE.
+/// Both are tried, non-blocking first: a refused `SO_NOSIGPIPE` must not leave the socket
+/// blocking (every timeout would stop working). The first error is returned.
 pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
+    let non_blocking = socket.set_nonblocking(true);
     #[cfg(target_vendor = "apple")]
-    socket.set_nosigpipe(true)?;
-    socket.set_nonblocking(true)
+    let no_sigpipe = socket.set_nosigpipe(true);
+    #[cfg(not(target_vendor = "apple"))]
+    let no_sigpipe = Ok(());
+    non_blocking.and(no_sigpipe)
 }
 
 // Sockets made elsewhere, adopted as `Sock`: std's TCP types and raw descriptors, as socket2
 // does beside its backends.
 
 impl From<std::net::TcpStream> for Sock {
-    /// Adopts a connected stream, in non-blocking mode.
+    /// Adopts a connected stream, in non-blocking mode, as `Sock::from(socket2::Socket)`
+    /// (a refusal is not reported: [`Sock::adopt`] reports it).
     fn from(stream: std::net::TcpStream) -> Sock {
         Sock::from(socket2::Socket::from(stream))
     }
 }
 
 impl From<std::net::TcpListener> for Sock {
-    /// Adopts a listener, in non-blocking mode (so `accept` never blocks).
+    /// Adopts a listener, in non-blocking mode (so `accept` never blocks), as
+    /// `Sock::from(socket2::Socket)` (a refusal is not reported: [`Sock::adopt`] reports it).
     fn from(listener: std::net::TcpListener) -> Sock {
         Sock::from(socket2::Socket::from(listener))
     }
@@ -78,7 +85,8 @@ impl std::os::fd::AsRawFd for Sock {
 
 #[cfg(unix)]
 impl std::os::fd::FromRawFd for Sock {
-    /// Adopts a raw descriptor, in non-blocking mode.
+    /// Adopts a raw descriptor, in non-blocking mode, as `Sock::from(socket2::Socket)` (a
+    /// refusal is not reported: [`Sock::adopt`] reports it).
     ///
     /// # Safety
     /// `fd` must be an open socket that nothing else owns; the sock will close it.
@@ -110,7 +118,8 @@ impl std::os::windows::io::AsRawSocket for Sock {
 
 #[cfg(windows)]
 impl std::os::windows::io::FromRawSocket for Sock {
-    /// Adopts a raw socket, in non-blocking mode.
+    /// Adopts a raw socket, in non-blocking mode, as `Sock::from(socket2::Socket)` (a refusal
+    /// is not reported: [`Sock::adopt`] reports it).
     ///
     /// # Safety
     /// `socket` must be an open socket that nothing else owns; the sock will close it.

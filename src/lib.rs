@@ -21,8 +21,8 @@
 //! | `CThreadInterrupt` | [`ThreadInterrupt`] |
 //! | `Socks5`, `ConnectThroughProxy`, `InterruptibleRecv` | [`socks5::connect`], [`Sock::connect_via_socks5`], [`socks5::interruptible_recv`] |
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
-//! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`) |
-//! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write` |
+//! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`; inside its errors [`IntrRecvError`] for reads, [`SockError`] for writes) |
+//! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write`; [`shutdown_send`](BufSock::shutdown_send) (`ShutdownSend`), [`shutdown`](BufSock::shutdown) |
 //! | `SockMan` (PR #30988, `src/common/sockman.h`) | [`sockman::SockMan`] (its own table in [`sockman`]) |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
@@ -63,6 +63,7 @@ mod event;
 mod interrupt;
 mod io;
 mod opt;
+mod recv_error;
 mod sock;
 pub mod sockman;
 pub mod socks5;
@@ -76,5 +77,6 @@ pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;
 pub use io::{SockIo, MAX_WAIT_FOR_IO};
 pub use opt::{SockOpt, SockOptValue};
+pub use recv_error::IntrRecvError;
 pub use sock::{resolve, OsSocket, Sock};
 pub use socks5::Socks5Error;

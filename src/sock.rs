@@ -458,15 +458,3 @@ impl fmt::Debug for Sock {
         }
     }
 }
-
-/// Resolves `host` to socket addresses with `port`: `getaddrinfo(3)` natively,
-/// `wasi:sockets/ip-name-lookup` on WASI. A literal IP address resolves to itself.
-///
-/// # Errors
-/// The resolver's error when the name does not resolve (`PermissionDenied` where the host
-/// allows no name lookup), inside an [`OpError`](crate::OpError) that names the operation and
-/// `host`: `resolve() of "example.com" failed: ...`.
-pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    sys::resolve(host, port)
-        .map_err(|err| error::with_context("resolve", "of", format!("{host:?}"), err))
-}

@@ -11,7 +11,11 @@
 //! * `connect_start` (a new socket with its connect started), `connect_finish` (its result,
 //!   once the socket is writable), `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
 //!   `set_non_blocking`, `is_selectable`, `shutdown`;
-//! * `send`, `recv`, `peek`, `resolve`;
+//! * `send`, `recv`, `peek`, `resolve` (a checked DNS name, its failures sorted into
+//!   `error_text::LookupFailure`, whose words are the same on every host);
+//! * `NETWORK_REFUSED_HINT`, `LOOKUP_REFUSED_HINT`: what to add to a refused permission
+//!   (`PermissionDenied`) of a socket call or a name lookup, where the host's policy did it
+//!   and the host has a switch that grants it (WASI's runtimes); `None` elsewhere;
 //! * `poll` — one system wait over many sockets that fills each one's occurred events (it may
 //!   fail with `ErrorKind::Interrupted`: the front end retries with the time left, and counts
 //!   the ready ones). As `poll(2)` answers, on every host: an empty set sleeps out the
@@ -86,6 +90,8 @@ const _: () = {
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = recv;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = peek;
     let _: fn(&str, u16) -> io::Result<Vec<SocketAddr>> = resolve;
+    let _: Option<&str> = NETWORK_REFUSED_HINT;
+    let _: Option<&str> = LOOKUP_REFUSED_HINT;
     // Generic over any PollTarget; checked with the one the front end passes.
     type WaitEntry = (&'static Sock, Events);
     let _: fn(&mut [WaitEntry], Duration) -> io::Result<()> = poll;

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Type};
@@ -12,6 +12,15 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use super::PollTarget;
 use crate::opt::SetSockOpt;
 use crate::{Sock, SockEvent, SockOpt, SockOptValue};
+
+mod resolve;
+pub(crate) use resolve::resolve;
+
+/// A refused permission natively is the OS's to explain (a port below 1024, a firewall);
+/// nothing to add.
+pub(crate) const NETWORK_REFUSED_HINT: Option<&str> = None;
+/// Native resolvers have no permission to refuse.
+pub(crate) const LOOKUP_REFUSED_HINT: Option<&str> = None;
 
 // Unix-domain sockets, with the calls that give addresses of any family.
 #[cfg(unix)]
@@ -234,11 +243,6 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
 /// `recv(2)` with `MSG_PEEK`.
 pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     socket.peek(as_uninit(buf))
-}
-
-/// `getaddrinfo(3)`, through the standard library.
-pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok((host, port).to_socket_addrs()?.collect())
 }
 
 #[cfg(unix)]

@@ -74,6 +74,11 @@ pub(crate) fn peek(socket: &Socket, _buf: &mut [u8]) -> io::Result<usize> {
     match *socket {}
 }
 
+/// Nothing is refused where nothing is possible.
+pub(crate) const NETWORK_REFUSED_HINT: Option<&str> = None;
+/// As [`NETWORK_REFUSED_HINT`].
+pub(crate) const LOOKUP_REFUSED_HINT: Option<&str> = None;
+
 pub(crate) fn resolve(_host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
     fail()
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::{error_text, sys, UnixAddress};
 
-/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect)
-/// or [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
+/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect),
+/// [`Sock::connect_by_name`](crate::Sock::connect_by_name) or
+/// [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
 ///
 /// `Display` prints Core's texts exactly. Receive errors carry the bytes consumed before the
 /// failure (`received`), so nothing read from the socket is lost (Core drops them).
@@ -120,6 +121,13 @@ pub enum SockError {
         source: io::Error,
     },
 
+    /// The destination of a connect by name ([`Sock::connect_by_name`](crate::Sock::connect_by_name))
+    /// did not parse (`InvalidInput`: `invalid address "...": ...`), did not resolve (the
+    /// resolver's error, inside an [`OpError`] naming the name: `resolve() of "..." failed:
+    /// ...`), or gave no address to try. `Display` and the kind are the inner error's.
+    #[error(transparent)]
+    Resolve(io::Error),
+
     /// The connection attempt to a Unix-domain socket did not finish within the timeout: the
     /// listener's backlog stayed full (only Linux waits for room; elsewhere that is refused).
     #[error("connection attempt to {addr} timed out")]
@@ -162,7 +170,7 @@ impl SockError {
     /// The underlying I/O error, if the failure came from the OS.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            SockError::Send(e) => Some(e),
+            SockError::Send(e) | SockError::Resolve(e) => Some(e),
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
             | SockError::Connect { source, .. }
@@ -196,6 +204,7 @@ impl From<SockError> for io::Error {
     fn from(err: SockError) -> io::Error {
         let kind = match &err {
             SockError::Send(_)
+            | SockError::Resolve(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
             | SockError::Connect { .. }
@@ -215,7 +224,7 @@ impl From<SockError> for io::Error {
         match kind {
             Some(kind) => io::Error::new(kind, err),
             None => match err {
-                SockError::Send(e) => e,
+                SockError::Send(e) | SockError::Resolve(e) => e,
                 SockError::Recv { source, .. }
                 | SockError::Wait { source, .. }
                 | SockError::Connect { source, .. }

@@ -12,6 +12,7 @@
 //! | `Wait`, `WaitMany` | [`Sock::wait`], [`Sock::wait_many`] |
 //! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] |
 //! | `ConnectSocketDirectly` | [`Sock::connect`] |
+//! | `ConnectNode` (a `"host:port"` destination: `SplitHostPort`, `Lookup`, `ConnectDirectly` per address) | [`Sock::connect_by_name`], [`split_host_port`], [`resolve`], [`Sock::connect_any`] |
 //! | `CreateSock(AF_UNIX, ...)` + `ConnectToSocket`, `Proxy::Connect` for `unix:` | [`Sock::connect_unix`], [`Sock::connect_to`] ([`SockAddress`], [`UnixAddress`]) |
 //! | `-proxy=unix:<path>`, `-onion=unix:<path>` | [`Sock::connect_via_socks5_unix`] |
 //! | `Bind`, `Listen`, `Accept`, `GetSockName` | [`Sock::bind`], [`Sock::listen`], [`Sock::accept`], [`Sock::local_addr`]; any family: [`Sock::bind_unix`], [`Sock::accept_address`], [`Sock::local_address`] |
@@ -57,6 +58,7 @@
 
 mod addr;
 mod buf;
+mod connect;
 mod deadline;
 mod error;
 mod error_text;
@@ -64,6 +66,7 @@ mod event;
 mod interrupt;
 mod io;
 mod opt;
+mod parse;
 mod recv_error;
 mod resolve;
 mod sock;
@@ -79,6 +82,7 @@ pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;
 pub use io::{SockIo, MAX_WAIT_FOR_IO};
 pub use opt::{SockOpt, SockOptValue};
+pub use parse::split_host_port;
 pub use recv_error::IntrRecvError;
 pub use resolve::resolve;
 pub use sock::{OsSocket, Sock};

@@ -14,6 +14,7 @@
 //! | `BindAndStartListening` | [`SockMan::bind_and_listen`] |
 //! | `StopListening` | [`SockMan::stop_listening`] |
 //! | `ConnectAndMakeId` (direct / through a proxy) | [`SockMan::connect`] / [`SockMan::connect_via_socks5`] |
+//! | `ConnectNode` with a `"host:port"` destination, then `ConnectAndMakeId` | [`SockMan::connect_by_name`] |
 //! | `TestOnlyAddExistentConnection` | [`SockMan::add_connection`] |
 //! | `SendBytes` | [`SockMan::send`] (plus a capped send queue owned by the manager) |
 //! | `CloseConnection` | [`SockMan::close`] |

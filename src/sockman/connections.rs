@@ -153,7 +153,8 @@ impl SockMan {
     }
 
     /// Closes connection `id` (Core's `CloseConnection`): the socket is closed (at once, or
-    /// as soon as a running loop iteration lets go of it) and queued bytes are dropped.
+    /// as soon as a running loop iteration lets go of it) and queued bytes are dropped
+    /// ([`close_after_send`](SockMan::close_after_send) sends them first).
     /// Returns whether the connection existed and this call closed it. No event follows
     /// (except one a loop on another thread is delivering at that moment).
     pub fn close(&self, id: Id) -> bool {

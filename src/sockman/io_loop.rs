@@ -109,9 +109,19 @@ impl SockMan {
 
         mem::swap(pending, &mut *lock(&self.pending));
         for conn in pending.drain(..) {
-            self.service_pending(handler, &conn);
+            if conn.lock().closing.is_some() {
+                conn.lock().pending = false;
+                self.service_closing(&conn, SockEvent::empty(), recv_buf);
+            } else {
+                self.service_pending(handler, &conn);
+            }
         }
 
+        // A graceful close's deadline ends the wait too.
+        let timeout = match self.expire_closing() {
+            Some(deadline) => timeout.min(deadline),
+            None => timeout,
+        };
         self.waiting.store(true, Ordering::SeqCst);
         let timeout = if lock(&self.pending).is_empty() {
             timeout
@@ -132,12 +142,16 @@ impl SockMan {
             };
             count += 1;
             match slot {
+                Slot::Conn(conn) if conn.lock().closing.is_some() => {
+                    self.service_closing(&conn, occurred, recv_buf);
+                }
                 Slot::Conn(conn) => self.service_ready(handler, &conn, occurred, recv_buf),
                 Slot::Listener(listener) => self.accept(handler, &listener),
                 Slot::Free => {}
             }
         }
 
+        self.expire_closing();
         handler.io_loop_completed_for_all(self);
         Ok(count)
     }
@@ -193,7 +207,7 @@ impl SockMan {
 
     /// Brings the registration in line with what the connection wants; an OS refusal ends
     /// reading (and is returned, to be reported as a read error).
-    fn update_registration(
+    pub(super) fn update_registration(
         &self,
         conn: &Conn,
         state: &mut ConnState,
@@ -281,7 +295,7 @@ impl SockMan {
         }
 
         // A handler may have closed it in `ready_to_send`.
-        if recv_ready && !(send_ready && conn.lock().closed) {
+        if recv_ready && !(send_ready && conn.lock().gone()) {
             match conn.sock.recv(recv_buf) {
                 Ok(0) => {
                     conn.lock().recv_done = true;
@@ -296,6 +310,11 @@ impl SockMan {
             }
         }
 
+        // Closing gracefully since an event above: no more events, the close's service
+        // (already pending) takes over.
+        if conn.lock().closing.is_some() {
+            return;
+        }
         handler.io_loop_completed_for_one(self, id);
 
         let send_ok = handler.should_try_to_send(id);

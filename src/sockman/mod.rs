@@ -18,6 +18,7 @@
 //! | `TestOnlyAddExistentConnection` | [`SockMan::add_connection`] |
 //! | `SendBytes` | [`SockMan::send`] (plus a capped send queue owned by the manager) |
 //! | `CloseConnection` | [`SockMan::close`] |
+//! | (Core's HTTP server: disconnect once the reply is written) | [`SockMan::close_after_send`] (send what is queued, then close; a deadline) |
 //! | `ThreadSocketHandler` (one iteration) | [`SockMan::run_once`] |
 //! | `StartSocketsThreads` + `interruptNet` + `JoinSocketsThreads` | [`SockMan::run`] on a thread of yours, a [`ThreadInterrupt`](crate::ThreadInterrupt), [`SockMan::wake`] |
 //! | `EventNewConnectionAccepted` | [`Handler::new_connection_accepted`] |
@@ -207,6 +208,7 @@
 //! [`should_try_to_send`]: Handler::should_try_to_send
 //! [`should_try_to_recv`]: Handler::should_try_to_recv
 
+mod closing;
 mod conn;
 mod connections;
 mod error;
@@ -244,6 +246,9 @@ pub struct SockMan {
     table: Mutex<Table>,
     /// Connections whose registration or queue changed since the loop last looked.
     pending: Mutex<Vec<Arc<Conn>>>,
+    /// Connections closing gracefully, in the table without an id until the loop closes
+    /// them.
+    closing: Mutex<Vec<Arc<Conn>>>,
     /// The loop is in (or about to enter) its OS wait: a change must notify it.
     waiting: AtomicBool,
     looper: Mutex<LoopState>,
@@ -280,6 +285,7 @@ impl SockMan {
             options,
             table: Mutex::new(Table::default()),
             pending: Mutex::new(Vec::new()),
+            closing: Mutex::new(Vec::new()),
             waiting: AtomicBool::new(false),
             registry,
         })
@@ -306,6 +312,7 @@ impl Drop for SockMan {
             }
         }
         lock(&self.pending).clear();
+        lock(&self.closing).clear();
     }
 }
 

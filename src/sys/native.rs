@@ -224,6 +224,12 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
     socket.shutdown(how)
 }
 
+/// `SO_LINGER` with a zero timeout: the close that follows resets the connection (the peer
+/// reads `ECONNRESET`) and drops what the kernel still holds to send, at once.
+pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
+    socket.set_linger(Some(Duration::ZERO))
+}
+
 /// `send(2)` with `MSG_NOSIGNAL` where the OS has it.
 pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     socket.send_with_flags(data, SEND_FLAGS)

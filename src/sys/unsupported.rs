@@ -62,6 +62,10 @@ pub(crate) fn shutdown(socket: &Socket, _how: Shutdown) -> io::Result<()> {
     match *socket {}
 }
 
+pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
 pub(crate) fn send(socket: &Socket, _data: &[u8]) -> io::Result<usize> {
     match *socket {}
 }

@@ -44,7 +44,8 @@ pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
 pub(crate) use registry::{Readiness, Registry};
 pub(crate) use tcp::{
-    accept, bind, connect_finish, connect_start, is_selectable, listen, set_non_blocking, shutdown,
+    accept, bind, connect_finish, connect_start, is_selectable, listen, reset_on_close,
+    set_non_blocking, shutdown,
 };
 
 /// A `wasi:sockets/tcp` socket with its streams and the state WASI leaves to the guest.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::parse::split_host_port;
-use crate::{resolve, Sock, SockAddress, SockError};
+use crate::{resolve, Sock, SockError, UnixAddress};
 
 impl Sock {
     /// Connects to `dest`, given as text: `"host:port"`, `"[ipv6]:port"` or Core's
@@ -38,8 +38,13 @@ impl Sock {
     /// [`SockError::ConnectTimeout`], ...).
     pub fn connect_by_name(dest: &str, timeout: Duration) -> Result<Sock, SockError> {
         if dest.starts_with("unix:") {
-            let addr: SockAddress = dest.parse().map_err(SockError::Resolve)?;
-            return Sock::connect_to(&addr, timeout);
+            let addr: UnixAddress = dest.parse().map_err(SockError::Resolve)?;
+            return Sock::connect_unix(&addr, timeout);
+        }
+        // An IP address as `SocketAddr` writes it (also with an IPv6 zone, which no resolver
+        // takes).
+        if let Ok(addr) = dest.parse::<SocketAddr>() {
+            return Sock::connect(addr, timeout);
         }
         let (host, port) = split_host_port(dest).map_err(SockError::Resolve)?;
         let addrs = resolve(host, port).map_err(SockError::Resolve)?;

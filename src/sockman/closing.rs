@@ -5,7 +5,7 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conn::Conn;
+use super::conn::{Conn, ConnState};
 use super::table::Slot;
 use super::{lock, Id, SockMan};
 use crate::error::is_permanent;
@@ -16,8 +16,18 @@ use crate::{sys, SockEvent};
 pub(super) struct Closing {
     /// When to give up sending; `None`: never (a timeout too big for the clock).
     deadline: Option<Instant>,
+    /// The queue went out and the host was asked to hand it all to its socket.
+    flush_started: bool,
     /// The sending half is shut: the queue went out, the peer has its end of stream.
     send_shut: bool,
+}
+
+impl Closing {
+    /// Waiting for the host to take the last bytes before the sending half is shut: watched
+    /// for SEND, which the host reports when they are taken.
+    pub(super) fn awaits_flush(&self) -> bool {
+        self.flush_started && !self.send_shut
+    }
 }
 
 impl SockMan {
@@ -32,8 +42,9 @@ impl SockMan {
     /// [`connection_count`](SockMan::connection_count). The loop then, with no handler
     /// involved (`should_try_to_send` is not asked):
     /// 1. writes the queue as the socket drains;
-    /// 2. once it is written, shuts the sending half (Core's `ShutdownSend`): the peer reads
-    ///    every byte, then end of stream;
+    /// 2. once it is written (on WASI: once the host has handed it all to its socket), shuts
+    ///    the sending half (Core's `ShutdownSend`): the peer reads every byte, then end of
+    ///    stream;
     /// 3. reads and drops what the peer still sends (closing a socket with unread bytes would
     ///    reset the connection, and the peer could lose the end of the reply), until the
     ///    peer's end of stream, then closes;
@@ -115,6 +126,7 @@ impl SockMan {
             let mut state = conn.lock();
             state.closing = Some(Closing {
                 deadline: Instant::now().checked_add(timeout),
+                flush_started: false,
                 send_shut: false,
             });
             lock(&self.closing).push(Arc::clone(&conn));
@@ -147,24 +159,37 @@ impl SockMan {
                 // An error drops the queue and is remembered: the close is done.
                 let _ = state.flush(&conn.sock);
             }
-            if state.queue.is_empty() && !closing.send_shut {
-                closing.send_shut = true;
-                // Fails only on a socket already broken, which the read below finds.
-                let _ = conn.sock.shutdown(Shutdown::Write);
-            }
-            let error = occurred.contains(SockEvent::ERR);
-            if (error || occurred.contains(SockEvent::RECV)) && !state.recv_done {
-                match conn.sock.recv(recv_buf) {
-                    Ok(0) => state.recv_done = true,
-                    Ok(_) => {}
-                    Err(e) if !is_permanent(&e) => {}
-                    Err(_) => state.recv_done = true,
+            let sent = state.queue.is_empty() && state.send_error.is_none();
+            if sent && !closing.send_shut {
+                if let Some(socket) = conn.sock.get() {
+                    if !closing.flush_started {
+                        closing.flush_started = true;
+                        if let Err(e) = sys::start_flush(socket) {
+                            state.fail_send(&e);
+                        }
+                    }
+                    // Shut only once the host has the bytes (a host may drop what it holds),
+                    // and with nothing unread where the host can tell (jco's shutdown is a
+                    // close, which a byte left unread makes a reset).
+                    if state.send_error.is_none() && sys::is_flushed(socket) {
+                        drop_readable(conn, &mut state, recv_buf);
+                        closing.send_shut = true;
+                        // Fails only on a socket already broken, which the reads find.
+                        let _ = conn.sock.shutdown(Shutdown::Write);
+                        // jco's shutdown closes both halves, and then no wait reports the
+                        // end of stream this reads at once (elsewhere: nothing yet).
+                        drop_readable(conn, &mut state, recv_buf);
+                    }
                 }
             }
+            if occurred.intersects(SockEvent::RECV | SockEvent::ERR) {
+                drop_readable(conn, &mut state, recv_buf);
+            }
             state.closing = Some(closing);
-            let sent = state.send_error.is_some() || state.queue.is_empty();
-            let done = state.send_error.is_some() || (sent && state.recv_done);
-            // What is left: the queue to write (SEND), the peer's end of stream (RECV).
+            // Done when nothing can be sent, or all was and the peer has ended too.
+            let done = state.send_error.is_some() || (closing.send_shut && state.recv_done);
+            // What is left: the queue to write or the host's flush (SEND), the peer's end of
+            // stream (RECV).
             done || self
                 .update_registration(conn, &mut state, true, true)
                 .is_some()
@@ -220,5 +245,24 @@ impl SockMan {
         }
         self.retire(conn);
         lock(&self.closing).retain(|closing| !Arc::ptr_eq(closing, conn));
+    }
+}
+
+/// How many receives one turn of a closing connection makes at most: a peer that keeps
+/// sending cannot hold the loop, and what it sends beyond waits for the next turn.
+const DROP_READS_PER_TURN: usize = 16;
+
+/// Reads and drops what the peer sent, noting its end of stream or a failed read.
+fn drop_readable(conn: &Conn, state: &mut ConnState, recv_buf: &mut [u8]) {
+    for _ in 0..DROP_READS_PER_TURN {
+        if state.recv_done {
+            return;
+        }
+        match conn.sock.recv(recv_buf) {
+            Ok(0) => state.recv_done = true,
+            Ok(_) => {}
+            Err(e) if !is_permanent(&e) => return,
+            Err(_) => state.recv_done = true,
+        }
     }
 }

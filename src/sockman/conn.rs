@@ -121,7 +121,8 @@ impl ConnState {
         if recv_ok && !self.recv_done {
             wanted |= SockEvent::RECV;
         }
-        if send_ok && !self.queue.is_empty() && self.send_error.is_none() {
+        let flushing = self.closing.is_some_and(|closing| closing.awaits_flush());
+        if send_ok && (!self.queue.is_empty() || flushing) && self.send_error.is_none() {
             wanted |= SockEvent::SEND;
         }
         wanted

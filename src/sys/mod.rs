@@ -12,7 +12,9 @@
 //!   once the socket is writable), `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `reset_on_close` (the close that
 //!   follows resets the connection where the host can: `SO_LINGER` 0; an ordinary close
-//!   where it cannot);
+//!   where it cannot), `start_flush` and `is_flushed` (every byte sent has reached the
+//!   host's socket: at once natively; on WASI once the output stream flushed, which ends a
+//!   wait for SEND);
 //! * `send`, `recv`, `peek`, `resolve` (a checked DNS name, its failures sorted into
 //!   `error_text::LookupFailure`, whose words are the same on every host);
 //! * `NETWORK_REFUSED_HINT`, `LOOKUP_REFUSED_HINT`: what to add to a refused permission
@@ -89,6 +91,8 @@ const _: () = {
     let _: fn(&Socket) -> bool = is_selectable;
     let _: fn(&Socket, Shutdown) -> io::Result<()> = shutdown;
     let _: fn(&Socket) -> io::Result<()> = reset_on_close;
+    let _: fn(&Socket) -> io::Result<()> = start_flush;
+    let _: fn(&Socket) -> bool = is_flushed;
     let _: fn(&Socket, &[u8]) -> io::Result<usize> = send;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = recv;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = peek;

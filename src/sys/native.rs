@@ -224,6 +224,16 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
     socket.shutdown(how)
 }
 
+/// Natively a `send` hands its bytes to the kernel: nothing to flush.
+pub(crate) fn start_flush(_socket: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// See [`start_flush`].
+pub(crate) fn is_flushed(_socket: &Socket) -> bool {
+    true
+}
+
 /// `SO_LINGER` with a zero timeout: the close that follows resets the connection (the peer
 /// reads `ECONNRESET`) and drops what the kernel still holds to send, at once.
 pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {

@@ -66,6 +66,14 @@ pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
     match *socket {}
 }
 
+pub(crate) fn start_flush(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn is_flushed(socket: &Socket) -> bool {
+    match *socket {}
+}
+
 pub(crate) fn send(socket: &Socket, _data: &[u8]) -> io::Result<usize> {
     match *socket {}
 }

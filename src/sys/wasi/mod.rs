@@ -39,7 +39,7 @@ mod tcp;
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
 pub(crate) use errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
-pub(crate) use io::{peek, recv, send};
+pub(crate) use io::{is_flushed, peek, recv, send, start_flush};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
 pub(crate) use registry::{Readiness, Registry};

@@ -163,6 +163,7 @@ step "examples: native output == wasmtime output"
 same_output demo
 same_output light_client
 same_output node
+same_output line_echo
 
 step "tests: hosts that allow no network (wasmtime without -S inherit-network, and with -S tcp=n)"
 # Every operation must fail with PermissionDenied naming the operation and the address.

@@ -6,8 +6,7 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use crate::io::{recv_at_least, send_at_least, Deadline};
-use crate::socks5::IntrRecvError;
-use crate::{Sock, SockError, SockIo, ThreadInterrupt};
+use crate::{IntrRecvError, Sock, SockError, SockIo, ThreadInterrupt};
 
 /// Blocking reads and writes over a [`SockIo`] with Core's deadline and interrupt, for any
 /// [`io::Read`]/[`io::Write`]-based code: rust-bitcoin's consensus decoding, a

@@ -5,10 +5,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::UnixAddress;
+use crate::{error_text, sys, UnixAddress};
 
-/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect)
-/// or [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
+/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect),
+/// [`Sock::connect_by_name`](crate::Sock::connect_by_name) or
+/// [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
 ///
 /// `Display` prints Core's texts exactly. Receive errors carry the bytes consumed before the
 /// failure (`received`), so nothing read from the socket is lost (Core drops them).
@@ -133,6 +134,13 @@ pub enum SockError {
         source: io::Error,
     },
 
+    /// The destination of a connect by name ([`Sock::connect_by_name`](crate::Sock::connect_by_name))
+    /// did not parse (`InvalidInput`: `invalid address "...": ...`), did not resolve (the
+    /// resolver's error, inside an [`OpError`] naming the name: `resolve() of "..." failed:
+    /// ...`), or gave no address to try. `Display` and the kind are the inner error's.
+    #[error(transparent)]
+    Resolve(io::Error),
+
     /// The connection attempt to a Unix-domain socket did not finish within the timeout: the
     /// listener's backlog stayed full (only Linux waits for room; elsewhere that is refused).
     #[error("connection attempt to {addr} timed out")]
@@ -175,7 +183,7 @@ impl SockError {
     /// The underlying I/O error, if the failure came from the OS.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            SockError::Send(e) => Some(e),
+            SockError::Send(e) | SockError::Resolve(e) => Some(e),
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
             | SockError::SendWait { source, .. }
@@ -217,6 +225,7 @@ impl From<SockError> for io::Error {
     fn from(err: SockError) -> io::Error {
         let kind = match &err {
             SockError::Send(_)
+            | SockError::Resolve(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
             | SockError::SendWait { .. }
@@ -237,7 +246,7 @@ impl From<SockError> for io::Error {
         match kind {
             Some(kind) => io::Error::new(kind, err),
             None => match err {
-                SockError::Send(e) => e,
+                SockError::Send(e) | SockError::Resolve(e) => e,
                 SockError::Recv { source, .. }
                 | SockError::Wait { source, .. }
                 | SockError::SendWait { source, .. }
@@ -338,16 +347,22 @@ pub fn os_error_code(err: &io::Error) -> Option<i32> {
     })
 }
 
-/// Core's `NetworkErrorString`: the OS description of `err` followed by the code, e.g.
+/// Core's `NetworkErrorString`: a description of `err` followed by the code, e.g.
 /// `"Connection refused (111)"` on Linux.
 ///
-/// Never panics; an unknown code gives the OS's text for unknown errors.
+/// The description is the same on every host for every code this crate's backends produce
+/// (`Connection refused (111)` on Linux, `(61)` on macOS, `(10061)` on Windows, `(14)` in
+/// WASI): glibc's words, what Core prints on Linux, where Core elsewhere prints its host's
+/// (README, "Error texts"). Any other code gives the OS's own text. Never panics.
 ///
 /// ```
 /// let text = bitcoin_sock::network_error_string(12345);
 /// assert!(text.ends_with(" (12345)"));
 /// ```
 pub fn network_error_string(err: i32) -> String {
+    if let Some(description) = error_text::description(err) {
+        return format!("{description} ({err})");
+    }
     // std asks the OS (strerror_r, FormatMessageW, wasi-libc) and appends " (os error N)";
     // Core's form is "<text> (N)".
     let text = io::Error::from_raw_os_error(err).to_string();
@@ -406,9 +421,17 @@ pub(crate) fn is_permanent(err: &io::Error) -> bool {
 
 /// The text Core puts after `"send(): "` / `"recv(): "`: [`network_error_string`] for OS
 /// errors, the error's own text otherwise.
+///
+/// Where a WASI host refused the network (`PermissionDenied`), the text goes on to say so and
+/// what grants access in wasmtime.
 pub(crate) fn describe(err: &io::Error) -> String {
     match err.raw_os_error() {
-        Some(code) => network_error_string(code),
+        Some(code) => match sys::NETWORK_REFUSED_HINT {
+            Some(hint) if err.kind() == io::ErrorKind::PermissionDenied => {
+                format!("{}; {hint}", network_error_string(code))
+            }
+            _ => network_error_string(code),
+        },
         None => err.to_string(),
     }
 }

@@ -4,8 +4,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::error::{describe, is_permanent};
-use crate::socks5::IntrRecvError;
-use crate::{DeadlineIo, Sock, SockError, SockEvent, ThreadInterrupt};
+use crate::{DeadlineIo, IntrRecvError, Sock, SockError, SockEvent, ThreadInterrupt};
 
 /// The longest single wait inside [`SockIo::send_complete`] and
 /// [`SockIo::recv_until_terminator`], so an interrupt is noticed within about this long

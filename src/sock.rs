@@ -48,7 +48,9 @@ impl Sock {
     /// # Errors
     /// [`SockError::ConnectTimeout`] when `timeout` passes first; [`SockError::Connect`] when the
     /// attempt fails, its [`io::Error`] saying how (`ConnectionRefused`, `HostUnreachable`,
-    /// ...).
+    /// ...). A WASI host that allows no network answers `PermissionDenied`, and the text says
+    /// so and what grants it: `connect() to 127.0.0.1:8333 failed: Permission denied (2); the
+    /// WASI host refused network access (wasmtime run grants it with -S inherit-network=y)`.
     ///
     /// ```no_run
     /// use bitcoin_sock::Sock;
@@ -75,7 +77,9 @@ impl Sock {
     /// # Errors
     /// The OS error of creating or binding the socket (e.g. `AddrInUse`, or `PermissionDenied`
     /// where the host does not allow the address), inside an [`OpError`](crate::OpError) that
-    /// names the operation and `addr`: `bind() to 127.0.0.1:8333 failed: ...`.
+    /// names the operation and `addr`: `bind() to 127.0.0.1:8333 failed: ...`. On WASI a
+    /// refusal goes on to say that the WASI host refused network access and that
+    /// `wasmtime run -S inherit-network=y` grants it.
     pub fn bind(addr: SocketAddr) -> io::Result<Sock> {
         sys::bind(&addr)
             .map(Sock::from_os)
@@ -85,9 +89,10 @@ impl Sock {
     /// Starts listening for connections (Core's `Listen`).
     ///
     /// # Errors
-    /// The OS error (`PermissionDenied` where the host does not allow listening there), inside
-    /// an [`OpError`](crate::OpError) that names the operation and the local address:
-    /// `listen() on 127.0.0.1:8333 failed: ...`; `NotConnected` on the invalid sock.
+    /// The OS error (`PermissionDenied` where the host does not allow listening there, on WASI
+    /// with the text of [`bind`](Sock::bind)'s refusal), inside an [`OpError`](crate::OpError)
+    /// that names the operation and the local address: `listen() on 127.0.0.1:8333 failed:
+    /// ...`; `NotConnected` on the invalid sock.
     pub fn listen(&self, backlog: i32) -> io::Result<()> {
         let socket = self.try_get()?;
         // Asked first: a host may close the socket when it refuses the listen (wasmtime does).
@@ -489,16 +494,4 @@ impl fmt::Debug for Sock {
             None => f.write_str("Sock(invalid)"),
         }
     }
-}
-
-/// Resolves `host` to socket addresses with `port`: `getaddrinfo(3)` natively,
-/// `wasi:sockets/ip-name-lookup` on WASI. A literal IP address resolves to itself.
-///
-/// # Errors
-/// The resolver's error when the name does not resolve (`PermissionDenied` where the host
-/// allows no name lookup), inside an [`OpError`](crate::OpError) that names the operation and
-/// `host`: `resolve() of "example.com" failed: ...`.
-pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    sys::resolve(host, port)
-        .map_err(|err| error::with_context("resolve", "of", format!("{host:?}"), err))
 }

@@ -11,7 +11,7 @@ use std::error::Error as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
-use bitcoin_sock::socks5::IntrRecvError;
+use bitcoin_sock::IntrRecvError;
 use bitcoin_sock::{
     BufSock, DeadlineIo, Sock, SockError, SockEvent, SockIo, ThreadInterrupt, MAX_WAIT_FOR_IO,
 };

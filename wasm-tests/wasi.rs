@@ -34,9 +34,11 @@ fn try_again_codes_are_wasi_libc_values() {
 }
 
 #[test]
-fn network_error_string_uses_wasi_libc_texts() {
+fn network_error_string_has_wasi_libc_numbers_and_the_words_of_every_host() {
     assert_eq!(network_error_string(14), "Connection refused (14)");
     assert_eq!(network_error_string(15), "Connection reset by peer (15)");
+    // wasi-libc's own text is "Address in use".
+    assert_eq!(network_error_string(3), "Address already in use (3)");
 }
 
 #[test]

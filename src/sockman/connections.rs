@@ -28,6 +28,19 @@ impl SockMan {
         Ok(self.insert(sock))
     }
 
+    /// Connects to `dest`, given as `"host:port"`, `"[ipv6]:port"` or `"unix:<path>"`
+    /// ([`Sock::connect_by_name`]: a name is looked up and each address tried in turn, with
+    /// `timeout` per attempt) and adds the connection (Core's `ConnectNode` +
+    /// `ConnectAndMakeId`). Blocks the calling thread for the lookup and the attempts.
+    ///
+    /// # Errors
+    /// As [`Sock::connect_by_name`]: [`SockError::Resolve`] for a malformed `dest` or a name
+    /// that does not resolve; else the last attempt's error.
+    pub fn connect_by_name(&self, dest: &str, timeout: Duration) -> Result<Id, SockError> {
+        let sock = Sock::connect_by_name(dest, timeout)?;
+        Ok(self.insert(sock))
+    }
+
     /// Connects to `dest:port` through the SOCKS5 proxy at `proxy`
     /// ([`Sock::connect_via_socks5`]) and adds the tunnel (Core's `ConnectAndMakeId` with a
     /// proxy).
@@ -154,7 +167,8 @@ impl SockMan {
     }
 
     /// Closes connection `id` (Core's `CloseConnection`): the socket is closed (at once, or
-    /// as soon as a running loop iteration lets go of it) and queued bytes are dropped.
+    /// as soon as a running loop iteration lets go of it) and queued bytes are dropped
+    /// ([`close_after_send`](SockMan::close_after_send) sends them first).
     /// Returns whether the connection existed and this call closed it.
     ///
     /// No event about `id` follows: called inside an event of the loop, not the rest of that

@@ -109,9 +109,19 @@ impl SockMan {
 
         mem::swap(pending, &mut *lock(&self.pending));
         for conn in pending.drain(..) {
-            self.service_pending(handler, &conn);
+            if conn.lock().closing.is_some() {
+                conn.lock().pending = false;
+                self.service_closing(&conn, SockEvent::empty(), recv_buf);
+            } else {
+                self.service_pending(handler, &conn);
+            }
         }
 
+        // A graceful close's deadline ends the wait too.
+        let timeout = match self.expire_closing() {
+            Some(deadline) => timeout.min(deadline),
+            None => timeout,
+        };
         self.waiting.store(true, Ordering::SeqCst);
         // After `waiting` is set: a close from another thread after this look wakes the wait.
         let timeout = self.resume_listeners(timeout);
@@ -134,12 +144,16 @@ impl SockMan {
             };
             count += 1;
             match slot {
+                Slot::Conn(conn) if conn.lock().closing.is_some() => {
+                    self.service_closing(&conn, occurred, recv_buf);
+                }
                 Slot::Conn(conn) => self.service_ready(handler, &conn, occurred, recv_buf),
                 Slot::Listener(listener) => self.accept(handler, &listener),
                 Slot::Free => {}
             }
         }
 
+        self.expire_closing();
         handler.io_loop_completed_for_all(self);
         Ok(count)
     }
@@ -203,7 +217,7 @@ impl SockMan {
 
     /// Brings the registration in line with what the connection wants; an OS refusal ends
     /// reading (and is returned, to be reported as a read error).
-    fn update_registration(
+    pub(super) fn update_registration(
         &self,
         conn: &Conn,
         state: &mut ConnState,

@@ -14,9 +14,11 @@
 //! | `BindAndStartListening` | [`SockMan::bind_and_listen`] |
 //! | `StopListening` | [`SockMan::stop_listening`] |
 //! | `ConnectAndMakeId` (direct / through a proxy) | [`SockMan::connect`] / [`SockMan::connect_via_socks5`] |
+//! | `ConnectNode` with a `"host:port"` destination, then `ConnectAndMakeId` | [`SockMan::connect_by_name`] |
 //! | `TestOnlyAddExistentConnection` | [`SockMan::add_connection`] |
 //! | `SendBytes` | [`SockMan::send`] (plus a capped send queue owned by the manager) |
 //! | `CloseConnection` | [`SockMan::close`] |
+//! | (Core's HTTP server: disconnect once the reply is written) | [`SockMan::close_after_send`] (send what is queued, then close; a deadline) |
 //! | `ThreadSocketHandler` (one iteration) | [`SockMan::run_once`] |
 //! | `StartSocketsThreads` + `interruptNet` + `JoinSocketsThreads` | [`SockMan::run`] on a thread of yours, a [`ThreadInterrupt`](crate::ThreadInterrupt), [`SockMan::wake`] |
 //! | `EventNewConnectionAccepted` | [`Handler::new_connection_accepted`] |
@@ -211,6 +213,7 @@
 //! [`should_try_to_send`]: Handler::should_try_to_send
 //! [`should_try_to_recv`]: Handler::should_try_to_recv
 
+mod closing;
 mod conn;
 mod connections;
 mod error;
@@ -249,6 +252,9 @@ pub struct SockMan {
     table: Mutex<Table>,
     /// Connections whose registration or queue changed since the loop last looked.
     pending: Mutex<Vec<Arc<Conn>>>,
+    /// Connections closing gracefully, in the table without an id until the loop closes
+    /// them.
+    closing: Mutex<Vec<Arc<Conn>>>,
     /// The loop is in (or about to enter) its OS wait: a change must notify it.
     waiting: AtomicBool,
     /// Listeners not watched after a failed accept ([`listen`]).
@@ -289,6 +295,7 @@ impl SockMan {
             options,
             table: Mutex::new(Table::default()),
             pending: Mutex::new(Vec::new()),
+            closing: Mutex::new(Vec::new()),
             waiting: AtomicBool::new(false),
             paused: Mutex::new(Vec::new()),
             conn_closed: AtomicBool::new(false),
@@ -318,6 +325,7 @@ impl Drop for SockMan {
         }
         lock(&self.pending).clear();
         lock(&self.paused).clear();
+        lock(&self.closing).clear();
     }
 }
 

@@ -13,6 +13,7 @@ use wasi::sockets::network::{
 
 use super::errno::{connection_error_code_to_io, error_code_to_io};
 use super::Socket;
+use crate::error_text::LookupFailure;
 
 pub(super) fn network() -> &'static Network {
     static NETWORK: OnceLock<Network> = OnceLock::new();
@@ -101,28 +102,21 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     }
 }
 
-/// A failed `ip-name-lookup`, in std's words for a failed `getaddrinfo` (the front end names
-/// the host), with the closest native kind.
+/// A failed `ip-name-lookup`, in the front end's words.
 fn lookup_failed(code: ErrorCode) -> io::Error {
-    let kind = match code {
+    match code {
         // wasmtime answers permanent-resolver-failure exactly when the host allows no name
         // lookup (no `-S allow-ip-name-lookup`, or `allow_ip_name_lookup(false)` embedded), and
         // jco when its network is denied: a refusal, not a broken resolver.
         ErrorCode::AccessDenied | ErrorCode::PermanentResolverFailure => {
-            io::ErrorKind::PermissionDenied
+            LookupFailure::Refused.into_io()
         }
-        ErrorCode::InvalidArgument => io::ErrorKind::InvalidInput,
-        _ => io::ErrorKind::Other,
-    };
-    let reason = match kind {
-        io::ErrorKind::PermissionDenied => "the host allows no name lookup",
-        _ => code.message(),
-    };
-    io::Error::new(
-        kind,
-        format!(
-            "failed to look up address information: {reason} ({})",
-            code.name()
-        ),
-    )
+        ErrorCode::NameUnresolvable => LookupFailure::NoSuchName.into_io(),
+        ErrorCode::TemporaryResolverFailure => LookupFailure::Temporary.into_io(),
+        // The front end let only DNS names through; the host's name check is stricter.
+        ErrorCode::InvalidArgument => {
+            io::Error::new(io::ErrorKind::InvalidInput, "invalid host name")
+        }
+        _ => LookupFailure::Permanent.into_io(),
+    }
 }

@@ -31,7 +31,6 @@ use crate::p2p::network::{Network, NETWORKS};
 
 const USER_AGENT: &str = "/embedded-peer:0.1.0/";
 
-
 /// Headers in the made-up chain: two full `headers` answers and part of a third.
 const CHAIN_LENGTH: u32 = 4_500;
 
@@ -357,7 +356,9 @@ impl EmbeddedPeer {
                 self.queue(NetworkMessage::Ping(self.ping_nonce));
                 self.queue(NetworkMessage::FeeFilter(1000));
                 // Announce the tip.
-                self.queue(NetworkMessage::Inv(vec![Inventory::Block(self.chain.tip())]));
+                self.queue(NetworkMessage::Inv(vec![Inventory::Block(
+                    self.chain.tip(),
+                )]));
             }
             NetworkMessage::Pong(nonce) => {
                 self.report.pong_matched = Some(nonce == self.ping_nonce);
@@ -379,10 +380,10 @@ impl EmbeddedPeer {
                     .push((request, fork_height, headers.len()));
                 self.queue(NetworkMessage::Headers(headers));
             }
-            other => self
-                .report
-                .problems
-                .push(format!("unexpected {:?} from the client", command_of(&other))),
+            other => self.report.problems.push(format!(
+                "unexpected {:?} from the client",
+                command_of(&other)
+            )),
         }
     }
 

@@ -493,13 +493,14 @@ fn inbound_faults(network: &'static Network) -> Vec<(&'static str, Vec<u8>)> {
     let mainnet = network::NETWORKS[0].magic();
     let mut corrupted = encode_message(magic, NetworkMessage::Ping(7));
     corrupted[HEADER_LEN] ^= 0x01;
-    let oversized = MessageHeader::of(&encode_message(magic, NetworkMessage::Verack)).map_or_else(
-        Vec::new,
-        |mut header| {
-            header.length = u32::MAX;
-            header.encode().to_vec()
-        },
-    );
+    let oversized = MessageHeader {
+        magic,
+        command: *b"version\0\0\0\0\0",
+        length: u32::MAX,
+        checksum: [0; 4],
+    }
+    .encode()
+    .to_vec();
     vec![
         (
             "an inbound peer on another network",

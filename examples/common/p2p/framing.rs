@@ -131,7 +131,10 @@ impl fmt::Display for FrameError {
                 write!(f, "Header error: Wrong MessageStart {found} received")
             }
             FrameError::Oversized { command, length } => {
-                write!(f, "Header error: Size too large ({command}, {length} bytes)")
+                write!(
+                    f,
+                    "Header error: Size too large ({command}, {length} bytes)"
+                )
             }
             FrameError::BadChecksum {
                 command,
@@ -145,7 +148,10 @@ impl fmt::Display for FrameError {
                 to_hex(found)
             ),
             FrameError::BadCommand { command, length } => {
-                write!(f, "Header error: Invalid message type ({command}, {length} bytes)")
+                write!(
+                    f,
+                    "Header error: Invalid message type ({command}, {length} bytes)"
+                )
             }
             FrameError::Malformed { command, error } => {
                 write!(f, "malformed {command} message: {error}")
@@ -296,12 +302,11 @@ pub fn decode_message(header: &MessageHeader, bytes: &[u8]) -> Result<NetworkMes
             length: header.length,
         });
     }
-    let raw = encode::deserialize::<RawNetworkMessage>(bytes).map_err(|err| {
-        FrameError::Malformed {
+    let raw =
+        encode::deserialize::<RawNetworkMessage>(bytes).map_err(|err| FrameError::Malformed {
             command: header.command_lossy(),
             error: err.to_string(),
-        }
-    })?;
+        })?;
     let message = raw.into_payload();
     check_limits(&message)?;
     Ok(message)

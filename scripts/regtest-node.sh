@@ -23,9 +23,10 @@
 #
 # Environment: REGTEST_PORT (default 18444), REGTEST_RPC_PORT (default REGTEST_PORT + 1), the
 # example node's ports REGTEST_OUR_PORT (default REGTEST_PORT + 2, + 3 for the wasm one),
-# REGTEST_BLOCKS (default 4500), REGTEST_PAYMENTS (ADDRESS@HEIGHT,HEIGHT,...: the coinbases of
-# those blocks pay ADDRESS, every other one the all-zero key hash; scripts/edge-tests.sh uses
-# it), REGTEST_CLIENTS (light clients at once, default 100; against the node in wasmtime
+# REGTEST_BLOCKS (default 4500), REGTEST_PAYMENTS (KEYHASH@HEIGHT,HEIGHT,...: the coinbases of
+# those blocks pay the P2WPKH of the 20-byte hex KEYHASH, every other one the all-zero key hash;
+# scripts/edge-tests.sh uses it; bcoin spells regtest's bech32 "rb1", Core and rust-bitcoin
+# "bcrt1", so the script is given, not an address), REGTEST_CLIENTS (light clients at once, default 100; against the node in wasmtime
 # REGTEST_WASM_CLIENTS, default the same), REGTEST_NODE_DIR (default target/regtest-node).
 # Nodes on different ports run side by side (their pid, log and data are per port). The node
 # serves BIP 37 (bloom filters, merkleblocks) for the edge example.
@@ -130,10 +131,13 @@ process.on('unhandledRejection', (err) => { throw err; });
   await node.connect();
   node.startSync();
   // Coinbases to the all-zero key hash: nobody can spend them, nobody needs to; those of the
-  // heights in `payments` (ADDRESS@H1,H2,...) to ADDRESS. In runs of at most 500 blocks to
+  // heights in `payments` (KEYHASH@H1,H2,...) to the P2WPKH of KEYHASH. In runs of at most 500 blocks to
   // one address, so a long chain shows its progress; the time is the node's own.
   const address = Address.fromPubkeyhash(Buffer.alloc(20)).toString('regtest');
-  const [paid, heightList] = payments ? payments.split('@') : ['', ''];
+  const [keyHash, heightList] = payments ? payments.split('@') : ['', ''];
+  const paid = keyHash
+    ? Address.fromWitnessPubkeyhash(Buffer.from(keyHash, 'hex')).toString('regtest')
+    : address;
   const paidHeights = new Set(heightList ? heightList.split(',').map(Number) : []);
   const to = (height) => (paidHeights.has(height) ? paid : address);
   const started = Date.now();

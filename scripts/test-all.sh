@@ -13,11 +13,13 @@ for target in wasm32-wasip2 wasm32-wasip1 wasm32-unknown-unknown $PORTABILITY_TA
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
-step "toolchain: clang (Debian) for rust-bitcoin's C (libsecp256k1) in the wasm32-wasip2 examples"
-# .cargo/config.toml's [env] points cc at clang with freestanding flags for wasm32-wasip2.
-if ! command -v clang >/dev/null 2>&1; then
+step "toolchain: C compilers for rust-bitcoin's libsecp256k1 in the examples (clang, mingw-w64; Debian)"
+# .cargo/config.toml's [env] points cc at clang with freestanding flags for wasm32-wasip2 (and
+# for the macOS type-check); the Windows clippy and scripts/wine-tests.sh build it with
+# mingw-w64's gcc.
+if ! command -v clang >/dev/null 2>&1 || ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
     apt-get update -qq
-    apt-get install -y -qq clang
+    apt-get install -y -qq clang gcc-mingw-w64-x86-64
 fi
 clang --version | head -n1
 

@@ -34,7 +34,10 @@ impl Network {
     /// The easiest target a block may have (Core's `powLimit`, as rust-bitcoin's consensus
     /// parameters hold it: rounded to what nBits can say, which refuses the same headers).
     pub fn pow_limit(&self) -> Target {
-        self.network.params().max_attainable_target
+        // rust-bitcoin 0.32 renamed its `pow_limit` field `max_attainable_target` (the old
+        // name is deprecated); this keeps Core's name.
+        let params = self.network.params();
+        params.max_attainable_target
     }
 }
 

@@ -252,7 +252,8 @@ echo "the silent peer's 504 came after $took_ms ms (deadline $SILENT_DEADLINE_MS
 # The same answers from the native command.
 for case in "$CLOSED_PORT 502" "$SSH_PORT 502" "$SILENT_PORT 504"; do
     read -r port status <<<"$case"
-    got=$(EDGE_PEER="127.0.0.1:$port" EDGE_NETWORK=regtest EDGE_DEADLINE_MS=$SILENT_DEADLINE_MS "$NATIVE" /tip | head -n1 || true)
+    got=$(EDGE_PEER="127.0.0.1:$port" EDGE_NETWORK=regtest EDGE_DEADLINE_MS=$SILENT_DEADLINE_MS "$NATIVE" /tip || true)
+    got=$(head -n1 <<<"$got")
     [ "$got" = "$status" ] || fail "the native command answers $got for the peer on $port, not $status"
 done
 echo "the native command: 502, 502, 504 for the same three peers"

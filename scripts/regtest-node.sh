@@ -116,6 +116,9 @@ const node = new FullNode({
   logLevel: 'info',
   // BIP 37: filterload, merkleblock (the edge example's proven payments).
   bip37: true,
+  // bcoin's default is 8 inbound peers; the edge tests send 20 requests at once, each its
+  // own connection.
+  maxInbound: 128,
 });
 // Loopback only: no DNS query for an external address, no outbound peers (regtest's
 // "seed" would be dialled over and over), so the only peers are those that connect to it.

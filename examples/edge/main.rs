@@ -44,6 +44,7 @@ mod json;
 mod peer;
 mod proof;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use answer::{answer, Config, Response};
@@ -80,8 +81,9 @@ fn main() -> ExitCode {
         }
     };
     let response = handle(method, target);
-    println!("{}", response.status);
-    println!("{}", response.body);
+    // Not println!, which panics when stdout is closed early (`edge /tip | head -n1`).
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}\n{}", response.status, response.body);
     if response.status == 200 {
         ExitCode::SUCCESS
     } else {

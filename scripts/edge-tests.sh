@@ -20,7 +20,8 @@
 #
 # Environment: EDGE_BCOIN_PORT (default 18464; JSON-RPC on the next port), EDGE_SERVE_PORT
 # (default 18470; the error cases use the next three), EDGE_CONCURRENT (default 20),
-# EDGE_BENCH_REQUESTS (default 20).
+# EDGE_BENCH_REQUESTS (default 20), EDGE_PROFILE (debug, the default, or release: which build
+# of the component and the command is served and run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,8 +40,14 @@ PAID_HEIGHTS=101,102,149,150,151,2000,2100
 DEADLINE_MS=60000
 SILENT_DEADLINE_MS=3000
 WORK=target/edge-tests
-NATIVE=target/debug/examples/edge
-WASM=target/wasm32-wasip2/debug/examples/edge.wasm
+PROFILE=${EDGE_PROFILE:-debug}
+case "$PROFILE" in
+    debug) PROFILE_ARGS=() ;;
+    release) PROFILE_ARGS=(--release) ;;
+    *) echo "EDGE_PROFILE is debug or release, not $PROFILE" >&2; exit 2 ;;
+esac
+NATIVE=target/$PROFILE/examples/edge
+WASM=target/wasm32-wasip2/$PROFILE/examples/edge.wasm
 
 say() { printf '==> %s\n' "$*"; }
 fail() {
@@ -63,9 +70,9 @@ command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -q
 command -v wasmtime >/dev/null 2>&1 || fail "wasmtime is not on PATH (scripts/test-all.sh installs it)"
 mkdir -p "$WORK"
 
-say "building the edge example: native command and wasm32-wasip2 component"
-cargo build --quiet --example edge
-cargo build --quiet --example edge --target wasm32-wasip2
+say "building the edge example ($PROFILE): native command and wasm32-wasip2 component"
+cargo build --quiet "${PROFILE_ARGS[@]}" --example edge
+cargo build --quiet "${PROFILE_ARGS[@]}" --example edge --target wasm32-wasip2
 wasm-tools component wit "$WASM" 2>/dev/null | grep -q 'export wasi:http/incoming-handler' ||
     fail "$WASM does not export wasi:http/incoming-handler"
 # Compiled once, so each `wasmtime serve` below starts at once.

@@ -8,6 +8,8 @@
 #   * GET /tip and GET /payments/<address>?from=... answer exactly what the RPC says;
 #   * 20 requests at once all answer exactly that;
 #   * the native command (the same handler) gives the same status and JSON;
+#   * the same component served by jco (`jco serve`, Node.js; scripts/jco, installed with
+#     `npm ci` when missing) answers the same;
 #   * 400 (bad address, another network's), 404 (a bad path), 502 (a closed port; a server
 #     that is not a Bitcoin node, here one that greets like SSH) with Core's error text, and
 #     504 (a peer that accepts and goes silent) within the request's deadline, each provoked
@@ -19,7 +21,7 @@
 #                                  instantiation (BENCHMARKS.md)
 #
 # Environment: EDGE_BCOIN_PORT (default 18464; JSON-RPC on the next port), EDGE_SERVE_PORT
-# (default 18470; the error cases use the next three), EDGE_CONCURRENT (default 20),
+# (default 18470; the error cases use the next three, jco the fourth), EDGE_CONCURRENT (default 20),
 # EDGE_BENCH_REQUESTS (default 20), EDGE_PROFILE (debug, the default, or release: which build
 # of the component and the command is served and run).
 set -euo pipefail
@@ -56,8 +58,10 @@ fail() {
 }
 
 pids=()
+jco_group=
 cleanup() {
     local pid
+    if [ -n "$jco_group" ]; then kill -- "-$jco_group" 2>/dev/null || true; fi
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -204,6 +208,25 @@ for i in $(seq 1 "$CONCURRENT"); do
     [ "$(strip_timing <"$WORK/concurrent-$i.body")" = "$want" ] || fail "concurrent request $i answered wrong"
 done
 echo "$CONCURRENT of $CONCURRENT concurrent requests answered exactly bcoin's tip and payments"
+
+say "the same component under jco serve (Node.js, preview2-shim) on 127.0.0.1:$((SERVE_PORT + 4))"
+JCO=scripts/jco/node_modules/.bin/jco
+[ -x "$JCO" ] || (cd scripts/jco && npm ci --no-audit --no-fund --loglevel=error)
+# jco passes its own environment to the component. Its own process group: jco serves from a
+# child Node.js process, which must go with it.
+setsid env "${GOOD[@]}" "$JCO" serve --port $((SERVE_PORT + 4)) --host 127.0.0.1 "$WASM" \
+    >"$WORK/jco-serve.log" 2>&1 &
+jco_group=$!
+pids+=("$jco_group")
+# Transpiling a debug component takes a while.
+for _ in $(seq 1 1200); do
+    curl -s -o /dev/null "http://127.0.0.1:$((SERVE_PORT + 4))/" && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$WORK/jco-serve.log" >&2; fail "jco serve exited"; }
+    sleep 0.1
+done
+expect_answer $((SERVE_PORT + 4)) /tip 200 "$TIP_JSON"
+expect_answer $((SERVE_PORT + 4)) "/payments/$ADDRESS?from=0" 200 "$(expected_payments 0)"
+kill -- "-$jco_group" 2>/dev/null || true
 
 say "bad questions: 400 and 404, before any peer is asked"
 expect_status() {

@@ -6,6 +6,10 @@
 //! chain against honest-but-buggy or simply wrong peers: the difficulty schedule (that `nBits`
 //! is the retarget the previous 2,016 blocks call for), timestamps, versions, and which of two
 //! forks has more work (a header that forks off is refused, see [`HeaderError::Fork`]).
+//!
+//! The headers, their hashes and `validate_pow` are rust-bitcoin's; the chain, the locator and
+//! the `getheaders` answer are written here, as rust-bitcoin 0.32 has no header chain (that is
+//! a node's job, which it leaves to its users).
 
 use std::collections::HashMap;
 use std::fmt;

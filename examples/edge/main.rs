@@ -29,7 +29,9 @@
 //!   Nothing the peer sends can make it panic or trap.
 //!
 //! The same handler runs natively as a command, `edge [GET] PATH`, which prints the status
-//! and the JSON body the component would answer, so the two can be compared.
+//! and the JSON body the component would answer, so the two can be compared. (The component
+//! is a command too, in a host that gives it `wasi:http/types`: `wasmtime run -S http
+//! -S inherit-network=y -S inherit-env=y edge.wasm /tip`.)
 
 // Shared with the light client and the node; the edge does not use all of it.
 #[allow(dead_code)]

@@ -8,6 +8,8 @@
 #   * GET /tip and GET /payments/<address>?from=... answer exactly what the RPC says;
 #   * 20 requests at once all answer exactly that;
 #   * the native command (the same handler) gives the same status and JSON;
+#   * with EDGE_CHECKPOINT (block 2000, hash from the RPC) it syncs from there and answers the
+#     same; a `from` below the checkpoint is a 400;
 #   * the same component served by jco (`jco serve`, Node.js; scripts/jco, installed with
 #     `npm ci` when missing) answers the same;
 #   * 400 (bad address, another network's), 404 (a bad path), 502 (a closed port; a server
@@ -21,7 +23,8 @@
 #                                  instantiation (BENCHMARKS.md)
 #
 # Environment: EDGE_BCOIN_PORT (default 18464; JSON-RPC on the next port), EDGE_SERVE_PORT
-# (default 18470; the error cases use the next three, jco the fourth), EDGE_CONCURRENT (default 20),
+# (default 18470; the error cases use the next three, jco the fourth, the checkpoint the
+# fifth), EDGE_CONCURRENT (default 20),
 # EDGE_BENCH_REQUESTS (default 20), EDGE_PROFILE (debug, the default, or release: which build
 # of the component and the command is served and run).
 set -euo pipefail
@@ -209,6 +212,25 @@ for i in $(seq 1 "$CONCURRENT"); do
 done
 echo "$CONCURRENT of $CONCURRENT concurrent requests answered exactly bcoin's tip and payments"
 
+expect_status() {
+    local port=$1 path=$2 status=$3 text=$4 got
+    got=$(ask "$port" "$path" "$WORK/body")
+    [ "$got" = "$status" ] || { cat "$WORK/body" >&2; fail "GET $path on $port: status $got, not $status"; }
+
+say "a checkpoint: EDGE_CHECKPOINT=2000:<bcoin's hash of block 2000>, headers synced from there"
+CHECKPOINT="2000:$(rpc getblockhash '[2000]')"
+serve $((SERVE_PORT + 5)) "${GOOD[@]}" EDGE_CHECKPOINT="$CHECKPOINT"
+expect_checkpoint_answer() {
+    local path=$1 status=$2 body=$3 got
+    got=$(ask $((SERVE_PORT + 5)) "$path" "$WORK/body")
+    [ "$got" = "$status" ] && [ "$(strip_timing <"$WORK/body")" = "$body" ] ||
+        { cat "$WORK/body" >&2; fail "GET $path from the checkpoint: not $status with bcoin's answer"; }
+    echo "GET $path from the checkpoint: $status, as bcoin's RPC says"
+}
+expect_checkpoint_answer /tip 200 "$TIP_JSON"
+expect_checkpoint_answer "/payments/$ADDRESS?from=2000" 200 "$(expected_payments 2000)"
+expect_status $((SERVE_PORT + 5)) "/payments/$ADDRESS?from=1999" 400 'below the checkpoint at height 2000'
+
 say "the same component under jco serve (Node.js, preview2-shim) on 127.0.0.1:$((SERVE_PORT + 4))"
 JCO=scripts/jco/node_modules/.bin/jco
 [ -x "$JCO" ] || (cd scripts/jco && npm ci --no-audit --no-fund --loglevel=error)
@@ -229,10 +251,6 @@ expect_answer $((SERVE_PORT + 4)) "/payments/$ADDRESS?from=0" 200 "$(expected_pa
 kill -- "-$jco_group" 2>/dev/null || true
 
 say "bad questions: 400 and 404, before any peer is asked"
-expect_status() {
-    local port=$1 path=$2 status=$3 text=$4 got
-    got=$(ask "$port" "$path" "$WORK/body")
-    [ "$got" = "$status" ] || { cat "$WORK/body" >&2; fail "GET $path on $port: status $got, not $status"; }
     grep -qF "$text" "$WORK/body" || { cat "$WORK/body" >&2; fail "GET $path on $port: the error does not say '$text'"; }
     echo "GET $path: $status $(cat "$WORK/body")"
 }

@@ -35,6 +35,8 @@ WINE_ONLY=(
     "promises a_peer_reset_is_recv_and_err_then_connection_reset_then_end_of_stream"
     "promises a_peer_reset_makes_is_connected_give_the_reset_text"
     "promises a_peer_reset_fails_recv_until_terminator_with_a_recv_error"
+    "close a_sock_dropped_with_unread_bytes_and_its_sends_stuck_resets_its_peer_at_once"
+    "close a_sockman_connection_closed_with_unread_bytes_and_its_queue_stuck_resets_its_peer_at_once"
     # Wine 8.0's getsockopt(SO_ERROR) leaves the error in place; Windows documents that reading
     # SO_ERROR clears it, as Linux and WASI do.
     "promises a_refused_connect_started_by_hand_leaves_its_error_for_take_error"
@@ -46,7 +48,7 @@ WINE_ONLY=(
 
 # Test files that are empty on Windows by design (scripts/native-only-tests.txt says why):
 # they may run no test here.
-LINUX_ONLY_FILES=(native_promises)
+LINUX_ONLY_FILES=(native_promises sockman_emfile)
 
 step() { printf '\n==> %s\n' "$*"; }
 now() { date +%s.%N; }

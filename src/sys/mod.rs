@@ -51,6 +51,7 @@ cfg_if::cfg_if! {
         #[cfg(windows)]
         pub(crate) use ip_only::*;
     } else {
+        #[path = "wasi/p2/mod.rs"]
         mod wasi;
         pub(crate) use self::wasi::*;
         mod ip_only;

@@ -35,7 +35,8 @@
 //! the host cannot do is `ErrorKind::Unsupported`. Conversions from the host's own socket
 //! types into `Sock` live in the backend that has them.
 
-// `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.
+// `cfg(sockets)` and `cfg(wasi_p3)` come from build.rs: native targets and WASI 0.2 have
+// sockets, and so does WASI 0.3 (the `wasip3` feature on wasm32-wasip2, or wasm32-wasip3).
 cfg_if::cfg_if! {
     if #[cfg(not(sockets))] {
         mod unsupported;
@@ -51,9 +52,8 @@ cfg_if::cfg_if! {
         #[cfg(windows)]
         pub(crate) use ip_only::*;
     } else {
-        #[path = "wasi/p2/mod.rs"]
         mod wasi;
-        pub(crate) use self::wasi::*;
+        pub(crate) use self::wasi::p2::*;
         mod ip_only;
         pub(crate) use ip_only::*;
     }

@@ -1,16 +1,10 @@
-//! WASI error codes and stream errors as the errno values of wasi-libc.
-//!
-//! Errors are given the errno values of the target's libc (wasi-libc), so
-//! `io_error_is_permanent`, `network_error_string` and `io::ErrorKind` agree with native.
+//! WASI 0.2 error codes and stream errors as the errno values of wasi-libc.
 
 use std::io;
 
 use wasi::sockets::network::ErrorCode;
 
-/// An errno value as the `io::Error` std gives for it natively.
-pub(super) fn errno_to_io(code: i32) -> io::Error {
-    io::Error::from_raw_os_error(code)
-}
+use super::super::errno::errno_to_io;
 
 /// wasi-libc's mapping of `wasi:sockets` error codes to errno.
 pub(super) fn error_code_to_errno(code: ErrorCode) -> i32 {

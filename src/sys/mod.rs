@@ -51,12 +51,28 @@ cfg_if::cfg_if! {
         mod ip_only;
         #[cfg(windows)]
         pub(crate) use ip_only::*;
+    } else if #[cfg(wasi_p3)] {
+        mod wasi;
+        pub(crate) use self::wasi::p3::*;
+        /// The entry of WASI 0.3 programs ([`wasip3_main!`](crate::wasip3_main)).
+        pub use self::wasi::p3::entry;
+        mod ip_only;
+        pub(crate) use ip_only::*;
     } else {
         mod wasi;
         pub(crate) use self::wasi::p2::*;
         mod ip_only;
         pub(crate) use ip_only::*;
     }
+}
+
+/// [`wasip3_main!`](crate::wasip3_main) expands to nothing but on WASI 0.3 (`wasi/p3/entry.rs`
+/// defines it there), so a program keeps the line on every target.
+#[cfg(not(wasi_p3))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wasip3_main {
+    () => {};
 }
 
 use std::fmt;

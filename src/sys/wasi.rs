@@ -25,4 +25,7 @@ mod errno;
 mod opt;
 mod state;
 
+#[cfg(not(wasi_p3))]
 pub(crate) mod p2;
+#[cfg(wasi_p3)]
+pub(crate) mod p3;

@@ -117,8 +117,9 @@ jco_tests "$listed" "restricted, the network denied" \
 summary+=("restricted (network denied): $listed passed")
 
 # The examples print exactly their native output.
-cargo build --quiet --target wasm32-wasip2 --example demo --example light_client --example node
-for example in demo light_client node; do
+cargo build --quiet --target wasm32-wasip2 --example demo --example light_client --example node \
+    --example line_echo
+for example in demo light_client node line_echo; do
     native=$(cargo run --quiet --example "$example")
     under_jco=$("$jco" run "target/wasm32-wasip2/debug/examples/$example.wasm")
     if [ "$native" != "$under_jco" ]; then

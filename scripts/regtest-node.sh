@@ -23,9 +23,13 @@
 #
 # Environment: REGTEST_PORT (default 18444), REGTEST_RPC_PORT (default REGTEST_PORT + 1), the
 # example node's ports REGTEST_OUR_PORT (default REGTEST_PORT + 2, + 3 for the wasm one),
-# REGTEST_BLOCKS (default 4500), REGTEST_CLIENTS (light clients at once, default 100; against
-# the node in wasmtime REGTEST_WASM_CLIENTS, default the same), REGTEST_NODE_DIR (default
-# target/regtest-node).
+# REGTEST_BLOCKS (default 4500), REGTEST_PAYMENTS (KEYHASH@HEIGHT,HEIGHT,...: the coinbases of
+# those blocks pay the P2WPKH of the 20-byte hex KEYHASH, every other one the all-zero key hash;
+# scripts/edge-tests.sh uses it; bcoin spells regtest's bech32 "rb1", Core and rust-bitcoin
+# "bcrt1", so the script is given, not an address), REGTEST_CLIENTS (light clients at once, default 100; against the node in wasmtime
+# REGTEST_WASM_CLIENTS, default the same), REGTEST_NODE_DIR (default target/regtest-node).
+# Nodes on different ports run side by side (their pid, log and data are per port). The node
+# serves BIP 37 (bloom filters, merkleblocks) for the edge example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +41,7 @@ LEVELDOWN_VERSION=6.1.1
 PORT=${REGTEST_PORT:-18444}
 RPC_PORT=${REGTEST_RPC_PORT:-$((PORT + 1))}
 BLOCKS=${REGTEST_BLOCKS:-4500}
+PAYMENTS=${REGTEST_PAYMENTS:-}
 OUR_PORT=${REGTEST_OUR_PORT:-$((PORT + 2))}
 CLIENTS=${REGTEST_CLIENTS:-100}
 WASM_CLIENTS=${REGTEST_WASM_CLIENTS:-$CLIENTS}
@@ -44,8 +49,8 @@ WASMTIME=(wasmtime run -S inherit-network=y -S allow-ip-name-lookup=y)
 # Longest any one step may take (cargo builds included), in seconds.
 STEP_TIMEOUT=${REGTEST_STEP_TIMEOUT:-600}
 DIR=${REGTEST_NODE_DIR:-$PWD/target/regtest-node}
-PID_FILE=$DIR/node.pid
-LOG_FILE=$DIR/node.log
+PID_FILE=$DIR/node-$PORT.pid
+LOG_FILE=$DIR/node-$PORT.log
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -95,7 +100,7 @@ write_launcher() {
 const FullNode = require('bcoin/lib/node/fullnode');
 const Address = require('bcoin/lib/primitives/address');
 
-const [port, rpcPort, blocks, prefix] = process.argv.slice(2);
+const [port, rpcPort, blocks, prefix, payments] = process.argv.slice(2);
 const node = new FullNode({
   network: 'regtest',
   prefix,
@@ -109,6 +114,11 @@ const node = new FullNode({
   httpPort: Number(rpcPort),
   logConsole: true,
   logLevel: 'info',
+  // BIP 37: filterload, merkleblock (the edge example's proven payments).
+  bip37: true,
+  // bcoin's default is 8 inbound peers; the edge tests send 20 requests at once, each its
+  // own connection.
+  maxInbound: 128,
 });
 // Loopback only: no DNS query for an external address, no outbound peers (regtest's
 // "seed" would be dialled over and over), so the only peers are those that connect to it.
@@ -123,13 +133,26 @@ process.on('unhandledRejection', (err) => { throw err; });
   await node.open();
   await node.connect();
   node.startSync();
-  // Coinbases to the all-zero key hash: nobody can spend them, nobody needs to.
-  // In batches, so a long chain shows its progress; the time is the node's own.
+  // Coinbases to the all-zero key hash: nobody can spend them, nobody needs to; those of the
+  // heights in `payments` (KEYHASH@H1,H2,...) to the P2WPKH of KEYHASH. In runs of at most 500 blocks to
+  // one address, so a long chain shows its progress; the time is the node's own.
   const address = Address.fromPubkeyhash(Buffer.alloc(20)).toString('regtest');
+  const [keyHash, heightList] = payments ? payments.split('@') : ['', ''];
+  const paid = keyHash
+    ? Address.fromWitnessPubkeyhash(Buffer.from(keyHash, 'hex')).toString('regtest')
+    : address;
+  const paidHeights = new Set(heightList ? heightList.split(',').map(Number) : []);
+  const to = (height) => (paidHeights.has(height) ? paid : address);
   const started = Date.now();
-  for (let left = Number(blocks); left > 0; left -= 500) {
-    await node.rpc.generateToAddress([Math.min(left, 500), address]);
-    console.log(`MINED height ${node.chain.height}`);
+  const total = Number(blocks);
+  while (node.chain.height < total) {
+    const next = node.chain.height + 1;
+    let count = 1;
+    while (count < 500 && next + count <= total && to(next + count) === to(next)) count++;
+    await node.rpc.generateToAddress([count, to(next)]);
+    if (node.chain.height % 500 === 0 || node.chain.height === total) {
+      console.log(`MINED height ${node.chain.height}`);
+    }
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`MINED ${blocks} blocks in ${seconds} s`);
@@ -152,10 +175,10 @@ start() {
         return
     fi
     say "starting bcoin in regtest on 127.0.0.1:$PORT (JSON-RPC on $RPC_PORT), mining $BLOCKS blocks"
-    mkdir -p "$DIR/data"
+    mkdir -p "$DIR/data-$PORT"
     # A fresh log: the READY line of an earlier run must not be taken for this one's.
     : >"$LOG_FILE"
-    node "$DIR/launch.js" "$PORT" "$RPC_PORT" "$BLOCKS" "$DIR/data" >>"$LOG_FILE" 2>&1 &
+    node "$DIR/launch.js" "$PORT" "$RPC_PORT" "$BLOCKS" "$DIR/data-$PORT" "$PAYMENTS" >>"$LOG_FILE" 2>&1 &
     echo $! >"$PID_FILE"
     # Polls the log: mining 4,500 blocks takes bcoin about 20 s on a quiet machine.
     for _ in $(seq 1 1800); do

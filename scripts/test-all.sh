@@ -13,6 +13,16 @@ for target in wasm32-wasip2 wasm32-wasip1 wasm32-unknown-unknown $PORTABILITY_TA
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
+step "toolchain: C compilers for rust-bitcoin's libsecp256k1 in the examples (clang, mingw-w64; Debian)"
+# .cargo/config.toml's [env] points cc at clang with freestanding flags for wasm32-wasip2 (and
+# for the macOS type-check); the Windows clippy and scripts/wine-tests.sh build it with
+# mingw-w64's gcc.
+if ! command -v clang >/dev/null 2>&1 || ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq clang gcc-mingw-w64-x86-64
+fi
+clang --version | head -n1
+
 step "toolchain: wasmtime"
 if ! command -v wasmtime >/dev/null 2>&1; then
     # Pinned: newer wasmtime needs a newer rustc than 1.95. About 10 minutes, once.
@@ -163,6 +173,7 @@ step "examples: native output == wasmtime output"
 same_output demo
 same_output light_client
 same_output node
+same_output line_echo
 
 step "tests: hosts that allow no network (wasmtime without -S inherit-network, and with -S tcp=n)"
 # Every operation must fail with PermissionDenied naming the operation and the address.
@@ -183,5 +194,8 @@ step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; example
 
 step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime"
 ./scripts/regtest-node.sh check
+
+step "at the edge: the wasi:http component in wasmtime serve, asked by curl, against bcoin (BIP 37)"
+./scripts/edge-tests.sh
 
 step "all checks passed"

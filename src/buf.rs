@@ -1,9 +1,11 @@
 //! [`BufSock`]: a sock with a read-ahead buffer, and [`ReadAhead`], the buffer itself, written
 //! once for every backend (the WASI backend keeps one inside each socket for its `peek`).
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use crate::error::is_permanent;
@@ -246,6 +248,29 @@ impl<S: SockIo> BufSock<S> {
             }
         }
         state.read_ahead.fill(capacity, |room| inner.recv(room))
+    }
+}
+
+/// Closing one side of a `BufSock` over a [`Sock`] (owned or borrowed) without reaching for
+/// [`get_ref`](BufSock::get_ref).
+impl<S: SockIo + Borrow<Sock>> BufSock<S> {
+    /// Shuts down the sending half (Core's `ShutdownSend`, [`Sock::shutdown_send`]): the peer
+    /// reads end of stream after what was sent. Writes are not buffered, so nothing is held
+    /// back; reading goes on.
+    ///
+    /// # Errors
+    /// As [`Sock::shutdown_send`].
+    pub fn shutdown_send(&self) -> io::Result<()> {
+        self.inner.borrow().shutdown_send()
+    }
+
+    /// Shuts down one or both halves ([`Sock::shutdown`], `shutdown(2)`). Bytes already read
+    /// ahead stay readable through the buffer after [`Shutdown::Read`].
+    ///
+    /// # Errors
+    /// As [`Sock::shutdown`].
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.borrow().shutdown(how)
     }
 }
 

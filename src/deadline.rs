@@ -6,8 +6,7 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use crate::io::{recv_at_least, send_at_least, Deadline};
-use crate::socks5::IntrRecvError;
-use crate::{Sock, SockError, SockIo, ThreadInterrupt};
+use crate::{IntrRecvError, Sock, SockError, SockIo, ThreadInterrupt};
 
 /// Blocking reads and writes over a [`SockIo`] with Core's deadline and interrupt, for any
 /// [`io::Read`]/[`io::Write`]-based code: rust-bitcoin's consensus decoding, a
@@ -120,8 +119,8 @@ fn read_error(err: IntrRecvError, keep_os_error: bool) -> io::Error {
 /// A write's failure as an `io::Error` of the kind `io::Write` users act on.
 fn write_error(err: SockError, keep_os_error: bool) -> io::Error {
     match err {
-        SockError::Send(source) | SockError::Wait { source, .. } if keep_os_error => source,
-        SockError::Send(ref source) | SockError::Wait { ref source, .. } => {
+        SockError::Send(source) | SockError::SendWait { source, .. } if keep_os_error => source,
+        SockError::Send(ref source) | SockError::SendWait { ref source, .. } => {
             io::Error::new(source.kind(), err)
         }
         SockError::SendTimeout { .. } => io::Error::new(io::ErrorKind::TimedOut, err),

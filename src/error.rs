@@ -5,10 +5,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::UnixAddress;
+use crate::{error_text, sys, UnixAddress};
 
-/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect)
-/// or [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
+/// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect),
+/// [`Sock::connect_by_name`](crate::Sock::connect_by_name) or
+/// [`Sock::connect_unix`](crate::Sock::connect_unix)) failed.
 ///
 /// `Display` prints Core's texts exactly. Receive errors carry the bytes consumed before the
 /// failure (`received`), so nothing read from the socket is lost (Core drops them).
@@ -91,14 +92,27 @@ pub enum SockError {
         received: Vec<u8>,
     },
 
-    /// Waiting for the socket failed.
+    /// Waiting for the socket failed while receiving.
     #[error("wait(): {}", describe(.source))]
     Wait {
         /// The error.
         #[source]
         source: io::Error,
-        /// Bytes a receive consumed before the error (empty for a send).
+        /// Bytes consumed before the error.
         received: Vec<u8>,
+    },
+
+    /// Waiting for the socket failed while sending (Core ignores a failed wait there and
+    /// tries again; this crate stops and says how far it got).
+    #[error("wait(): {} (sent only {sent} of {total} bytes before that)", describe(.source))]
+    SendWait {
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// Bytes sent before the error.
+        sent: usize,
+        /// Bytes asked to send.
+        total: usize,
     },
 
     /// The connection attempt did not finish within the timeout.
@@ -119,6 +133,13 @@ pub enum SockError {
         #[source]
         source: io::Error,
     },
+
+    /// The destination of a connect by name ([`Sock::connect_by_name`](crate::Sock::connect_by_name))
+    /// did not parse (`InvalidInput`: `invalid address "...": ...`), did not resolve (the
+    /// resolver's error, inside an [`OpError`] naming the name: `resolve() of "..." failed:
+    /// ...`), or gave no address to try. `Display` and the kind are the inner error's.
+    #[error(transparent)]
+    Resolve(io::Error),
 
     /// The connection attempt to a Unix-domain socket did not finish within the timeout: the
     /// listener's backlog stayed full (only Linux waits for room; elsewhere that is refused).
@@ -162,9 +183,10 @@ impl SockError {
     /// The underlying I/O error, if the failure came from the OS.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            SockError::Send(e) => Some(e),
+            SockError::Send(e) | SockError::Resolve(e) => Some(e),
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
+            | SockError::SendWait { source, .. }
             | SockError::Connect { source, .. }
             | SockError::ConnectUnix { source, .. } => Some(source),
             _ => None,
@@ -192,12 +214,21 @@ impl SockError {
 }
 
 impl From<SockError> for io::Error {
-    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`].
+    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`], with
+    /// Core's text inside.
+    ///
+    /// An interrupt becomes [`io::ErrorKind::Other`], as in [`DeadlineIo`](crate::DeadlineIo),
+    /// never [`io::ErrorKind::Interrupted`]: std's `write_all`, `read_exact`, `read_to_end`
+    /// and `io::copy` retry that kind at once, so a `Write` or `Read` built on
+    /// [`send_complete`](crate::SockIo::send_complete) with `?` would spin instead of
+    /// stopping. [`SockError::is_interrupted`] on the error inside tells it apart.
     fn from(err: SockError) -> io::Error {
         let kind = match &err {
             SockError::Send(_)
+            | SockError::Resolve(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
+            | SockError::SendWait { .. }
             | SockError::Connect { .. }
             | SockError::ConnectUnix { .. } => None,
             SockError::SendTimeout { .. }
@@ -205,7 +236,7 @@ impl From<SockError> for io::Error {
             | SockError::ConnectTimeout { .. }
             | SockError::ConnectUnixTimeout { .. } => Some(io::ErrorKind::TimedOut),
             SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
-                Some(io::ErrorKind::Interrupted)
+                Some(io::ErrorKind::Other)
             }
             SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
             SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {
@@ -215,9 +246,10 @@ impl From<SockError> for io::Error {
         match kind {
             Some(kind) => io::Error::new(kind, err),
             None => match err {
-                SockError::Send(e) => e,
+                SockError::Send(e) | SockError::Resolve(e) => e,
                 SockError::Recv { source, .. }
                 | SockError::Wait { source, .. }
+                | SockError::SendWait { source, .. }
                 | SockError::Connect { source, .. }
                 | SockError::ConnectUnix { source, .. } => source,
                 // Every other variant has a kind above.
@@ -315,16 +347,22 @@ pub fn os_error_code(err: &io::Error) -> Option<i32> {
     })
 }
 
-/// Core's `NetworkErrorString`: the OS description of `err` followed by the code, e.g.
+/// Core's `NetworkErrorString`: a description of `err` followed by the code, e.g.
 /// `"Connection refused (111)"` on Linux.
 ///
-/// Never panics; an unknown code gives the OS's text for unknown errors.
+/// The description is the same on every host for every code this crate's backends produce
+/// (`Connection refused (111)` on Linux, `(61)` on macOS, `(10061)` on Windows, `(14)` in
+/// WASI): glibc's words, what Core prints on Linux, where Core elsewhere prints its host's
+/// (README, "Error texts"). Any other code gives the OS's own text. Never panics.
 ///
 /// ```
 /// let text = bitcoin_sock::network_error_string(12345);
 /// assert!(text.ends_with(" (12345)"));
 /// ```
 pub fn network_error_string(err: i32) -> String {
+    if let Some(description) = error_text::description(err) {
+        return format!("{description} ({err})");
+    }
     // std asks the OS (strerror_r, FormatMessageW, wasi-libc) and appends " (os error N)";
     // Core's form is "<text> (N)".
     let text = io::Error::from_raw_os_error(err).to_string();
@@ -355,7 +393,7 @@ cfg_if::cfg_if! {
             windows_sys::Win32::Networking::WinSock::WSAEINTR,
             windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
         ];
-    } else if #[cfg(any(unix, all(target_os = "wasi", target_env = "p2")))] {
+    } else if #[cfg(any(unix, all(target_os = "wasi", any(target_env = "p2", target_env = "p3"))))] {
         /// The "try again" codes of the host's libc (wasi-libc on WASI).
         const TRY_AGAIN_CODES: &[i32] = &[
             libc::EAGAIN,
@@ -383,9 +421,17 @@ pub(crate) fn is_permanent(err: &io::Error) -> bool {
 
 /// The text Core puts after `"send(): "` / `"recv(): "`: [`network_error_string`] for OS
 /// errors, the error's own text otherwise.
+///
+/// Where a WASI host refused the network (`PermissionDenied`), the text goes on to say so and
+/// what grants access in wasmtime.
 pub(crate) fn describe(err: &io::Error) -> String {
     match err.raw_os_error() {
-        Some(code) => network_error_string(code),
+        Some(code) => match sys::NETWORK_REFUSED_HINT {
+            Some(hint) if err.kind() == io::ErrorKind::PermissionDenied => {
+                format!("{}; {hint}", network_error_string(code))
+            }
+            _ => network_error_string(code),
+        },
         None => err.to_string(),
     }
 }

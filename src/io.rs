@@ -4,8 +4,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::error::{describe, is_permanent};
-use crate::socks5::IntrRecvError;
-use crate::{DeadlineIo, Sock, SockError, SockEvent, ThreadInterrupt};
+use crate::{DeadlineIo, IntrRecvError, Sock, SockError, SockEvent, ThreadInterrupt};
 
 /// The longest single wait inside [`SockIo::send_complete`] and
 /// [`SockIo::recv_until_terminator`], so an interrupt is noticed within about this long
@@ -80,8 +79,8 @@ pub trait SockIo {
     ///
     /// # Errors
     /// [`SockError::Send`] on a permanent error; [`SockError::SendTimeout`] and
-    /// [`SockError::SendInterrupted`] with the bytes sent so far; [`SockError::Wait`] when
-    /// waiting fails.
+    /// [`SockError::SendInterrupted`] with the bytes sent so far; [`SockError::SendWait`],
+    /// with them too, when waiting fails.
     fn send_complete(
         &self,
         data: &[u8],
@@ -111,8 +110,9 @@ pub trait SockIo {
     /// Each carries the bytes consumed before it (`received`), so nothing is lost:
     /// [`SockError::TooManyBytes`] once `max_data` bytes arrived without a terminator (at once
     /// for `max_data == 0`); [`SockError::Closed`] on end of stream; [`SockError::Recv`] on a
-    /// permanent error; [`SockError::RecvTimeout`], [`SockError::RecvInterrupted`];
-    /// [`SockError::ShortRead`] when a read returns less than its peek promised;
+    /// permanent error (of the peek or of the read after it); [`SockError::RecvTimeout`],
+    /// [`SockError::RecvInterrupted`]; [`SockError::ShortRead`] when a read returns less than
+    /// its peek promised;
     /// [`SockError::Wait`] when waiting fails.
     fn recv_until_terminator(
         &self,
@@ -146,13 +146,17 @@ pub trait SockIo {
                 let try_len = found.map_or(peeked, |pos| pos + 1);
                 match self.recv(&mut data[received..received + try_len]) {
                     Ok(read) if read == try_len => {}
-                    other => {
+                    Ok(read) => {
                         return Step::ShortRead {
-                            read: other.unwrap_or(0).min(try_len),
+                            read: read.min(try_len),
                             attempted: try_len,
                             peeked,
                         }
                     }
+                    // A reset between the peek and the read: the OS error, code and all (Core
+                    // reports it as a short read of its -1). A transient one waits and tries
+                    // again; the peeked bytes are still there.
+                    Err(e) => return Step::Failed(e),
                 }
                 if found.is_none() && peeked == want {
                     peek_size = (peek_size * 2).min(MAX_PEEK);
@@ -382,9 +386,10 @@ pub(crate) fn send_at_least<S: SockIo + ?Sized>(
             });
         }
         sock.wait(left.min(MAX_WAIT_FOR_IO), SockEvent::SEND)
-            .map_err(|source| SockError::Wait {
+            .map_err(|source| SockError::SendWait {
                 source,
-                received: Vec::new(),
+                sent,
+                total: data.len(),
             })?;
     }
     Ok(sent)

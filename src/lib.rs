@@ -12,6 +12,7 @@
 //! | `Wait`, `WaitMany` | [`Sock::wait`], [`Sock::wait_many`] |
 //! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] |
 //! | `ConnectSocketDirectly` | [`Sock::connect`] |
+//! | `ConnectNode` (a `"host:port"` destination: `SplitHostPort`, `Lookup`, `ConnectDirectly` per address) | [`Sock::connect_by_name`], [`split_host_port`], [`resolve`], [`Sock::connect_any`] |
 //! | `CreateSock(AF_UNIX, ...)` + `ConnectToSocket`, `Proxy::Connect` for `unix:` | [`Sock::connect_unix`], [`Sock::connect_to`] ([`SockAddress`], [`UnixAddress`]) |
 //! | `-proxy=unix:<path>`, `-onion=unix:<path>` | [`Sock::connect_via_socks5_unix`] |
 //! | `Bind`, `Listen`, `Accept`, `GetSockName` | [`Sock::bind`], [`Sock::listen`], [`Sock::accept`], [`Sock::local_addr`]; any family: [`Sock::bind_unix`], [`Sock::accept_address`], [`Sock::local_address`] |
@@ -21,8 +22,8 @@
 //! | `CThreadInterrupt` | [`ThreadInterrupt`] |
 //! | `Socks5`, `ConnectThroughProxy`, `InterruptibleRecv` | [`socks5::connect`], [`Sock::connect_via_socks5`], [`socks5::interruptible_recv`] |
 //! | `NetworkErrorString`, `IOErrorIsPermanent` | [`network_error_string`], [`io_error_is_permanent`] |
-//! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`) |
-//! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write` |
+//! | `SendComplete` / `InterruptibleRecv` as `std::io` | [`SockIo::with_deadline`] ([`DeadlineIo`]: `Read` + `Write`; inside its errors [`IntrRecvError`] for reads, [`SockError`] for writes) |
+//! | (a `Sock` with a read-ahead buffer; Rust's `BufReader`) | [`BufSock`]: `SockIo`, `Read`, `BufRead`, `Write`; [`shutdown_send`](BufSock::shutdown_send) (`ShutdownSend`), [`shutdown`](BufSock::shutdown) |
 //! | `SockMan` (PR #30988, `src/common/sockman.h`) | [`sockman::SockMan`] (its own table in [`sockman`]) |
 //!
 //! Where Core is fragile this crate is stricter (empty sends succeed, closed descriptors are
@@ -57,12 +58,17 @@
 
 mod addr;
 mod buf;
+mod connect;
 mod deadline;
 mod error;
+mod error_text;
 mod event;
 mod interrupt;
 mod io;
 mod opt;
+mod parse;
+mod recv_error;
+mod resolve;
 mod sock;
 pub mod sockman;
 pub mod socks5;
@@ -76,7 +82,10 @@ pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;
 pub use io::{SockIo, MAX_WAIT_FOR_IO};
 pub use opt::{SockOpt, SockOptValue};
-pub use sock::{resolve, OsSocket, Sock};
+pub use parse::split_host_port;
+pub use recv_error::IntrRecvError;
+pub use resolve::resolve;
+pub use sock::{OsSocket, Sock};
 pub use socks5::Socks5Error;
 
 /// What [`wasip3_main!`] expands to names (WASI 0.3 only).

@@ -27,7 +27,8 @@ pub type OsSocket = sys::Socket;
 ///
 /// Sockets made by this crate ([`connect`](Sock::connect), [`bind`](Sock::bind),
 /// [`accept`](Sock::accept)) are non-blocking from birth, like Core's `CreateSock`, and adopted
-/// ones are made non-blocking by `Sock::from`, so timeouts always work.
+/// ones are made non-blocking by [`Sock::adopt`] (which reports a refusal) or `Sock::from`
+/// (which cannot), so timeouts work.
 ///
 /// The primitives ([`send`](Sock::send), [`recv`](Sock::recv), [`peek`](Sock::peek),
 /// [`wait`](Sock::wait)) are inherent methods; the high-level operations come with the
@@ -47,7 +48,9 @@ impl Sock {
     /// # Errors
     /// [`SockError::ConnectTimeout`] when `timeout` passes first; [`SockError::Connect`] when the
     /// attempt fails, its [`io::Error`] saying how (`ConnectionRefused`, `HostUnreachable`,
-    /// ...).
+    /// ...). A WASI host that allows no network answers `PermissionDenied`, and the text says
+    /// so and what grants it: `connect() to 127.0.0.1:8333 failed: Permission denied (2); the
+    /// WASI host refused network access (wasmtime run grants it with -S inherit-network=y)`.
     ///
     /// ```no_run
     /// use bitcoin_sock::Sock;
@@ -74,7 +77,9 @@ impl Sock {
     /// # Errors
     /// The OS error of creating or binding the socket (e.g. `AddrInUse`, or `PermissionDenied`
     /// where the host does not allow the address), inside an [`OpError`](crate::OpError) that
-    /// names the operation and `addr`: `bind() to 127.0.0.1:8333 failed: ...`.
+    /// names the operation and `addr`: `bind() to 127.0.0.1:8333 failed: ...`. On WASI a
+    /// refusal goes on to say that the WASI host refused network access and that
+    /// `wasmtime run -S inherit-network=y` grants it.
     pub fn bind(addr: SocketAddr) -> io::Result<Sock> {
         sys::bind(&addr)
             .map(Sock::from_os)
@@ -84,9 +89,10 @@ impl Sock {
     /// Starts listening for connections (Core's `Listen`).
     ///
     /// # Errors
-    /// The OS error (`PermissionDenied` where the host does not allow listening there), inside
-    /// an [`OpError`](crate::OpError) that names the operation and the local address:
-    /// `listen() on 127.0.0.1:8333 failed: ...`; `NotConnected` on the invalid sock.
+    /// The OS error (`PermissionDenied` where the host does not allow listening there, on WASI
+    /// with the text of [`bind`](Sock::bind)'s refusal), inside an [`OpError`](crate::OpError)
+    /// that names the operation and the local address: `listen() on 127.0.0.1:8333 failed:
+    /// ...`; `NotConnected` on the invalid sock.
     pub fn listen(&self, backlog: i32) -> io::Result<()> {
         let socket = self.try_get()?;
         // Asked first: a host may close the socket when it refuses the listen (wasmtime does).
@@ -441,12 +447,43 @@ fn unexpected(opt: SockOpt, value: SockOptValue) -> io::Error {
 }
 
 impl From<OsSocket> for Sock {
-    /// Adopts `socket` and puts it in non-blocking mode (Core's timeouts silently stop working
-    /// on blocking sockets). Should that fail, the socket is broken and its next operation
-    /// reports the error.
+    /// Adopts `socket` as [`Sock::adopt`] does, without its error: should the OS refuse to
+    /// make the socket non-blocking (in practice only a handle that is no socket, or a closed
+    /// one), the sock holds it as it is, and a blocking socket's calls are not bounded by any
+    /// timeout. Use [`Sock::adopt`] where that must not pass silently.
     fn from(socket: OsSocket) -> Sock {
         let _ = sys::adopt(&socket);
         Sock::from_os(socket)
+    }
+}
+
+impl Sock {
+    /// Adopts a socket made elsewhere (Core's `Sock(SOCKET)` constructor) and makes it behave
+    /// like one this crate made: non-blocking (Core's timeouts silently stop working on
+    /// blocking sockets; `fcntl(2)` / `ioctlsocket(FIONBIO)`), and on Apple without
+    /// `SIGPIPE` (`SO_NOSIGPIPE`). On WASI every socket is non-blocking already.
+    ///
+    /// `socket` is the backend's socket ([`OsSocket`]): natively a `socket2::Socket`, which
+    /// std's `TcpStream`, `TcpListener` and owned descriptors convert into.
+    ///
+    /// # Errors
+    /// The OS error of either step (both are tried); the socket is closed then.
+    ///
+    /// ```
+    /// # #[cfg(not(target_family = "wasm"))] {
+    /// use bitcoin_sock::Sock;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let sock = Sock::adopt(socket2::Socket::from(listener))?;
+    /// // Non-blocking: nothing is pending, so accept says so instead of blocking.
+    /// let err = sock.accept().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt(socket: OsSocket) -> io::Result<Sock> {
+        sys::adopt(&socket)?;
+        Ok(Sock::from_os(socket))
     }
 }
 
@@ -457,16 +494,4 @@ impl fmt::Debug for Sock {
             None => f.write_str("Sock(invalid)"),
         }
     }
-}
-
-/// Resolves `host` to socket addresses with `port`: `getaddrinfo(3)` natively,
-/// `wasi:sockets/ip-name-lookup` on WASI. A literal IP address resolves to itself.
-///
-/// # Errors
-/// The resolver's error when the name does not resolve (`PermissionDenied` where the host
-/// allows no name lookup), inside an [`OpError`](crate::OpError) that names the operation and
-/// `host`: `resolve() of "example.com" failed: ...`.
-pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    sys::resolve(host, port)
-        .map_err(|err| error::with_context("resolve", "of", format!("{host:?}"), err))
 }

@@ -39,13 +39,16 @@
 //! ```
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::error::describe;
 use crate::io::{recv_at_least, Deadline};
 use crate::{Sock, SockError, SockIo, ThreadInterrupt, UnixAddress};
+
+/// The error of [`interruptible_recv`], also at the crate root (where
+/// [`DeadlineIo`](crate::DeadlineIo)'s reads find it); kept here, beside Core's
+/// `InterruptibleRecv`, for code written against this path.
+pub use crate::recv_error::IntrRecvError;
 
 /// Core's `g_socks5_recv_timeout`: "ample time for negotiation for very slow proxies such as
 /// Tor". Core uses it for every send and every read of the handshake.
@@ -94,66 +97,6 @@ impl fmt::Debug for Credentials {
             .field("username", &self.username)
             .field("password", &"<hidden>")
             .finish()
-    }
-}
-
-/// How [`interruptible_recv`] failed (Core's `IntrRecvError`, without `OK`). Each carries how
-/// many of the expected bytes arrived before the failure; they are at the start of the buffer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IntrRecvError {
-    /// The deadline passed first.
-    #[error("Receive timeout (received {received} of {expected} bytes before that)")]
-    Timeout {
-        /// Bytes received.
-        received: usize,
-        /// Bytes asked for.
-        expected: usize,
-    },
-
-    /// The peer closed the connection (`recv` returned 0) first.
-    #[error(
-        "Connection unexpectedly closed by peer (received {received} of {expected} bytes \
-         before that)"
-    )]
-    Disconnected {
-        /// Bytes received.
-        received: usize,
-        /// Bytes asked for.
-        expected: usize,
-    },
-
-    /// `recv` failed with a permanent error, or waiting for the socket failed.
-    #[error("{} (received {received} of {expected} bytes before that)", describe(.source))]
-    NetworkError {
-        /// The error.
-        #[source]
-        source: io::Error,
-        /// Bytes received.
-        received: usize,
-        /// Bytes asked for.
-        expected: usize,
-    },
-
-    /// The interrupt was set first.
-    #[error("Receive interrupted (received {received} of {expected} bytes before that)")]
-    Interrupted {
-        /// Bytes received.
-        received: usize,
-        /// Bytes asked for.
-        expected: usize,
-    },
-}
-
-impl IntrRecvError {
-    /// How many of the expected bytes arrived before the failure.
-    pub fn received(&self) -> usize {
-        match self {
-            IntrRecvError::Timeout { received, .. }
-            | IntrRecvError::Disconnected { received, .. }
-            | IntrRecvError::NetworkError { received, .. }
-            | IntrRecvError::Interrupted { received, .. } => *received,
-        }
     }
 }
 

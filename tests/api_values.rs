@@ -128,6 +128,11 @@ fn every_sock_error() -> Vec<SockError> {
             source: os_error(),
             received: received(),
         },
+        SockError::SendWait {
+            source: os_error(),
+            sent: 1,
+            total: 2,
+        },
         SockError::ConnectTimeout {
             addr,
             timeout: Duration::from_secs(1),
@@ -165,6 +170,7 @@ fn sock_error_io_error_is_the_os_error_of_os_failures_only() {
             SockError::Send(_)
                 | SockError::Recv { .. }
                 | SockError::Wait { .. }
+                | SockError::SendWait { .. }
                 | SockError::Connect { .. }
         );
         assert_eq!(
@@ -201,12 +207,14 @@ fn sock_error_into_io_error_keeps_os_errors_and_gives_the_others_a_kind() {
             SockError::Send(_)
             | SockError::Recv { .. }
             | SockError::Wait { .. }
+            | SockError::SendWait { .. }
             | SockError::Connect { .. } => None,
             SockError::SendTimeout { .. }
             | SockError::RecvTimeout { .. }
             | SockError::ConnectTimeout { .. } => Some(io::ErrorKind::TimedOut),
+            // Not `Interrupted`, which std's loops retry forever (tests/mock.rs).
             SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
-                Some(io::ErrorKind::Interrupted)
+                Some(io::ErrorKind::Other)
             }
             SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
             SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {

@@ -9,6 +9,7 @@
 mod common;
 
 use std::io::{self, BufRead, Read, Write};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use bitcoin_sock::socks5;
@@ -16,7 +17,10 @@ use bitcoin_sock::{
     network_error_string, BufSock, Sock, SockError, SockEvent, SockIo, ThreadInterrupt,
     DEFAULT_BUF_CAPACITY, MAX_WAIT_FOR_IO,
 };
-use common::{code, pair, send_all, wait_for, Drained, MockSock, PROMPTLY, TIMEOUT};
+use common::{
+    assert_send_after_shutdown_fails, code, expect_eof, pair, recv_exactly, send_all, wait_for,
+    Drained, MockSock, PROMPTLY, TIMEOUT,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -502,4 +506,42 @@ fn a_borrowed_sock_can_be_buffered() {
         assert_eq!(buffered, b"");
     }
     assert_eq!(mock.unread(), b"two");
+}
+
+#[test]
+fn bufsock_shutdown_send_gives_the_peer_end_of_stream_and_keeps_what_was_read_ahead() {
+    let pair = pair();
+    send_all(&pair.client, b"ahead\nrest");
+    let mut server = BufSock::new(pair.server);
+    assert_eq!(line(&server, 100).expect("a line"), b"ahead");
+    // The rest read ahead (usually with the line already), so no read of the sock follows.
+    let deadline = Instant::now() + TIMEOUT;
+    while server.buffer().len() < 4 {
+        assert!(Instant::now() < deadline, "the rest did not arrive");
+        server.wait(TIMEOUT, SockEvent::RECV).expect("wait");
+        let _ = server.peek(&mut [0; 4]);
+    }
+    server
+        .send_complete(b"bye", TIMEOUT, &ThreadInterrupt::new())
+        .expect("send");
+    server.shutdown_send().expect("shutdown_send");
+    assert_eq!(recv_exactly(&pair.client, 3), b"bye");
+    expect_eof(&pair.client);
+    // What the buffer holds is still there to read.
+    let mut rest = [0; 8];
+    assert_eq!(server.recv(&mut rest).expect("buffered bytes"), 4);
+    assert_eq!(&rest[..4], b"rest");
+    assert_send_after_shutdown_fails(server.send(b"more"));
+}
+
+#[test]
+fn bufsock_over_a_borrowed_sock_shuts_down_both_halves() {
+    let pair = pair();
+    let server = BufSock::new(&pair.server);
+    server.shutdown(Shutdown::Both).expect("shutdown(Both)");
+    expect_eof(&pair.client);
+    assert_send_after_shutdown_fails(server.send(b"more"));
+    let invalid = Sock::default();
+    let err = BufSock::new(&invalid).shutdown_send().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected);
 }

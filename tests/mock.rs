@@ -214,16 +214,34 @@ fn send_complete_with_a_huge_timeout_still_waits_in_max_wait_steps() {
 }
 
 #[test]
-fn send_complete_reports_a_failed_wait() {
-    let mock = MockSock::new().wait_error(code::EBADF);
+fn send_complete_reports_a_failed_wait_with_how_much_was_sent() {
+    let mock = MockSock::new().sends([Ok(3)]).wait_error(code::EBADF);
     let err = mock
         .send_complete(DATA, 10 * SECOND, &mock.interrupt)
         .expect_err("the wait fails");
-    assert!(matches!(err, SockError::Wait { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SockError::SendWait {
+                sent: 3,
+                total: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.io_error().and_then(io::Error::raw_os_error),
+        Some(code::EBADF)
+    );
     assert_eq!(
         err.to_string(),
-        format!("wait(): {}", network_error_string(code::EBADF))
+        format!(
+            "wait(): {} (sent only 3 of 10 bytes before that)",
+            network_error_string(code::EBADF)
+        )
     );
+    assert!(err.received().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,6 +311,46 @@ fn recv_until_terminator_reports_a_read_shorter_than_its_peek() {
     );
     // The two bytes that were read are not lost.
     assert_eq!(err.received(), b"he");
+}
+
+#[test]
+fn recv_until_terminator_keeps_the_os_error_of_a_recv_that_fails_after_its_peek() {
+    // Two bytes a peek: the first two are read; a reset between the second peek and its
+    // read. The error is the OS's, code and all, with the two bytes read before it (Core's
+    // text would call it a read of 0 bytes, and the code would be lost).
+    let mock = MockSock::new()
+        .data(b"abcd\n")
+        .trickle(2)
+        .recv_fails_on(2, code::ECONNRESET);
+    let err = mock
+        .recv_until_terminator(b'\n', 10 * SECOND, &mock.interrupt, 100)
+        .expect_err("the read fails");
+    assert!(matches!(err, SockError::Recv { .. }), "{err:?}");
+    assert_eq!(
+        err.io_error().and_then(io::Error::raw_os_error),
+        Some(code::ECONNRESET)
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("recv(): {}", network_error_string(code::ECONNRESET))
+    );
+    assert_eq!(err.received(), b"ab");
+    assert_eq!(mock.unread(), b"cd\n", "the failed read consumed nothing");
+}
+
+#[test]
+fn recv_until_terminator_retries_a_read_that_would_block_after_its_peek() {
+    // A transient error between the peek and the read loses nothing and is no short read:
+    // the loop waits and reads the line.
+    let mock = MockSock::new()
+        .data(b"ab\n")
+        .recv_fails_on(1, code::EAGAIN)
+        .arriving(b"");
+    let line = mock
+        .recv_until_terminator(b'\n', 10 * SECOND, &mock.interrupt, 100)
+        .expect("the line, after a wait");
+    assert_eq!(line, b"ab");
+    assert_eq!(mock.waits().len(), 1);
 }
 
 #[test]
@@ -545,7 +603,13 @@ fn sock_errors_convert_to_io_errors_of_the_closest_kind() {
     let err = interrupted
         .recv_until_terminator(b'\n', 10 * SECOND, &interrupted.interrupt, 100)
         .expect_err("interrupted");
-    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::Interrupted);
+    // Other, as DeadlineIo's: std's loops retry `Interrupted` at once, forever.
+    let converted = io::Error::from(err);
+    assert_eq!(converted.kind(), io::ErrorKind::Other);
+    assert_eq!(
+        converted.to_string(),
+        "Receive interrupted (received 0 bytes without terminator before that)"
+    );
 
     let closed = MockSock::new().then(Drained::Eof);
     let err = closed
@@ -565,4 +629,88 @@ fn sock_errors_convert_to_io_errors_of_the_closest_kind() {
         .expect_err("reset");
     // The OS error itself, code and all.
     assert_eq!(io::Error::from(err).raw_os_error(), Some(code::ECONNRESET));
+}
+
+/// A `Write` that sends each buffer with `send_complete(..)?`, as a user would write one, and
+/// a `Read` that reads a line with `recv_until_terminator(..)?`; each counts its calls and
+/// fails the test past a bound, so a std loop that retries them without end fails here at
+/// once instead of spinning.
+struct CoreAdapter<'a> {
+    mock: &'a MockSock,
+    calls: usize,
+}
+
+impl CoreAdapter<'_> {
+    const MAX_CALLS: usize = 3;
+
+    fn count(&mut self) {
+        self.calls += 1;
+        assert!(
+            self.calls <= Self::MAX_CALLS,
+            "std retried an interrupted operation {} times",
+            self.calls
+        );
+    }
+}
+
+impl io::Write for CoreAdapter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.count();
+        self.mock
+            .send_complete(buf, 10 * SECOND, &self.mock.interrupt)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Read for CoreAdapter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.count();
+        let line =
+            self.mock
+                .recv_until_terminator(b'\n', 10 * SECOND, &self.mock.interrupt, buf.len())?;
+        buf[..line.len()].copy_from_slice(&line);
+        Ok(line.len())
+    }
+}
+
+#[test]
+fn std_loops_over_send_complete_and_recv_until_terminator_stop_at_an_interrupt() {
+    use std::io::{Read, Write};
+
+    // A peer that takes nothing, the interrupt set: write_all gets the interrupt as an error
+    // after one call, instead of retrying it.
+    let mock = MockSock::new();
+    mock.interrupt.interrupt();
+    let mut writer = CoreAdapter {
+        mock: &mock,
+        calls: 0,
+    };
+    let err = writer.write_all(DATA).expect_err("interrupted");
+    assert_eq!(writer.calls, 1);
+    assert_eq!(err.kind(), io::ErrorKind::Other);
+    assert_eq!(
+        err.to_string(),
+        "Send interrupted (sent only 0 of 10 bytes before that)"
+    );
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<SockError>());
+    assert!(inner.is_some_and(SockError::is_interrupted), "{err:?}");
+
+    // Nothing arrives, the interrupt set: read_exact and read_to_end stop the same way.
+    let mock = MockSock::new();
+    mock.interrupt.interrupt();
+    let mut reader = CoreAdapter {
+        mock: &mock,
+        calls: 0,
+    };
+    let err = reader.read_exact(&mut [0; 4]).expect_err("interrupted");
+    assert_eq!((err.kind(), reader.calls), (io::ErrorKind::Other, 1));
+    reader.calls = 0;
+    let err = reader
+        .read_to_end(&mut Vec::new())
+        .expect_err("interrupted");
+    assert_eq!((err.kind(), reader.calls), (io::ErrorKind::Other, 1));
 }

@@ -357,6 +357,55 @@ fn from_os_socket_adopts_in_non_blocking_mode() {
 
 #[cfg(unix)]
 #[test]
+fn adopt_makes_a_socket_non_blocking_and_says_so() {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let _serial = serial();
+    // SAFETY: a fresh socket that nothing else owns.
+    let socket = unsafe { bitcoin_sock::OsSocket::from_raw_fd(fd::new_socket()) };
+    let sock = Sock::adopt(socket).expect("a socket is adopted");
+    assert!(fd::is_non_blocking(sock.as_raw_fd()));
+}
+
+/// A descriptor the OS refuses to make non-blocking: an `O_PATH` one (`fcntl(F_SETFL)` answers
+/// `EBADF`), which closes like any other.
+#[cfg(target_os = "linux")]
+fn unadoptable() -> bitcoin_sock::OsSocket {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a C string literal; open(2) has no other precondition.
+    let fd = unsafe { libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    assert!(fd >= 0, "open(O_PATH): {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is fresh and owned by nothing else; only close(2) is asked of it here.
+    unsafe { bitcoin_sock::OsSocket::from_raw_fd(fd) }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn adopt_reports_a_refusal_and_closes_the_handle() {
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    let socket = unadoptable();
+    let fd = socket.as_raw_fd();
+    let err = Sock::adopt(socket).expect_err("O_PATH cannot be made non-blocking");
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
+    fd::assert_closed(fd);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn from_keeps_a_handle_it_cannot_make_non_blocking_as_its_docs_say() {
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    let socket = unadoptable();
+    let fd = socket.as_raw_fd();
+    let sock = Sock::from(socket);
+    assert_eq!(sock.as_raw_fd(), fd, "held as it is");
+    assert!(!fd::is_non_blocking(fd));
+    drop(sock);
+    fd::assert_closed(fd);
+}
+
+#[cfg(unix)]
+#[test]
 fn set_non_blocking_undoes_a_mode_change_made_through_get() {
     use std::os::fd::AsRawFd;
     let _serial = serial();

@@ -52,15 +52,15 @@ fn node_syncs_serves_and_drops_every_misbehaving_peer_for_its_reason() {
         ("inbound peer 1", "the peer closed the connection"),
         (
             "a peer on another network",
-            "bad magic f9beb4d9 where fabfb5da was expected",
+            "Header error: Wrong MessageStart f9beb4d9 received",
         ),
         (
             "a peer sending a corrupted message",
-            "bad checksum of \"version\"",
+            "Header error: Wrong checksum (version, 105 bytes)",
         ),
         (
             "a peer announcing an oversized message",
-            "\"version\" payload of 4000001 bytes is over the limit of 4000000 bytes",
+            "Header error: Size too large (version, 4000001 bytes)",
         ),
         (
             "a peer that never answers",
@@ -80,12 +80,15 @@ fn node_syncs_serves_and_drops_every_misbehaving_peer_for_its_reason() {
         ),
         (
             "inbound peer 2",
-            "bad magic f9beb4d9 where fabfb5da was expected",
+            "Header error: Wrong MessageStart f9beb4d9 received",
         ),
-        ("inbound peer 3", "bad checksum of \"ping\""),
+        (
+            "inbound peer 3",
+            "Header error: Wrong checksum (ping, 8 bytes)",
+        ),
         (
             "inbound peer 4",
-            "\"version\" payload of 4294967295 bytes is over the limit of 4000000 bytes",
+            "Header error: Size too large (version, 4294967295 bytes)",
         ),
         (
             "inbound peer 5",

@@ -13,12 +13,11 @@ mod p2p;
 
 use std::str::FromStr;
 
-use bitcoin_primitives::block::Version;
-use bitcoin_primitives::merkle_tree::TxMerkleNode;
-use bitcoin_primitives::{BlockTime, CompactTarget, Target};
-use p2p::chain::{
-    check_proof_of_work, derive_target, grind, target_to_hex, HeaderChain, HeaderError, PowError,
-};
+use bitcoin::block::Version;
+use bitcoin::consensus::encode;
+use bitcoin::hashes::Hash;
+use bitcoin::{CompactTarget, Target, TxMerkleNode};
+use p2p::chain::{check_proof_of_work, grind, target_to_hex, HeaderChain, HeaderError, PowError};
 use p2p::framing::{BlockHash, BlockHeader, MAX_HEADERS, MAX_LOCATOR};
 use p2p::network::{self, Network};
 
@@ -36,7 +35,12 @@ fn header_from_hex(hex: &str) -> BlockHeader {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect();
-    bitcoin_consensus_encoding::decode_from_slice(&bytes).unwrap()
+    encode::deserialize(&bytes).unwrap()
+}
+
+/// Core's `DeriveTarget` of compact `bits`, through the examples' `derive_target`.
+fn derive_target(bits: u32, pow_limit: Target) -> Result<Target, PowError> {
+    p2p::chain::derive_target(CompactTarget::from_consensus(bits), pow_limit)
 }
 
 // Mainnet headers: genesis, block 1, and block 32256, the first with a harder target than the
@@ -54,7 +58,7 @@ fn regtest_chain(count: u32) -> Vec<BlockHeader> {
                 version: Version::from_consensus(0x2000_0000),
                 prev_blockhash: prev,
                 merkle_root: TxMerkleNode::from_byte_array([height as u8; 32]),
-                time: BlockTime::from_u32(1_700_000_000 + height),
+                time: 1_700_000_000 + height,
                 bits: CompactTarget::from_consensus(0x207f_ffff),
                 nonce: 0,
             };
@@ -104,12 +108,12 @@ fn compact_bits_decode_to_the_targets_core_computes() {
     );
     // Small exponents shift the mantissa right (Core's SetCompact).
     assert_eq!(
-        derive_target(0x03123456, limit),
-        Ok(Target::from_unprefixed_hex("123456").unwrap())
+        derive_target(0x03123456, limit).map(target_to_hex),
+        Ok(format!("{:0>64}", "123456"))
     );
     assert_eq!(
-        derive_target(0x02123456, limit),
-        Ok(Target::from_unprefixed_hex("1234").unwrap())
+        derive_target(0x02123456, limit).map(target_to_hex),
+        Ok(format!("{:0>64}", "1234"))
     );
 }
 
@@ -137,8 +141,9 @@ fn compact_bits_that_core_refuses_are_refused() {
     // One step easier than mainnet's limit, and regtest's easiest target on mainnet.
     assert_eq!(derive_target(0x1d010000, limit), Err(PowError::AboveLimit));
     assert_eq!(derive_target(0x207fffff, limit), Err(PowError::AboveLimit));
-    // Regtest's own limit is 0x7fff...ff: 0x207fffff is within it, 0x20923456 is negative,
-    // 0x2100ffff is above it.
+    // Regtest's own limit is 0x7fffff00...00 (as nBits say it): 0x207fffff is within it,
+    // 0x20923456 is negative, 0x2100ffff is above it. rust-bitcoin's Target::from_compact
+    // alone would take the negative one as zero and a past-256-bit one as a small target.
     let regtest_limit = regtest().pow_limit();
     assert!(derive_target(0x207fffff, regtest_limit).is_ok());
     assert_eq!(
@@ -155,7 +160,10 @@ fn compact_bits_that_core_refuses_are_refused() {
 fn known_mainnet_headers_have_their_proof_of_work() {
     let limit = mainnet().pow_limit();
     let expected = [
-        (GENESIS, mainnet().genesis_hash),
+        (
+            GENESIS,
+            "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+        ),
         (
             BLOCK_1,
             "00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048",
@@ -168,12 +176,13 @@ fn known_mainnet_headers_have_their_proof_of_work() {
     for (hex, hash) in expected {
         let header = header_from_hex(hex);
         assert_eq!(header.block_hash().to_string(), hash);
-        assert_eq!(check_proof_of_work(&header, limit), Ok(()), "{hash}");
+        assert_eq!(
+            check_proof_of_work(&header, limit),
+            Ok(header.block_hash()),
+            "{hash}"
+        );
     }
-    assert_eq!(
-        header_from_hex(BLOCK_32256).bits.to_consensus_u32(),
-        0x1d00d86a
-    );
+    assert_eq!(header_from_hex(BLOCK_32256).bits.to_consensus(), 0x1d00d86a);
     assert_eq!(header_from_hex(BLOCK_1).prev_blockhash, mainnet().genesis());
 }
 
@@ -207,7 +216,10 @@ fn a_changed_mainnet_header_loses_its_proof_of_work() {
 #[test]
 fn regtest_headers_are_refused_on_mainnet() {
     let header = regtest_chain(1)[0];
-    assert_eq!(check_proof_of_work(&header, regtest().pow_limit()), Ok(()));
+    assert_eq!(
+        check_proof_of_work(&header, regtest().pow_limit()),
+        Ok(header.block_hash())
+    );
     assert_eq!(
         check_proof_of_work(&header, mainnet().pow_limit()),
         Err(PowError::AboveLimit)
@@ -320,7 +332,7 @@ fn chain_refuses_a_fork_off_its_tip() {
     chain.connect(&headers).unwrap();
     // Another block at height 3, on block 2.
     let mut rival = headers[2];
-    rival.time = BlockTime::from_u32(rival.time.to_u32() + 1);
+    rival.time += 1;
     let rival = grind(rival, regtest().pow_limit()).unwrap();
     assert_eq!(
         chain.connect(&[rival]),
@@ -391,7 +403,7 @@ fn getheaders_is_answered_from_the_first_known_locator_hash() {
     let mut server = HeaderChain::new(regtest());
     server.connect(&headers).unwrap();
     let genesis = regtest().genesis();
-    let zero = BlockHash::GENESIS_PREVIOUS_BLOCK_HASH;
+    let zero = BlockHash::all_zeros();
 
     // From genesis: a full answer of 2,000.
     let answer = server.headers_after(&[genesis], &zero);
@@ -423,8 +435,7 @@ fn a_client_syncs_4500_headers_in_three_rounds() {
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let answer =
-            server.headers_after(&client.locator(), &BlockHash::GENESIS_PREVIOUS_BLOCK_HASH);
+        let answer = server.headers_after(&client.locator(), &BlockHash::all_zeros());
         client.connect(answer).unwrap();
         if answer.len() < MAX_HEADERS {
             break;
@@ -432,4 +443,50 @@ fn a_client_syncs_4500_headers_in_three_rounds() {
     }
     assert_eq!(rounds, 3);
     assert_eq!((client.height(), client.tip()), (4_500, server.tip()));
+}
+
+#[test]
+fn a_chain_from_a_checkpoint_syncs_the_rest_and_locates_from_there() {
+    let headers = regtest_chain(3_000);
+    let mut server = HeaderChain::new(regtest());
+    server.connect(&headers).unwrap();
+    // A client that trusts block 1,000 (as the edge client's EDGE_CHECKPOINT says).
+    let checkpoint = headers[999].block_hash();
+    let mut client = HeaderChain::from_checkpoint(regtest(), 1_000, checkpoint);
+    assert_eq!(
+        (client.base(), client.height(), client.tip()),
+        (1_000, 1_000, checkpoint)
+    );
+    assert_eq!(client.locator(), [checkpoint]);
+    assert_eq!(client.header(1_000), None);
+    assert_eq!(client.hash_at(1_000), Some(checkpoint));
+    assert_eq!(client.hash_at(999), None);
+    // Headers below the checkpoint do not connect: nothing to build them on.
+    assert!(matches!(
+        client.connect(&headers[..5]),
+        Err(HeaderError::NotConnected {
+            tip_height: 1_000,
+            ..
+        })
+    ));
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let answer = server.headers_after(&client.locator(), &BlockHash::all_zeros());
+        client.connect(answer).unwrap();
+        if answer.len() < MAX_HEADERS {
+            break;
+        }
+    }
+    assert_eq!(rounds, 2);
+    assert_eq!((client.height(), client.tip()), (3_000, server.tip()));
+    assert_eq!(client.header(1_001), Some(&headers[1_000]));
+    assert_eq!(client.hash_at(3_000), Some(server.tip()));
+    assert_eq!(*client.locator().last().unwrap(), checkpoint);
+    // Served from the checkpoint on: a locator it does not know starts after the checkpoint.
+    let unknown = BlockHash::from_byte_array([7; 32]);
+    assert_eq!(
+        client.headers_after(&[unknown], &BlockHash::all_zeros()),
+        &headers[1_000..3_000]
+    );
 }

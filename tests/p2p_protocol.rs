@@ -15,13 +15,16 @@ mod p2p;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bitcoin_primitives::block::Version;
-use bitcoin_primitives::merkle_tree::TxMerkleNode;
-use bitcoin_primitives::{BlockTime, CompactTarget};
+use bitcoin::block::Version;
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::{Magic, ServiceFlags};
+use bitcoin::{CompactTarget, TxMerkleNode};
 use p2p::chain::{check_proof_of_work, grind, HeaderChain, HeaderError, PowError};
 use p2p::framing::{
-    encode_headers, encode_message, BlockHeader, FrameError, MessageHeader, NetAddress,
-    VersionMessage, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD, PROTOCOL_VERSION,
+    encode_message, version_message, BlockHeader, FrameError, MessageHeader, VersionFields,
+    HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
 use p2p::network::{self, Network};
 use p2p::protocol::{Identity, Peer, PeerError, PeerEvent, Timeouts, MAX_RECEIVE_BUFFER};
@@ -40,7 +43,7 @@ fn regtest() -> &'static Network {
 fn identity(nonce: u64) -> Identity {
     Identity {
         user_agent: format!("/test:{nonce}/"),
-        services: 1,
+        services: ServiceFlags::NETWORK,
         nonce,
         timestamp: 1_700_000_000,
     }
@@ -57,7 +60,7 @@ fn mined_chain(count: u32) -> HeaderChain {
             version: Version::from_consensus(0x2000_0000),
             prev_blockhash: chain.tip(),
             merkle_root: TxMerkleNode::from_byte_array([height as u8; 32]),
-            time: BlockTime::from_u32(1_700_000_000 + height),
+            time: 1_700_000_000 + height,
             bits: CompactTarget::from_consensus(0x207f_ffff),
             nonce: 0,
         };
@@ -207,39 +210,42 @@ fn messages_split_at_every_byte_are_handled_the_same() {
 #[test]
 fn wrong_magic_is_refused_from_the_first_header() {
     let mut pair = Pair::new(mined_chain(1));
-    let mainnet = network::NETWORKS[0].magic;
-    let bytes = encode_message(mainnet, "version", &[]);
+    let mainnet = network::NETWORKS[0].magic();
+    let bytes = encode_message(mainnet, NetworkMessage::Verack);
     let err = pair.client_receives(&bytes).unwrap_err();
     assert_eq!(
         err,
         PeerError::Frame(FrameError::BadMagic {
-            expected: regtest().magic,
+            expected: Magic::REGTEST,
             found: mainnet
         })
     );
     assert_eq!(
         err.to_string(),
-        "bad magic f9beb4d9 where fabfb5da was expected"
+        "Header error: Wrong MessageStart f9beb4d9 received"
     );
 }
 
 #[test]
 fn bad_checksum_is_refused() {
     let mut pair = Pair::new(mined_chain(1));
-    let mut bytes = encode_message(regtest().magic, "ping", &7u64.to_le_bytes());
+    let mut bytes = encode_message(regtest().magic(), NetworkMessage::Ping(7));
     bytes[HEADER_LEN] ^= 1;
     let err = pair.server_receives(&bytes).unwrap_err();
     assert!(matches!(
         err,
         PeerError::Frame(FrameError::BadChecksum { .. })
     ));
-    assert!(err.to_string().starts_with("bad checksum of \"ping\""));
+    assert!(err
+        .to_string()
+        .starts_with("Header error: Wrong checksum (ping, 8 bytes)"));
 }
 
 #[test]
 fn oversized_message_is_refused_before_its_payload_is_buffered() {
     let mut pair = Pair::new(mined_chain(1));
-    let mut header = MessageHeader::new(regtest().magic, "headers", &[]);
+    let empty = encode_message(regtest().magic(), NetworkMessage::Headers(Vec::new()));
+    let mut header = MessageHeader::of(&empty).unwrap();
     header.length = MAX_PAYLOAD + 1;
     let mut bytes = header.encode().to_vec();
     // Payload bytes after it: never buffered, the header alone is refused.
@@ -259,19 +265,22 @@ fn oversized_message_is_refused_before_its_payload_is_buffered() {
 fn receive_buffer_holds_at_most_one_message() {
     let mut pair = Pair::new(mined_chain(1));
     handshake(&mut pair);
-    // An ignored message of 1 MB, then a ping, arriving in 64 KiB reads.
-    let magic = regtest().magic;
-    let mut stream = encode_message(magic, "inv", &vec![0; 1 << 20]);
-    stream.extend_from_slice(&encode_message(magic, "ping", &9u64.to_le_bytes()));
+    // An ignored message of about 1 MB (an inv of 29,000 blocks), then a ping, arriving in
+    // 64 KiB reads.
+    let magic = regtest().magic();
+    let inv = vec![Inventory::Block(regtest().genesis()); 29_000];
+    let mut stream = encode_message(magic, NetworkMessage::Inv(inv));
+    let inv_len = stream.len();
+    stream.extend_from_slice(&encode_message(magic, NetworkMessage::Ping(9)));
     for chunk in stream.chunks(64 * 1024) {
         pair.client_receives(chunk).unwrap();
-        assert!(pair.client.buffered() <= HEADER_LEN + (1 << 20));
+        assert!(pair.client.buffered() <= inv_len);
         assert!(pair.client.buffered() <= MAX_RECEIVE_BUFFER);
     }
     assert_eq!(pair.client.buffered(), 0);
     // The ping was answered with its nonce, after the getheaders of the sync.
     let outbox = pair.client.take_outbox();
-    let pong = encode_message(magic, "pong", &9u64.to_le_bytes());
+    let pong = encode_message(magic, NetworkMessage::Pong(9));
     assert!(outbox.ends_with(&pong));
 }
 
@@ -287,7 +296,7 @@ fn invalid_header_is_refused_with_the_reason() {
     while check_proof_of_work(&headers[2], pow_limit).is_ok() {
         headers[2].nonce = headers[2].nonce.wrapping_add(1);
     }
-    let bytes = encode_message(regtest().magic, "headers", &encode_headers(&headers));
+    let bytes = encode_message(regtest().magic(), NetworkMessage::Headers(headers.clone()));
     let err = pair.client_receives(&bytes).unwrap_err();
     assert_eq!(
         err,
@@ -310,7 +319,7 @@ fn full_answers_that_get_nowhere_are_refused() {
         .collect();
     let mut pair = Pair::new(HeaderChain::new(regtest()));
     handshake(&mut pair);
-    let bytes = encode_message(regtest().magic, "headers", &encode_headers(&headers));
+    let bytes = encode_message(regtest().magic(), NetworkMessage::Headers(headers.clone()));
     pair.client_receives(&bytes).unwrap();
     assert_eq!(pair.client_chain.height(), 2_000);
     // The same 2,000 again, as if our locator were ignored.
@@ -323,18 +332,16 @@ fn full_answers_that_get_nowhere_are_refused() {
 fn a_version_with_our_own_nonce_is_ourselves() {
     let chain = HeaderChain::new(regtest());
     let mut peer = Peer::inbound(regtest(), identity(5), TIMEOUTS, Instant::now());
-    let version = VersionMessage {
-        version: PROTOCOL_VERSION,
-        services: 0,
+    let version = version_message(VersionFields {
+        services: ServiceFlags::NONE,
         timestamp: 0,
-        receiver: NetAddress::UNSPECIFIED,
-        sender: NetAddress::UNSPECIFIED,
+        receiver: None,
         nonce: 5,
         user_agent: String::new(),
         start_height: 0,
         relay: false,
-    };
-    let bytes = encode_message(regtest().magic, "version", &version.encode());
+    });
+    let bytes = encode_message(regtest().magic(), NetworkMessage::Version(version));
     let mut chain = chain;
     let err = peer
         .receive(&bytes, &mut chain, Instant::now(), &mut Vec::new())

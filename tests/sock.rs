@@ -221,6 +221,16 @@ fn release_hands_over_an_open_socket_that_from_adopts_again() {
 }
 
 #[test]
+fn adopt_takes_a_released_socket_back_and_reports_success() {
+    let mut pair = pair();
+    let socket = pair.client.release().expect("a valid sock");
+    let client = Sock::adopt(socket).expect("adopted");
+    assert_non_blocking(&client);
+    send_all(&client, b"adopted");
+    assert_eq!(recv_exactly(&pair.server, 7), b"adopted");
+}
+
+#[test]
 fn get_lends_the_socket_without_giving_it_up() {
     let pair = pair();
     assert!(pair.client.get().is_some());

@@ -11,7 +11,7 @@ use std::error::Error as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
-use bitcoin_sock::socks5::IntrRecvError;
+use bitcoin_sock::IntrRecvError;
 use bitcoin_sock::{
     BufSock, DeadlineIo, Sock, SockError, SockEvent, SockIo, ThreadInterrupt, MAX_WAIT_FOR_IO,
 };
@@ -326,6 +326,31 @@ fn deadline_write_all_wraps_a_permanent_error_with_the_counts() {
         other => panic!("expected SockError::Send, got {other:?}"),
     }
     assert_eq!(mock.sent(), b"abc");
+}
+
+#[test]
+fn deadline_write_all_over_a_failed_wait_says_how_much_was_sent() {
+    let mock = MockSock::new().sends([Ok(3)]).wait_error(code::EBADF);
+    let err = mock
+        .with_deadline(TIMEOUT, &mock.interrupt)
+        .write_all(b"abcdef")
+        .unwrap_err();
+    assert_eq!(err.kind(), io::Error::from_raw_os_error(code::EBADF).kind());
+    match inner::<SockError>(&err) {
+        SockError::SendWait {
+            source,
+            sent: 3,
+            total: 6,
+        } => assert_eq!(source.raw_os_error(), Some(code::EBADF)),
+        other => panic!("expected SockError::SendWait with the counts, got {other:?}"),
+    }
+    // write returns the OS error itself, as for a failed send.
+    let mock = MockSock::new().wait_error(code::EBADF);
+    let err = mock
+        .with_deadline(TIMEOUT, &mock.interrupt)
+        .write(b"x")
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(code::EBADF));
 }
 
 #[test]

@@ -24,23 +24,32 @@ pub fn assert_refused(err: &io::Error, op: &str, preposition: &str, target: &str
     assert!(err.to_string().starts_with(&prefix), "{err}");
 }
 
+/// What a refusal of the network reads like on WASI after the operation and its target:
+/// Core's words and wasi-libc's `EACCES`, then that the host refused and what grants access in
+/// wasmtime, `Permission denied (2); the WASI host refused network access (wasmtime run grants
+/// it with -S inherit-network=y)`.
+pub fn refusal_text() -> String {
+    format!(
+        "{}; the WASI host refused network access (wasmtime run grants it with \
+         -S inherit-network=y)",
+        network_error_string(libc::EACCES)
+    )
+}
+
 /// [`assert_refused`], with wasi-libc's `EACCES` inside and the whole text:
-/// `"<op>() <preposition> <target> failed: Permission denied (2)"`.
+/// `"<op>() <preposition> <target> failed: "` and [`refusal_text`].
 #[track_caller]
 pub fn assert_refused_with_eacces(err: &io::Error, op: &str, preposition: &str, target: &str) {
     assert_refused(err, op, preposition, target);
     assert_eq!(os_error_code(err), Some(libc::EACCES), "{err}");
     assert_eq!(
         err.to_string(),
-        format!(
-            "{op}() {preposition} {target} failed: {}",
-            network_error_string(libc::EACCES)
-        )
+        format!("{op}() {preposition} {target} failed: {}", refusal_text())
     );
 }
 
 /// Asserts the policy's refusal of a connect to `addr`: [`SockError::Connect`] naming it,
-/// `PermissionDenied` with wasi-libc's `EACCES`, Core's text, and not a timeout.
+/// `PermissionDenied` with wasi-libc's `EACCES`, [`refusal_text`], and not a timeout.
 #[track_caller]
 pub fn assert_connect_refused(err: &SockError, addr: SocketAddr) {
     let SockError::Connect {
@@ -55,10 +64,7 @@ pub fn assert_connect_refused(err: &SockError, addr: SocketAddr) {
     assert_eq!(source.raw_os_error(), Some(libc::EACCES));
     assert_eq!(
         err.to_string(),
-        format!(
-            "connect() to {addr} failed: {}",
-            network_error_string(libc::EACCES)
-        )
+        format!("connect() to {addr} failed: {}", refusal_text())
     );
     assert!(!err.is_timeout());
 }

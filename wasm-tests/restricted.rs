@@ -1,6 +1,6 @@
 //! A host that allows no network, as an edge platform may: every operation fails with
-//! `PermissionDenied` and a message that names the operation and the address, and nothing
-//! traps, panics or leaks.
+//! `PermissionDenied` and a message that names the operation and the address, says that the
+//! WASI host refused and what grants access in wasmtime, and nothing traps, panics or leaks.
 //!
 //! Not part of `cargo test`'s default set (`test = false`): it needs a runner that denies the
 //! network, and `scripts/test-all.sh` runs it under three of them, with the runner overridden
@@ -88,8 +88,8 @@ fn name_lookup_is_permission_denied_and_names_the_host() {
         assert_eq!(
             err.to_string(),
             format!(
-                "resolve() of {host:?} failed: failed to look up address information: the host \
-                 allows no name lookup (permanent-resolver-failure)"
+                "resolve() of {host:?} failed: Permission denied; the WASI host refused name \
+                 lookup (wasmtime run grants it with -S allow-ip-name-lookup=y)"
             )
         );
     }

@@ -37,9 +37,11 @@ fn try_again_codes_are_wasi_libc_values() {
 }
 
 #[test]
-fn network_error_string_uses_wasi_libc_texts() {
+fn network_error_string_has_wasi_libc_numbers_and_the_words_of_every_host() {
     assert_eq!(network_error_string(14), "Connection refused (14)");
     assert_eq!(network_error_string(15), "Connection reset by peer (15)");
+    // wasi-libc's own text is "Address in use".
+    assert_eq!(network_error_string(3), "Address already in use (3)");
 }
 
 #[test]
@@ -140,13 +142,16 @@ fn raw_wasi_sockets_are_adopted_in_their_state() {
     raw.start_listen().unwrap();
     raw.finish_listen().unwrap();
     let listener = Sock::from(raw);
-    assert!(listener.get().unwrap().tcp_socket().is_listening());
+    // SAFETY: a query, no resource made from the socket.
+    assert!(unsafe { listener.get().unwrap().tcp_socket() }.is_listening());
 
     let client = Sock::connect(listener.local_addr().unwrap(), TIMEOUT).unwrap();
     listener.wait(TIMEOUT, SockEvent::RECV).unwrap();
 
     // An accepted socket with its streams, taken with the raw API, adopted as connected.
-    let raw_listener = listener.get().unwrap().tcp_socket();
+    // SAFETY: the accepted socket and its streams are adopted at once, so none outlives the
+    // listener's `Sock`; a listener's state does not change by accepting.
+    let raw_listener = unsafe { listener.get().unwrap().tcp_socket() };
     let server = Sock::from(raw_listener.accept().unwrap());
     client.send(b"hello").unwrap();
     let mut buf = [0u8; 5];
@@ -213,4 +218,27 @@ fn raw_wasi_sockets_are_adopted_in_their_state() {
         }
     }
     assert_eq!(&buf, b"hello");
+}
+
+/// What the safe API lends on WASI cannot trap the component: `get` gives a socket with no
+/// raw resource (its `wasi:sockets/tcp` socket only through an `unsafe` call), and a socket
+/// whose pollables the backend made (by waits) drops in any order: released and dropped,
+/// adopted again and dropped, reset, or dropped while listening.
+#[test]
+fn sockets_from_the_safe_api_drop_without_trapping_in_any_state() {
+    let listener = Sock::bind_listen("127.0.0.1:0".parse().unwrap(), 8).unwrap();
+    let (mut client, mut server) = pair();
+    // Every pollable subscribed: the socket's (connect), the streams' (RECV and SEND).
+    for sock in [&listener, &client, &server] {
+        sock.wait(Duration::ZERO, SockEvent::RECV | SockEvent::SEND)
+            .unwrap();
+    }
+    let _ = format!("{:?}", client.get().unwrap());
+    drop(client.release().unwrap());
+    client = Sock::from(server.release().unwrap());
+    client.wait(Duration::ZERO, SockEvent::RECV).unwrap();
+    client.reset();
+    drop(listener);
+    server = Sock::default();
+    assert!(!server.is_valid() && !client.is_valid());
 }

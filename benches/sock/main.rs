@@ -11,7 +11,8 @@
 //!
 //! Workloads (names for the command line): `bulk`, `pingpong`, `terminator`, `wait_many`,
 //! `memory`, `unix` (native Unix only: Unix-domain sockets), `bufsock`, `sockman` (`SockMan`:
-//! idle-many, echo, memory; in wasm also the host's `poll` alone). Each measurement runs
+//! idle-many, echo, memory; in wasm also the host's `poll` alone), `close` (dropping a sock
+//! whose send buffer is full, beside one that is not). Each measurement runs
 //! several rounds (3 to 15), ours and the baseline alternating,
 //! and the best round of each is kept (noise only ever adds time). Natively the two threads of
 //! a measurement are pinned to CPUs (Linux), the same way for ours and the baseline.
@@ -28,6 +29,7 @@
 
 mod bufsock;
 mod bulk;
+mod close;
 mod harness;
 mod memory;
 mod pingpong;
@@ -81,6 +83,10 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "sockman",
         run: sockman::run,
+    },
+    Workload {
+        name: "close",
+        run: close::run,
     },
 ];
 

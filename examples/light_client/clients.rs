@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bitcoin::p2p::ServiceFlags;
 use bitcoin_sock::sockman::{Handler, Id, SockMan};
 
 use crate::p2p::chain::HeaderChain;
@@ -168,7 +169,7 @@ pub fn run(
         let chain = HeaderChain::new(network);
         let identity = Identity {
             user_agent: user_agent.to_owned(),
-            services: 0,
+            services: ServiceFlags::NONE,
             nonce: crate::random_u64(),
             timestamp: crate::unix_time(),
         };

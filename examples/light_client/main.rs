@@ -35,16 +35,18 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::ServiceFlags;
 use bitcoin_sock::socks5::IntrRecvError;
-use bitcoin_sock::{resolve, Sock, SockError, SockIo, ThreadInterrupt};
+use bitcoin_sock::{Sock, SockError, SockIo, ThreadInterrupt};
 
 use p2p::chain::{HeaderChain, HeaderError};
 use p2p::framing::{
-    self, decode_headers, decode_nonce, encode_message, encode_nonce, BlockHash, BlockHeader,
-    FrameError, GetHeaders, Message, MessageHeader, NetAddress, VersionMessage, HEADER_LEN,
-    MAX_HEADERS, PROTOCOL_VERSION,
+    command_of, decode_message, encode_message, get_headers, version_message, BlockHeader,
+    FrameError, MessageHeader, VersionFields, HEADER_LEN, MAX_HEADERS,
 };
-use p2p::network::{self, split_host_port, Network};
+use p2p::network::{self, resolve_target, Network};
 use peer::{EmbeddedPeer, Fault, PumpingSock};
 
 /// What this client calls itself in its `version` message (BIP 14).
@@ -106,7 +108,7 @@ fn main() -> ExitCode {
     println!(
         "network: {} (magic {}, default port {})",
         network.name,
-        framing::to_hex(&network.magic),
+        network.magic(),
         network.default_port
     );
     let result = match (target, clients) {
@@ -180,11 +182,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
 
 /// Talks to a real node.
 fn remote(network: &'static Network, target: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let (host, port) = split_host_port(target, network.default_port)?;
-    let addresses = resolve(host, port)?;
-    let addr = *addresses
-        .first()
-        .ok_or(format!("{host} resolved to no address"))?;
+    let addr = resolve_target(target, network.default_port)?;
     let started = Instant::now();
     let sock = Sock::connect(addr, TIMEOUTS.connect).map_err(ClientError::Connect)?;
     println!("connected to {addr}");
@@ -205,10 +203,7 @@ fn many(
     target: &str,
     count: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let (host, port) = split_host_port(target, network.default_port)?;
-    let addr = *resolve(host, port)?
-        .first()
-        .ok_or(format!("{host} resolved to no address"))?;
+    let addr = resolve_target(target, network.default_port)?;
     clients::run(
         network,
         addr,
@@ -390,46 +385,43 @@ impl<'a, S: SockIo> Session<'a, S> {
 
     fn handshake(&self, peer_addr: SocketAddr) -> Result<(), ClientError> {
         let deadline = deadline_after(self.io.now(), self.timeouts.handshake);
-        let version = VersionMessage {
-            version: PROTOCOL_VERSION,
-            services: 0,
+        let version = version_message(VersionFields {
+            services: ServiceFlags::NONE,
             timestamp: unix_time(),
-            receiver: NetAddress::from_socket_addr(peer_addr),
-            sender: NetAddress::UNSPECIFIED,
+            receiver: Some(peer_addr),
             nonce: random_u64(),
             user_agent: USER_AGENT.to_owned(),
             start_height: 0,
             relay: false,
-        };
-        self.send("version", &version.encode())?;
+        });
+        let nonce = version.nonce;
         self.say(format_args!("-> version ({})", describe_version(&version)));
+        self.send(NetworkMessage::Version(version))?;
 
-        let mut peer_version = None;
+        let mut peer_version = false;
         let mut verack = false;
-        while peer_version.is_none() || !verack {
-            let message = self.receive(deadline, Phase::Handshake)?;
-            match message.command.as_str() {
-                "version" if peer_version.is_none() => {
-                    let theirs = VersionMessage::decode(&message.payload)?;
+        while !peer_version || !verack {
+            match self.receive(deadline, Phase::Handshake)? {
+                NetworkMessage::Version(theirs) if !peer_version => {
                     self.say(format_args!("<- version ({})", describe_version(&theirs)));
-                    if theirs.nonce == version.nonce {
+                    if theirs.nonce == nonce {
                         return Err(ClientError::Protocol("connected to ourselves".to_owned()));
                     }
-                    self.send("verack", &[])?;
+                    self.send(NetworkMessage::Verack)?;
                     self.say(format_args!("-> verack"));
-                    peer_version = Some(theirs);
+                    peer_version = true;
                 }
-                "verack" if peer_version.is_some() => {
+                NetworkMessage::Verack if peer_version => {
                     self.say(format_args!("<- verack"));
                     verack = true;
                 }
-                "version" | "verack" => {
+                message @ (NetworkMessage::Version(_) | NetworkMessage::Verack) => {
                     return Err(ClientError::Protocol(format!(
                         "unexpected {:?} during the handshake",
-                        message.command
+                        command_of(&message)
                     )));
                 }
-                _ => self.handle_other(&message)?,
+                other => self.handle_other(&other)?,
             }
         }
         Ok(())
@@ -442,12 +434,8 @@ impl<'a, S: SockIo> Session<'a, S> {
         let mut chain = HeaderChain::new(self.network);
         for round in 1.. {
             let locator = chain.locator();
-            let request = GetHeaders {
-                version: PROTOCOL_VERSION as u32,
-                locator,
-                stop: BlockHash::GENESIS_PREVIOUS_BLOCK_HASH,
-            };
-            self.send("getheaders", &request.encode())?;
+            let hashes = locator.len();
+            self.send(get_headers(locator))?;
             if chain.height() == 0 {
                 self.say(format_args!(
                     "-> getheaders (locator: genesis {}, stop: zero)",
@@ -455,8 +443,8 @@ impl<'a, S: SockIo> Session<'a, S> {
                 ));
             } else {
                 self.say(format_args!(
-                    "-> getheaders (locator: {} hashes from the tip at height {}, stop: zero)",
-                    request.locator.len(),
+                    "-> getheaders (locator: {hashes} hashes from the tip at height {}, stop: \
+                     zero)",
                     chain.height()
                 ));
             }
@@ -500,57 +488,53 @@ impl<'a, S: SockIo> Session<'a, S> {
     fn receive_headers(&self) -> Result<Vec<BlockHeader>, ClientError> {
         let deadline = deadline_after(self.io.now(), self.timeouts.headers);
         loop {
-            let message = self.receive(deadline, Phase::Headers)?;
-            if message.command != "headers" {
-                self.handle_other(&message)?;
-                continue;
+            match self.receive(deadline, Phase::Headers)? {
+                NetworkMessage::Headers(headers) => return Ok(headers),
+                other => self.handle_other(&other)?,
             }
-            return Ok(decode_headers(&message.payload)?);
         }
     }
 
     /// Answers `ping`; ignores the rest (`sendheaders`, `sendcmpct`, `feefilter`, `inv`, ...).
-    fn handle_other(&self, message: &Message) -> Result<(), ClientError> {
-        if message.command == "ping" {
+    fn handle_other(&self, message: &NetworkMessage) -> Result<(), ClientError> {
+        if let NetworkMessage::Ping(nonce) = message {
             self.say(format_args!("<- ping"));
-            // Pings from before BIP 31 have no nonce and want no pong.
-            if let Some(nonce) = decode_nonce(&message.payload)? {
-                self.send("pong", &encode_nonce(nonce))?;
-                self.say(format_args!("-> pong"));
-            }
+            self.send(NetworkMessage::Pong(*nonce))?;
+            self.say(format_args!("-> pong"));
         } else {
-            self.say(format_args!(
-                "<- {} ({} bytes, ignored)",
-                message.command,
-                message.payload.len()
-            ));
+            self.say(format_args!("<- {} (ignored)", command_of(message)));
         }
         Ok(())
     }
 
-    fn send(&self, command: &'static str, payload: &[u8]) -> Result<(), ClientError> {
-        let bytes = encode_message(self.network.magic, command, payload);
+    fn send(&self, message: NetworkMessage) -> Result<(), ClientError> {
+        let command = message.cmd();
+        let bytes = encode_message(self.network.magic(), message);
         self.io
             .send_complete(&bytes, self.timeouts.send, &self.interrupt)
             .map_err(|source| ClientError::Send { command, source })
     }
 
-    /// The next message: its header, checked (magic, command, length cap) before the payload
-    /// is allocated, then the payload, checked against the header's checksum.
-    fn receive(&self, deadline: Option<Instant>, phase: Phase) -> Result<Message, ClientError> {
+    /// The next message: its 24-byte header, checked (magic, length cap) before the payload
+    /// is allocated, then the payload; rust-bitcoin decodes the whole message once the checksum
+    /// matched.
+    fn receive(
+        &self,
+        deadline: Option<Instant>,
+        phase: Phase,
+    ) -> Result<NetworkMessage, ClientError> {
         let mut header = [0u8; HEADER_LEN];
         self.recv_exact(&mut header, deadline, phase, || {
             "a message header".to_owned()
         })?;
-        let header = MessageHeader::decode(&header, self.network.magic)?;
-        let command = header.command()?.to_owned();
-        // At most MAX_PAYLOAD (32 MiB): MessageHeader::decode checked it.
-        let mut payload = vec![0u8; header.length as usize];
-        self.recv_exact(&mut payload, deadline, phase, || {
-            format!("the {command:?} payload")
+        let header = MessageHeader::decode(&header, self.network.magic())?;
+        // At most MAX_PAYLOAD (4 MB): MessageHeader::decode checked it.
+        let mut bytes = vec![0u8; HEADER_LEN + header.length as usize];
+        bytes[..HEADER_LEN].copy_from_slice(&header.encode());
+        self.recv_exact(&mut bytes[HEADER_LEN..], deadline, phase, || {
+            format!("the {:?} payload", header.command_lossy())
         })?;
-        header.verify(&payload)?;
-        Ok(Message { command, payload })
+        Ok(decode_message(&header, &bytes)?)
     }
 
     /// Fills `buf` from the socket by `deadline`: `read_exact` through the crate's deadline
@@ -624,7 +608,11 @@ impl Phase {
 fn describe_version(version: &VersionMessage) -> String {
     format!(
         "protocol {}, services {}, user agent {:?}, start height {}, relay {}",
-        version.version, version.services, version.user_agent, version.start_height, version.relay
+        version.version,
+        version.services.to_u64(),
+        version.user_agent,
+        version.start_height,
+        version.relay
     )
 }
 

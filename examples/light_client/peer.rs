@@ -14,24 +14,22 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+use bitcoin::p2p::message_compact_blocks::SendCmpct;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::ServiceFlags;
 use bitcoin_sock::{Events, Sock, SockEvent, SockIo};
 
-use bitcoin_primitives::block::Version;
-use bitcoin_primitives::merkle_tree::TxMerkleNode;
-use bitcoin_primitives::BlockTime;
-
-use crate::p2p::chain::{check_proof_of_work, grind, HeaderChain};
+use crate::p2p::chain::{check_proof_of_work, grind, mine_chain, HeaderChain};
 use crate::p2p::framing::{
-    decode_nonce, encode_headers, encode_message, encode_nonce, parse_message, sha256d, BlockHash,
-    BlockHeader, GetHeaders, Message, MessageHeader, NetAddress, VersionMessage, HEADER_LEN,
-    MAX_PAYLOAD, PROTOCOL_VERSION,
+    command_of, encode_message, parse_message, version_message, BlockHash, BlockHeader,
+    MessageHeader, VersionFields, HEADER_LEN, MAX_PAYLOAD, PROTOCOL_VERSION,
 };
 use crate::p2p::network::{Network, NETWORKS};
 
 const USER_AGENT: &str = "/embedded-peer:0.1.0/";
-
-/// `NODE_NETWORK | NODE_WITNESS`: what a full node offers.
-const SERVICES: u64 = 1 | 8;
 
 /// Headers in the made-up chain: two full `headers` answers and part of a third.
 const CHAIN_LENGTH: u32 = 4_500;
@@ -96,7 +94,7 @@ pub struct PeerReport {
     pong_matched: Option<bool>,
     /// Each `getheaders` request, the height its locator's first known hash is at, and how
     /// many headers answered it.
-    getheaders: Vec<(GetHeaders, Option<u32>, usize)>,
+    getheaders: Vec<(GetHeadersMessage, Option<u32>, usize)>,
     genesis: BlockHash,
     problems: Vec<String>,
 }
@@ -124,14 +122,14 @@ impl PeerReport {
         for (request, fork_height, answered) in &self.getheaders {
             lines.push(format!(
                 "getheaders (locator: {}, stop: {}), answered with {answered} headers",
-                match (request.locator.as_slice(), fork_height) {
+                match (request.locator_hashes.as_slice(), fork_height) {
                     ([only], _) if *only == self.genesis => "genesis".to_owned(),
                     (locator, Some(height)) => {
                         format!("{} hashes from height {height}", locator.len())
                     }
                     (locator, None) => format!("{} hashes, none known", locator.len()),
                 },
-                if request.stop == BlockHash::GENESIS_PREVIOUS_BLOCK_HASH {
+                if request.stop_hash == BlockHash::all_zeros() {
                     "zero"
                 } else {
                     "not zero"
@@ -155,8 +153,7 @@ impl PeerReport {
         // The first request starts at genesis; each later one at the tip the one before
         // reached, and the last one gets fewer than a full answer.
         let getheaders_ok = self.getheaders.first().is_some_and(|(request, _, _)| {
-            request.locator == [self.genesis]
-                && request.stop == BlockHash::GENESIS_PREVIOUS_BLOCK_HASH
+            request.locator_hashes == [self.genesis] && request.stop_hash == BlockHash::all_zeros()
         }) && self
             .getheaders
             .last()
@@ -211,7 +208,7 @@ impl EmbeddedPeer {
             hang_up_when_sent: false,
             finished: false,
             ping_nonce: crate::random_u64(),
-            chain: made_up_chain(network, CHAIN_LENGTH)?,
+            chain: mine_chain(network, CHAIN_LENGTH).map_err(io::Error::other)?,
             report: PeerReport {
                 client_version: None,
                 verack: false,
@@ -289,7 +286,7 @@ impl EmbeddedPeer {
             }
         }
         loop {
-            match parse_message(&self.inbound, self.network.magic) {
+            match parse_message(&self.inbound, self.network.magic()) {
                 Ok(Some((message, used))) => {
                     self.inbound.drain(..used);
                     self.handle(message);
@@ -330,9 +327,9 @@ impl EmbeddedPeer {
         Ok(())
     }
 
-    fn queue(&mut self, command: &str, payload: &[u8]) {
+    fn queue(&mut self, message: NetworkMessage) {
         self.outbound
-            .extend_from_slice(&encode_message(self.network.magic, command, payload));
+            .extend_from_slice(&encode_message(self.network.magic(), message));
     }
 
     /// Notes a problem and closes the connection once what is queued is sent.
@@ -341,59 +338,52 @@ impl EmbeddedPeer {
         self.hang_up_when_sent = true;
     }
 
-    fn handle(&mut self, message: Message) {
-        match message.command.as_str() {
-            "version" => match VersionMessage::decode(&message.payload) {
-                Ok(version) => {
-                    self.report.client_version = Some(version);
-                    self.answer_version();
-                }
-                Err(err) => self.hang_up(format!("bad version: {err}")),
-            },
-            "verack" => {
+    fn handle(&mut self, message: NetworkMessage) {
+        match message {
+            NetworkMessage::Version(version) => {
+                self.report.client_version = Some(version);
+                self.answer_version();
+            }
+            NetworkMessage::Verack => {
                 self.report.verack = true;
                 // What a node sends once the handshake is done (BIP 130, BIP 152, BIP 133):
                 // all to be ignored by a light client, but the ping.
-                self.queue("sendheaders", &[]);
-                let mut sendcmpct = vec![0u8];
-                sendcmpct.extend_from_slice(&2u64.to_le_bytes());
-                self.queue("sendcmpct", &sendcmpct);
-                self.queue("ping", &encode_nonce(self.ping_nonce));
-                self.queue("feefilter", &1000u64.to_le_bytes());
-                // Announce the tip (MSG_BLOCK = 2).
-                let mut inv = vec![1u8];
-                inv.extend_from_slice(&2u32.to_le_bytes());
-                inv.extend_from_slice(self.chain.tip().as_byte_array());
-                self.queue("inv", &inv);
+                self.queue(NetworkMessage::SendHeaders);
+                self.queue(NetworkMessage::SendCmpct(SendCmpct {
+                    send_compact: false,
+                    version: 2,
+                }));
+                self.queue(NetworkMessage::Ping(self.ping_nonce));
+                self.queue(NetworkMessage::FeeFilter(1000));
+                // Announce the tip.
+                self.queue(NetworkMessage::Inv(vec![Inventory::Block(
+                    self.chain.tip(),
+                )]));
             }
-            "pong" => {
-                let matched = decode_nonce(&message.payload) == Ok(Some(self.ping_nonce));
-                self.report.pong_matched = Some(matched);
+            NetworkMessage::Pong(nonce) => {
+                self.report.pong_matched = Some(nonce == self.ping_nonce);
             }
-            "getheaders" => match GetHeaders::decode(&message.payload) {
-                Ok(request) => {
-                    let mut headers = self
-                        .chain
-                        .headers_after(&request.locator, &request.stop)
-                        .to_vec();
-                    if self.report.getheaders.is_empty() {
-                        self.spoil(&mut headers);
-                    }
-                    let fork_height = request
-                        .locator
-                        .iter()
-                        .find_map(|hash| self.chain.height_of(hash));
-                    self.report
-                        .getheaders
-                        .push((request, fork_height, headers.len()));
-                    self.queue("headers", &encode_headers(&headers));
+            NetworkMessage::GetHeaders(request) => {
+                let mut headers = self
+                    .chain
+                    .headers_after(&request.locator_hashes, &request.stop_hash)
+                    .to_vec();
+                if self.report.getheaders.is_empty() {
+                    self.spoil(&mut headers);
                 }
-                Err(err) => self.hang_up(format!("bad getheaders: {err}")),
-            },
-            other => self
-                .report
-                .problems
-                .push(format!("unexpected {other:?} from the client")),
+                let fork_height = request
+                    .locator_hashes
+                    .iter()
+                    .find_map(|hash| self.chain.height_of(hash));
+                self.report
+                    .getheaders
+                    .push((request, fork_height, headers.len()));
+                self.queue(NetworkMessage::Headers(headers));
+            }
+            other => self.report.problems.push(format!(
+                "unexpected {:?} from the client",
+                command_of(&other)
+            )),
         }
     }
 
@@ -430,86 +420,55 @@ impl EmbeddedPeer {
     /// Answers the client's `version`: well, or in the way of `self.fault`.
     fn answer_version(&mut self) {
         // Fixed time and nonce, so faulty answers (and their checksums) are the same each run.
-        let version = VersionMessage {
-            version: PROTOCOL_VERSION,
-            services: SERVICES,
+        let version = NetworkMessage::Version(version_message(VersionFields {
+            // What a full node offers.
+            services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
             timestamp: 1_700_000_000,
-            receiver: NetAddress::UNSPECIFIED,
-            sender: NetAddress::UNSPECIFIED,
+            receiver: None,
             nonce: 0x0e4b_edde_d9ee_70ff,
             user_agent: USER_AGENT.to_owned(),
-            start_height: i32::try_from(self.chain.height()).unwrap_or(i32::MAX),
+            start_height: self.chain.height(),
             relay: true,
-        }
-        .encode();
-        let magic = self.network.magic;
+        }));
+        let magic = self.network.magic();
         match self.fault {
             None | Some(Fault::NoProofOfWork | Fault::BrokenLink) => {
-                self.queue("version", &version);
+                self.queue(version);
                 // BIP 339 and BIP 155: sent between version and verack.
-                self.queue("wtxidrelay", &[]);
-                self.queue("sendaddrv2", &[]);
-                self.queue("verack", &[]);
+                self.queue(NetworkMessage::WtxidRelay);
+                self.queue(NetworkMessage::SendAddrV2);
+                self.queue(NetworkMessage::Verack);
             }
             Some(Fault::Silent) => {}
             Some(Fault::WrongNetwork) => {
                 let other = NETWORKS
                     .iter()
-                    .find(|network| network.magic != magic)
-                    .unwrap_or(self.network);
+                    .map(Network::magic)
+                    .find(|other| *other != magic)
+                    .unwrap_or(magic);
                 self.outbound
-                    .extend_from_slice(&encode_message(other.magic, "version", &version));
+                    .extend_from_slice(&encode_message(other, version));
             }
             Some(Fault::CorruptPayload) => {
-                let mut bytes = encode_message(magic, "version", &version);
+                let mut bytes = encode_message(magic, version);
                 // As if a bit flipped on the way: the checksum no longer matches.
                 bytes[HEADER_LEN] ^= 0x01;
                 self.outbound.extend_from_slice(&bytes);
             }
             Some(Fault::Oversized) => {
-                let mut header = MessageHeader::new(magic, "version", &version);
-                header.length = MAX_PAYLOAD + 1;
-                self.outbound.extend_from_slice(&header.encode());
+                if let Some(mut header) = MessageHeader::of(&encode_message(magic, version)) {
+                    header.length = MAX_PAYLOAD + 1;
+                    self.outbound.extend_from_slice(&header.encode());
+                }
             }
             Some(Fault::HangUpMidMessage) => {
-                let bytes = encode_message(magic, "version", &version);
-                self.outbound
-                    .extend_from_slice(&bytes[..HEADER_LEN + version.len() / 2]);
+                let bytes = encode_message(magic, version);
+                let half = HEADER_LEN + (bytes.len() - HEADER_LEN) / 2;
+                self.outbound.extend_from_slice(&bytes[..half]);
                 self.hang_up_when_sent = true;
             }
         }
     }
-}
-
-/// A chain of `count` headers on `network`'s genesis, at its easiest target, each mined (its
-/// nonce ground until its hash meets the target: about two tries on regtest). Fixed times and
-/// merkle roots, so the same chain, hash for hash, on every run and host.
-///
-/// # Errors
-/// When the network's easiest target cannot be met by grinding (not regtest), or a made-up
-/// header does not connect (a bug).
-pub fn made_up_chain(network: &'static Network, count: u32) -> io::Result<HeaderChain> {
-    let mut chain = HeaderChain::new(network);
-    let pow_limit = network.pow_limit();
-    let bits = pow_limit.to_compact_lossy();
-    for height in 1..=count {
-        let header = BlockHeader {
-            version: Version::from_consensus(0x2000_0000),
-            prev_blockhash: chain.tip(),
-            // u32 heights: the same bytes (and so the same hashes) on 32- and 64-bit hosts.
-            merkle_root: TxMerkleNode::from_byte_array(sha256d(&height.to_le_bytes())),
-            time: BlockTime::from_u32(1_700_000_000_u32.saturating_add(height.saturating_mul(600))),
-            bits,
-            nonce: 0,
-        };
-        let mined = grind(header, pow_limit).ok_or_else(|| {
-            io::Error::other(format!("cannot mine a {} header here", network.name))
-        })?;
-        chain
-            .connect(&[mined])
-            .map_err(|err| io::Error::other(err.to_string()))?;
-    }
-    Ok(chain)
 }
 
 /// The client's sock, with the embedded peer run whenever the client waits.

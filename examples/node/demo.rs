@@ -13,10 +13,14 @@ use bitcoin_sock::sockman::{Handler, Id, SockMan};
 use bitcoin_sock::{Sock, SockError};
 
 use crate::node::{Config, Node, Outcome};
-use crate::p2p::chain::{check_proof_of_work, grind, HeaderChain};
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::ServiceFlags;
+
+use crate::p2p::chain::{check_proof_of_work, grind, mine_chain, HeaderChain};
 use crate::p2p::framing::{
-    encode_headers, encode_message, parse_message, BlockHash, MessageHeader, NetAddress,
-    VersionMessage, HEADER_LEN, MAX_PAYLOAD, PROTOCOL_VERSION,
+    command_of, encode_message, parse_message, version_message, BlockHash, MessageHeader,
+    VersionFields, HEADER_LEN, MAX_PAYLOAD,
 };
 use crate::p2p::network::{self, Network};
 use crate::p2p::protocol::Timeouts;
@@ -119,51 +123,51 @@ impl FaultyPeer {
         }
     }
 
-    fn version(&self) -> Vec<u8> {
-        VersionMessage {
-            version: PROTOCOL_VERSION,
-            services: 1,
+    fn version(&self) -> NetworkMessage {
+        NetworkMessage::Version(version_message(VersionFields {
+            services: ServiceFlags::NETWORK,
             timestamp: 1_700_000_000,
-            receiver: NetAddress::UNSPECIFIED,
-            sender: NetAddress::UNSPECIFIED,
+            receiver: None,
             nonce: 0x0bad_0bad_0bad_0bad,
             user_agent: "/misbehaving:0.1.0/".to_owned(),
             start_height: 6,
             relay: false,
-        }
-        .encode()
+        }))
     }
 
     /// The answer to `command` from our node.
     fn answer(&self, command: &str) -> Vec<u8> {
-        let magic = self.network.magic;
+        let magic = self.network.magic();
         match (command, self.fault) {
             (_, Fault::Silent) => Vec::new(),
             ("version", Fault::WrongMagic) => {
                 let other = network::NETWORKS
                     .iter()
-                    .find(|other| other.magic != magic)
-                    .map_or(magic, |other| other.magic);
-                encode_message(other, "version", &self.version())
+                    .map(|other| other.magic())
+                    .find(|other| *other != magic)
+                    .unwrap_or(magic);
+                encode_message(other, self.version())
             }
             ("version", Fault::BadChecksum) => {
-                let mut bytes = encode_message(magic, "version", &self.version());
+                let mut bytes = encode_message(magic, self.version());
                 // As if a bit flipped on the way.
                 bytes[HEADER_LEN] ^= 0x01;
                 bytes
             }
             ("version", Fault::Oversized) => {
-                let mut header = MessageHeader::new(magic, "version", &[]);
-                header.length = MAX_PAYLOAD + 1;
-                header.encode().to_vec()
+                let bytes = encode_message(magic, self.version());
+                MessageHeader::of(&bytes).map_or_else(Vec::new, |mut header| {
+                    header.length = MAX_PAYLOAD + 1;
+                    header.encode().to_vec()
+                })
             }
             ("version", _) => {
-                let mut bytes = encode_message(magic, "version", &self.version());
-                bytes.extend_from_slice(&encode_message(magic, "verack", &[]));
+                let mut bytes = encode_message(magic, self.version());
+                bytes.extend_from_slice(&encode_message(magic, NetworkMessage::Verack));
                 bytes
             }
             ("getheaders", Fault::NoProofOfWork | Fault::BrokenLink) => {
-                encode_message(magic, "headers", &encode_headers(&self.headers))
+                encode_message(magic, NetworkMessage::Headers(self.headers.clone()))
             }
             _ => Vec::new(),
         }
@@ -186,9 +190,9 @@ impl Handler for FaultyPeer {
         let mut commands = Vec::new();
         if let Some(buffer) = self.connections.get_mut(&id) {
             buffer.extend_from_slice(data);
-            while let Ok(Some((message, used))) = parse_message(buffer, self.network.magic) {
+            while let Ok(Some((message, used))) = parse_message(buffer, self.network.magic()) {
                 buffer.drain(..used);
-                commands.push(message.command);
+                commands.push(command_of(&message));
             }
         }
         for command in commands {
@@ -355,32 +359,6 @@ fn config(network: &'static Network, name: &str, user_agent: &str, nonce: u64) -
     }
 }
 
-/// A regtest chain of `count` mined headers (fixed times and merkle roots: the same chain,
-/// hash for hash, on every run and host).
-fn mined_chain(network: &'static Network, count: u32) -> Result<HeaderChain, String> {
-    use bitcoin_primitives::block::Version;
-    use bitcoin_primitives::merkle_tree::TxMerkleNode;
-    use bitcoin_primitives::BlockTime;
-
-    let mut chain = HeaderChain::new(network);
-    let pow_limit = network.pow_limit();
-    for height in 1..=count {
-        let header = crate::p2p::framing::BlockHeader {
-            version: Version::from_consensus(0x2000_0000),
-            prev_blockhash: chain.tip(),
-            merkle_root: TxMerkleNode::from_byte_array(crate::p2p::framing::sha256d(
-                &height.to_le_bytes(),
-            )),
-            time: BlockTime::from_u32(1_700_000_000_u32.saturating_add(height.saturating_mul(600))),
-            bits: pow_limit.to_compact_lossy(),
-            nonce: 0,
-        };
-        let mined = grind(header, pow_limit).ok_or("no nonce meets the target")?;
-        chain.connect(&[mined]).map_err(|err| err.to_string())?;
-    }
-    Ok(chain)
-}
-
 /// The embedded default; what became of each of our node's peers, in order.
 ///
 /// # Errors
@@ -388,7 +366,7 @@ fn mined_chain(network: &'static Network, count: u32) -> Result<HeaderChain, Str
 pub fn run() -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
     let network = network::by_name("regtest").ok_or("no regtest")?;
     println!("embedded default: regtest, every peer on 127.0.0.1 in this process, one SockMan");
-    let seed_chain = mined_chain(network, CHAIN_LENGTH)?;
+    let seed_chain = mine_chain(network, CHAIN_LENGTH)?;
     println!(
         "seed: serves {} mined headers, tip {}",
         seed_chain.height(),
@@ -511,22 +489,25 @@ pub fn run() -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
 
 /// The bytes a misbehaving client sends our node, one connection each.
 fn inbound_faults(network: &'static Network) -> Vec<(&'static str, Vec<u8>)> {
-    let magic = network.magic;
-    let mainnet = network::NETWORKS[0].magic;
-    let mut corrupted = encode_message(magic, "ping", &7u64.to_le_bytes());
+    let magic = network.magic();
+    let mainnet = network::NETWORKS[0].magic();
+    let mut corrupted = encode_message(magic, NetworkMessage::Ping(7));
     corrupted[HEADER_LEN] ^= 0x01;
-    let mut oversized = MessageHeader::new(magic, "version", &[]);
-    oversized.length = u32::MAX;
+    let oversized = MessageHeader {
+        magic,
+        command: *b"version\0\0\0\0\0",
+        length: u32::MAX,
+        checksum: [0; 4],
+    }
+    .encode()
+    .to_vec();
     vec![
         (
             "an inbound peer on another network",
-            encode_message(mainnet, "version", &[]),
+            encode_message(mainnet, NetworkMessage::Verack),
         ),
         ("an inbound peer sending a corrupted message", corrupted),
-        (
-            "an inbound peer announcing a 4 GiB message",
-            oversized.encode().to_vec(),
-        ),
+        ("an inbound peer announcing a 4 GiB message", oversized),
         ("an inbound peer that never says version", Vec::new()),
     ]
 }

@@ -28,11 +28,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bitcoin_sock::resolve;
 use bitcoin_sock::sockman::SockMan;
 
 use node::{Config, Node, Outcome};
-use p2p::network::{self, split_host_port, Network};
+use p2p::network::{self, resolve_target, Network};
 use p2p::protocol::Timeouts;
 
 /// What the node calls itself in its `version` message (BIP 14).
@@ -156,7 +155,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "network: {} (magic {}, default port {})",
         network.name,
-        p2p::framing::to_hex(&network.magic),
+        network.magic(),
         network.default_port
     );
     let man = SockMan::new()?;
@@ -181,10 +180,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut outbound = 0;
     for target in &args.connect {
-        let (host, port) = split_host_port(target, network.default_port)?;
-        let Some(addr) = resolve(host, port)?.into_iter().next() else {
-            println!("node: {host} resolved to no address");
-            continue;
+        let addr = match resolve_target(target, network.default_port) {
+            Ok(addr) => addr,
+            Err(problem) => {
+                println!("node: {problem}");
+                continue;
+            }
         };
         if node
             .connect(&man, addr, Some(addr.to_string()), CONNECT_TIMEOUT)

@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bitcoin::p2p::ServiceFlags;
 use bitcoin_sock::sockman::{Handler, Id, SockMan};
 
 use crate::p2p::chain::HeaderChain;
@@ -156,7 +157,7 @@ impl Node {
             user_agent: self.config.user_agent.clone(),
             // NODE_NETWORK_LIMITED would be more honest for a headers-only node; NODE_NETWORK
             // (1) is what light clients look for.
-            services: 1,
+            services: ServiceFlags::NETWORK,
             nonce: self.config.nonce,
             timestamp: self.config.timestamp,
         }

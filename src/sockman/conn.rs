@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::closing::Closing;
 use super::Id;
 use crate::error::is_permanent;
 use crate::{Sock, SockEvent};
@@ -39,6 +40,9 @@ pub(super) struct ConnState {
     pub(super) recv_done: bool,
     /// A permanent send error: the kind and OS code, to report again to later sends.
     pub(super) send_error: Option<(io::ErrorKind, Option<i32>)>,
+    /// Closing gracefully ([`close_after_send`](super::SockMan::close_after_send)): the id is
+    /// gone, the loop finishes the close.
+    pub(super) closing: Option<Closing>,
 }
 
 impl Conn {
@@ -51,6 +55,13 @@ impl Conn {
         }
     }
 
+    /// Whether [`close`](super::SockMan::close) or
+    /// [`close_after_send`](super::SockMan::close_after_send) ended its events (none may
+    /// follow then; a graceful close's own service is pending).
+    pub(super) fn is_closed(&self) -> bool {
+        self.lock().gone()
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, ConnState> {
         // The state stays consistent at every await-free step, so a panic elsewhere while it
         // was held leaves nothing half done.
@@ -59,6 +70,11 @@ impl Conn {
 }
 
 impl ConnState {
+    /// Closed, or closing gracefully: the handler hears no more of it.
+    pub(super) fn gone(&self) -> bool {
+        self.closed || self.closing.is_some()
+    }
+
     /// Writes as much of the queue as the socket takes now. A permanent error drops the
     /// queue (nothing more can be sent) and is remembered.
     ///
@@ -112,7 +128,8 @@ impl ConnState {
         if recv_ok && !self.recv_done {
             wanted |= SockEvent::RECV;
         }
-        if send_ok && !self.queue.is_empty() && self.send_error.is_none() {
+        let flushing = self.closing.is_some_and(|closing| closing.awaits_flush());
+        if send_ok && (!self.queue.is_empty() || flushing) && self.send_error.is_none() {
             wanted |= SockEvent::SEND;
         }
         wanted

@@ -28,6 +28,19 @@ impl SockMan {
         Ok(self.insert(sock))
     }
 
+    /// Connects to `dest`, given as `"host:port"`, `"[ipv6]:port"` or `"unix:<path>"`
+    /// ([`Sock::connect_by_name`]: a name is looked up and each address tried in turn, with
+    /// `timeout` per attempt) and adds the connection (Core's `ConnectNode` +
+    /// `ConnectAndMakeId`). Blocks the calling thread for the lookup and the attempts.
+    ///
+    /// # Errors
+    /// As [`Sock::connect_by_name`]: [`SockError::Resolve`] for a malformed `dest` or a name
+    /// that does not resolve; else the last attempt's error.
+    pub fn connect_by_name(&self, dest: &str, timeout: Duration) -> Result<Id, SockError> {
+        let sock = Sock::connect_by_name(dest, timeout)?;
+        Ok(self.insert(sock))
+    }
+
     /// Connects to `dest:port` through the SOCKS5 proxy at `proxy`
     /// ([`Sock::connect_via_socks5`]) and adds the tunnel (Core's `ConnectAndMakeId` with a
     /// proxy).
@@ -86,16 +99,27 @@ impl SockMan {
     /// went to the socket at once (Core's return value); the rest are queued. Either all of
     /// `data` is taken (sent or queued) or, on an error, none of it.
     ///
+    /// A message is taken whole onto an empty queue, however long (Core queues every message
+    /// whole and lets `-maxsendbuffer` only pause its message processing); behind queued bytes
+    /// it is taken only if the queue stays within [`Options::send_queue_cap`](super::Options::send_queue_cap). So a
+    /// connection's queue holds at most the larger of the cap and the longest message sent
+    /// to it onto an empty queue; with a cap of 0, one message at a time.
+    ///
     /// With `will_send_more` (Core's `MSG_MORE` hint) nothing is written now: the bytes are
-    /// queued, so the sends that follow go out together in one write, at the latest at the
-    /// loop's next iteration. Empty `data` returns 0.
+    /// queued, and a loop waiting on another thread is not woken, so the sends that follow
+    /// usually go out together in one write. The loop writes the queue whenever it next looks
+    /// at the connection: at once after a send without the hint (which wakes it) or a
+    /// [`wake`](SockMan::wake), else at its next iteration, which a loop already running may
+    /// start before the message is complete (one write is likely, not promised, as with
+    /// `MSG_MORE`). Empty `data` returns 0.
     ///
     /// Callable from inside [`Handler`](super::Handler) events and, natively, from any thread; from another
-    /// thread, bytes left queued wake the loop at once.
+    /// thread, bytes left queued (without `will_send_more`) wake the loop at once.
     ///
     /// # Errors
-    /// [`SockManError::UnknownConnection`]; [`SockManError::SendQueueFull`] when the queue
-    /// cannot take the bytes; [`SockManError::Send`] on a permanent error (now or earlier).
+    /// [`SockManError::UnknownConnection`]; [`SockManError::SendQueueFull`] when bytes are
+    /// queued and these would take the queue past the cap; [`SockManError::Send`] on a
+    /// permanent error (now or earlier).
     pub fn send(&self, id: Id, data: &[u8], will_send_more: bool) -> Result<usize, SockManError> {
         let conn = self.conn(id)?;
         let mut sent = 0;
@@ -111,7 +135,7 @@ impl SockMan {
                 return Ok(0);
             }
             let queued = state.queue.len();
-            if queued.saturating_add(data.len()) > self.options.send_queue_cap {
+            if queued > 0 && queued.saturating_add(data.len()) > self.options.send_queue_cap {
                 return Err(SockManError::SendQueueFull {
                     id,
                     queued,
@@ -135,14 +159,24 @@ impl SockMan {
             state.queue.extend(&data[sent..]);
             self.mark_pending(&conn, &mut state);
         }
-        self.wake_if_waiting();
+        // The rest of the message follows: let a waiting loop sleep until it has come.
+        if !will_send_more {
+            self.wake_if_waiting();
+        }
         Ok(sent)
     }
 
     /// Closes connection `id` (Core's `CloseConnection`): the socket is closed (at once, or
-    /// as soon as a running loop iteration lets go of it) and queued bytes are dropped.
-    /// Returns whether the connection existed and this call closed it. No event follows
-    /// (except one a loop on another thread is delivering at that moment).
+    /// as soon as a running loop iteration lets go of it) and queued bytes are dropped
+    /// ([`close_after_send`](SockMan::close_after_send) sends them first).
+    /// Returns whether the connection existed and this call closed it.
+    ///
+    /// No event about `id` follows: called inside an event of the loop, not the rest of that
+    /// connection's step (no [`io_loop_completed_for_one`](super::Handler::io_loop_completed_for_one),
+    /// no [`should_try_to_send`](super::Handler::should_try_to_send) /
+    /// [`should_try_to_recv`](super::Handler::should_try_to_recv)) nor anything later; called
+    /// from another thread, only an event the loop is delivering at that moment may still
+    /// come.
     pub fn close(&self, id: Id) -> bool {
         let conn = {
             let mut table = lock(&self.table);
@@ -156,6 +190,11 @@ impl SockMan {
             }
         };
         self.retire(&conn);
+        // Its descriptor is free: a listener paused for want of one may accept again.
+        self.conn_closed.store(true, Ordering::Release);
+        if !lock(&self.paused).is_empty() {
+            self.wake_if_waiting();
+        }
         true
     }
 

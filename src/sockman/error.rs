@@ -13,9 +13,10 @@ pub enum SockManError {
     #[error("connection {0} does not exist")]
     UnknownConnection(Id),
 
-    /// The bytes would push the connection's send queue past
-    /// [`Options::send_queue_cap`](super::Options::send_queue_cap); none of them were taken. The peer is not reading fast
-    /// enough (or at all): wait for [`Handler::ready_to_send`](super::Handler::ready_to_send), or close it.
+    /// Bytes are queued and these would push the connection's send queue past
+    /// [`Options::send_queue_cap`](super::Options::send_queue_cap); none of them were taken (a message onto an empty
+    /// queue is always taken). The peer is not reading fast enough (or at all): wait for
+    /// [`Handler::ready_to_send`](super::Handler::ready_to_send), or close it.
     #[error("send queue of connection {id} is full ({queued} bytes queued, {len} more would pass the cap of {cap})")]
     SendQueueFull {
         /// The connection.

@@ -55,6 +55,18 @@ pub trait Handler {
         let _ = (man, id, err);
     }
 
+    /// Accepting from the listener on `listen_addr` failed (Core logs it: `socket error
+    /// accept failed: <NetworkErrorString>`). Would-block is no failure and is not reported.
+    /// After a failure that would repeat (out of descriptors or buffers, e.g. `EMFILE` under
+    /// a flood of peers) the listener is not watched until a connection of this manager
+    /// closes or [`ACCEPT_BACKOFF`](super::ACCEPT_BACKOFF) passes, doubled by each failure in
+    /// a row up to [`MAX_WAIT_FOR_IO`](crate::MAX_WAIT_FOR_IO), so the loop does not spin on
+    /// it; a failure of one connection only (its peer gave up: `ConnectionAborted`) is not
+    /// paused for. The default does nothing.
+    fn got_accept_error(&mut self, man: &SockMan, listen_addr: SocketAddr, err: &io::Error) {
+        let _ = (man, listen_addr, err);
+    }
+
     /// Whether the loop may write this connection's queued bytes and call
     /// [`ready_to_send`](Handler::ready_to_send) (Core's `ShouldTryToSend`); default `true`.
     fn should_try_to_send(&self, id: Id) -> bool {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::conn::{Conn, ConnState};
 use super::table::Slot;
-use super::{lock, Handler, Id, SockMan};
+use super::{lock, Handler, SockMan};
 use crate::error::is_permanent;
 use crate::{sys, SockEvent, ThreadInterrupt, MAX_WAIT_FOR_IO};
 
@@ -109,10 +109,22 @@ impl SockMan {
 
         mem::swap(pending, &mut *lock(&self.pending));
         for conn in pending.drain(..) {
-            self.service_pending(handler, &conn);
+            if conn.lock().closing.is_some() {
+                conn.lock().pending = false;
+                self.service_closing(&conn, SockEvent::empty(), recv_buf);
+            } else {
+                self.service_pending(handler, &conn);
+            }
         }
 
+        // A graceful close's deadline ends the wait too.
+        let timeout = match self.expire_closing() {
+            Some(deadline) => timeout.min(deadline),
+            None => timeout,
+        };
         self.waiting.store(true, Ordering::SeqCst);
+        // After `waiting` is set: a close from another thread after this look wakes the wait.
+        let timeout = self.resume_listeners(timeout);
         let timeout = if lock(&self.pending).is_empty() {
             timeout
         } else {
@@ -132,12 +144,16 @@ impl SockMan {
             };
             count += 1;
             match slot {
+                Slot::Conn(conn) if conn.lock().closing.is_some() => {
+                    self.service_closing(&conn, occurred, recv_buf);
+                }
                 Slot::Conn(conn) => self.service_ready(handler, &conn, occurred, recv_buf),
                 Slot::Listener(listener) => self.accept(handler, &listener),
                 Slot::Free => {}
             }
         }
 
+        self.expire_closing();
         handler.io_loop_completed_for_all(self);
         Ok(count)
     }
@@ -145,6 +161,10 @@ impl SockMan {
     /// A connection that changed since the last wait: write its queue, update what is
     /// watched.
     fn service_pending<H: Handler + ?Sized>(&self, handler: &mut H, conn: &Arc<Conn>) {
+        // Closed by an event of this step (this list was taken before): no question about it.
+        if conn.is_closed() {
+            return;
+        }
         let send_ok = handler.should_try_to_send(conn.id);
         let recv_ok = handler.should_try_to_recv(conn.id);
         let (send_error, drained, register_error) = {
@@ -166,34 +186,38 @@ impl SockMan {
                 self.update_registration(conn, &mut state, recv_ok, send_ok),
             )
         };
-        self.report(handler, conn.id, send_error, register_error);
         // The queue drained here, before any wait (the socket took it all at once): the
         // handler hears it as from a wait that found the socket writable. (No receive
         // follows in this step, so the answer, Core's cancel_recv, has nothing to cancel.)
-        if drained {
+        if self.report(handler, conn, send_error, register_error) && drained {
             handler.ready_to_send(self, conn.id);
         }
     }
 
-    /// Calls the handler about failures found while the connection was locked.
+    /// Calls the handler about failures found while the connection was locked; whether the
+    /// connection is still open afterwards (an event may close it, and no event follows then).
     fn report<H: Handler + ?Sized>(
         &self,
         handler: &mut H,
-        id: Id,
+        conn: &Conn,
         send_error: Option<io::Error>,
         register_error: Option<io::Error>,
-    ) {
+    ) -> bool {
         if let Some(e) = send_error {
-            handler.got_permanent_send_error(self, id, &e);
+            handler.got_permanent_send_error(self, conn.id, &e);
+            if conn.is_closed() {
+                return false;
+            }
         }
         if let Some(e) = register_error {
-            handler.got_permanent_read_error(self, id, &e);
+            handler.got_permanent_read_error(self, conn.id, &e);
         }
+        !conn.is_closed()
     }
 
     /// Brings the registration in line with what the connection wants; an OS refusal ends
     /// reading (and is returned, to be reported as a read error).
-    fn update_registration(
+    pub(super) fn update_registration(
         &self,
         conn: &Conn,
         state: &mut ConnState,
@@ -278,10 +302,13 @@ impl SockMan {
                 }
                 Ok(()) => {}
             }
+            // `close` promises that no event follows: an event may have closed it.
+            if conn.is_closed() {
+                return;
+            }
         }
 
-        // A handler may have closed it in `ready_to_send`.
-        if recv_ready && !(send_ready && conn.lock().closed) {
+        if recv_ready {
             match conn.sock.recv(recv_buf) {
                 Ok(0) => {
                     conn.lock().recv_done = true;
@@ -294,9 +321,15 @@ impl SockMan {
                     handler.got_permanent_read_error(self, id, &e);
                 }
             }
+            if conn.is_closed() {
+                return;
+            }
         }
 
         handler.io_loop_completed_for_one(self, id);
+        if conn.is_closed() {
+            return;
+        }
 
         let send_ok = handler.should_try_to_send(id);
         let recv_ok = handler.should_try_to_recv(id);
@@ -307,6 +340,6 @@ impl SockMan {
             }
             self.update_registration(conn, &mut state, recv_ok, send_ok)
         };
-        self.report(handler, id, None, register_error);
+        self.report(handler, conn, None, register_error);
     }
 }

@@ -1,17 +1,24 @@
 //! Listeners: binding, stopping, and accepting from the loop (Core's `BindAndStartListening`,
-//! `StopListening`, `SocketHandlerListening`).
+//! `StopListening`, `SocketHandlerListening`), and the pause of a listener whose accept
+//! fails.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::table::{Listener, Slot};
+use super::table::{ListenState, Listener, Slot};
 use super::{lock, Handler, SockMan};
-use crate::{Sock, SockEvent};
+use crate::{Sock, SockEvent, MAX_WAIT_FOR_IO};
 
 /// Connections accepted from one ready listener in one iteration, so a flood of connects
 /// cannot starve the established connections (Core accepts one).
 const ACCEPT_BATCH: usize = 64;
+
+/// The first pause of a listener whose accept failed (out of descriptors, of buffers, ...);
+/// each failure in a row doubles it, up to [`MAX_WAIT_FOR_IO`].
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 impl SockMan {
     /// Binds to `addr`, listens, and accepts from the loop from now on (Core's
@@ -23,13 +30,22 @@ impl SockMan {
     pub fn bind_and_listen(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let sock = Sock::bind_listen(addr, self.options.listen_backlog)?;
         let addr = sock.local_addr()?;
-        let listener = Arc::new(Listener { sock, addr });
-        let socket = listener
-            .sock
-            .get()
-            .ok_or_else(crate::error::not_connected)?;
         let mut table = lock(&self.table);
         let key = table.take_slot();
+        let listener = Arc::new(Listener {
+            sock,
+            addr,
+            key,
+            state: Mutex::new(ListenState {
+                open: true,
+                paused_until: None,
+                backoff: Duration::ZERO,
+            }),
+        });
+        let Some(socket) = listener.sock.get() else {
+            table.release_slot(key);
+            return Err(crate::error::not_connected());
+        };
         // SAFETY: the socket stays in place inside the `Arc`, and is deregistered before the
         // last `Arc` can go: by `stop_listening` or `SockMan`'s `Drop`, the only places a
         // listener leaves the table.
@@ -41,11 +57,16 @@ impl SockMan {
         Ok(addr)
     }
 
-    /// Closes every listening socket (Core's `StopListening`); connections stay.
+    /// Closes every listening socket (Core's `StopListening`); connections stay. No accept
+    /// starts after this returns, also in an iteration that is accepting (from inside
+    /// [`new_connection_accepted`](super::Handler::new_connection_accepted), or on another
+    /// thread); a connection accepted just before may still be announced.
     pub fn stop_listening(&self) {
         let mut table = lock(&self.table);
         for key in 0..table.slots.len() {
             if let Slot::Listener(listener) = &table.slots[key] {
+                // Waits for an accept in progress on the loop's thread.
+                lock(&listener.state).open = false;
                 if let Some(socket) = listener.sock.get() {
                     let _ = self.registry.deregister(socket, key);
                 }
@@ -68,12 +89,33 @@ impl SockMan {
     }
 
     /// A listener the wait found ready: Core's `SocketHandlerListening` for one socket.
-    pub(super) fn accept<H: Handler + ?Sized>(&self, handler: &mut H, listener: &Listener) {
+    pub(super) fn accept<H: Handler + ?Sized>(&self, handler: &mut H, listener: &Arc<Listener>) {
         for _ in 0..ACCEPT_BATCH {
-            // Would-block ends the batch; so does any other failure (the peer gave up before
-            // the accept, out of descriptors, ...): Core logs it and tries again next time.
-            let Ok((sock, them)) = listener.sock.accept() else {
-                break;
+            let accepted = {
+                let mut state = lock(&listener.state);
+                if !state.open {
+                    break;
+                }
+                let accepted = listener.sock.accept();
+                if accepted.is_ok() {
+                    state.backoff = Duration::ZERO;
+                }
+                accepted
+            };
+            let (sock, them) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    handler.got_accept_error(self, listener.addr, &e);
+                    if gone_before_accept(&e) {
+                        continue;
+                    }
+                    // Out of descriptors, buffers, ...: the listener stays ready (its
+                    // connections wait) and every accept would fail the same way, so a
+                    // level-triggered wait would spin on it. Not watched for a while.
+                    self.pause(listener);
+                    break;
+                }
             };
             let me = sock.local_addr().unwrap_or(listener.addr);
             let id = self.insert(sock);
@@ -82,4 +124,68 @@ impl SockMan {
             }
         }
     }
+
+    /// Stops watching `listener` until its back-off passes or a connection closes.
+    fn pause(&self, listener: &Arc<Listener>) {
+        {
+            let mut state = lock(&listener.state);
+            state.backoff = (state.backoff * 2).clamp(ACCEPT_BACKOFF, MAX_WAIT_FOR_IO);
+            state.paused_until = Some(Instant::now() + state.backoff);
+            if let Some(socket) = listener.sock.get() {
+                // Still registered (nothing to read is reported for nothing); on failure it
+                // stays watched and is tried again at the next wait, as before.
+                let _ = self
+                    .registry
+                    .reregister(socket, listener.key, SockEvent::empty());
+            }
+        }
+        lock(&self.paused).push(Arc::clone(listener));
+    }
+
+    /// Before a wait: watches again the paused listeners whose back-off passed, or all of
+    /// them once a connection closed (a descriptor may be free); returns `timeout`, cut to
+    /// end when the next back-off does.
+    pub(super) fn resume_listeners(&self, timeout: Duration) -> Duration {
+        let mut paused = lock(&self.paused);
+        if paused.is_empty() {
+            return timeout;
+        }
+        let conn_closed = self.conn_closed.swap(false, Ordering::AcqRel);
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        paused.retain(|listener| {
+            let mut state = lock(&listener.state);
+            match state.paused_until {
+                // Stopped meanwhile: deregistered already.
+                _ if !state.open => false,
+                Some(until) if !conn_closed && until > now => {
+                    next = Some(next.map_or(until, |next| next.min(until)));
+                    true
+                }
+                _ => {
+                    state.paused_until = None;
+                    if let Some(socket) = listener.sock.get() {
+                        let _ = self
+                            .registry
+                            .reregister(socket, listener.key, SockEvent::RECV);
+                    }
+                    false
+                }
+            }
+        });
+        next.map_or(timeout, |until| {
+            timeout.min(until.saturating_duration_since(now))
+        })
+    }
+}
+
+/// Whether an accept failed for that one connection only (its peer gave up, or a signal),
+/// so the next accept may succeed.
+fn gone_before_accept(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
 }

@@ -14,12 +14,15 @@
 //! | `BindAndStartListening` | [`SockMan::bind_and_listen`] |
 //! | `StopListening` | [`SockMan::stop_listening`] |
 //! | `ConnectAndMakeId` (direct / through a proxy) | [`SockMan::connect`] / [`SockMan::connect_via_socks5`] |
+//! | `ConnectNode` with a `"host:port"` destination, then `ConnectAndMakeId` | [`SockMan::connect_by_name`] |
 //! | `TestOnlyAddExistentConnection` | [`SockMan::add_connection`] |
 //! | `SendBytes` | [`SockMan::send`] (plus a capped send queue owned by the manager) |
 //! | `CloseConnection` | [`SockMan::close`] |
+//! | (Core's HTTP server: disconnect once the reply is written) | [`SockMan::close_after_send`] (send what is queued, then close; a deadline) |
 //! | `ThreadSocketHandler` (one iteration) | [`SockMan::run_once`] |
 //! | `StartSocketsThreads` + `interruptNet` + `JoinSocketsThreads` | [`SockMan::run`] on a thread of yours, a [`ThreadInterrupt`](crate::ThreadInterrupt), [`SockMan::wake`] |
 //! | `EventNewConnectionAccepted` | [`Handler::new_connection_accepted`] |
+//! | `LogPrintf("socket error accept failed: ...")` | [`Handler::got_accept_error`] (and a pause of that listener, [`ACCEPT_BACKOFF`]) |
 //! | `EventReadyToSend(id, cancel_recv)` | [`Handler::ready_to_send`] (returns `cancel_recv`) |
 //! | `EventGotData` | [`Handler::got_data`] |
 //! | `EventGotEOF` | [`Handler::got_eof`] |
@@ -44,7 +47,9 @@
 //!    [`io_loop_completed_for_one`](Handler::io_loop_completed_for_one); then ask the two
 //!    questions again;
 //! 4. for each ready listener, accept (up to 64 at a time) and ask
-//!    [`new_connection_accepted`](Handler::new_connection_accepted);
+//!    [`new_connection_accepted`](Handler::new_connection_accepted); a failed accept is
+//!    [`got_accept_error`](Handler::got_accept_error), and one that would repeat (out of
+//!    descriptors) pauses the listener, so the loop never spins on it;
 //! 5. [`io_loop_completed_for_all`](Handler::io_loop_completed_for_all).
 //!
 //! Core asks its two questions of every connection every iteration; that is O(connections),
@@ -56,8 +61,10 @@
 //! A connection the handler does not want to read from is not watched for RECV, so its bytes
 //! stay in the kernel and TCP's flow control slows the peer. Each connection's send queue is
 //! capped ([`Options::send_queue_cap`], Core's `-maxsendbuffer` default): a
-//! [`send`](SockMan::send) past it fails with [`SockManError::SendQueueFull`] and queues
-//! nothing. There is one receive buffer for all connections.
+//! [`send`](SockMan::send) behind queued bytes that would pass it fails with
+//! [`SockManError::SendQueueFull`] and queues nothing, while a message onto an empty queue is
+//! taken whole (as Core takes every message whole), so a queue holds at most the larger of the
+//! cap and the longest message. There is one receive buffer for all connections.
 //!
 //! # Threads
 //! `SockMan` is `Send + Sync` and every method takes `&self`: natively the loop runs on one
@@ -206,6 +213,7 @@
 //! [`should_try_to_send`]: Handler::should_try_to_send
 //! [`should_try_to_recv`]: Handler::should_try_to_recv
 
+mod closing;
 mod conn;
 mod connections;
 mod error;
@@ -223,12 +231,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use conn::Conn;
 use io_loop::LoopState;
-use table::{Slot, Table};
+use table::{Listener, Slot, Table};
 
 use crate::sys;
 
 pub use error::SockManError;
 pub use handler::Handler;
+pub use listen::ACCEPT_BACKOFF;
 pub use options::{
     Options, DEFAULT_LISTEN_BACKLOG, DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_QUEUE_CAP,
 };
@@ -243,8 +252,15 @@ pub struct SockMan {
     table: Mutex<Table>,
     /// Connections whose registration or queue changed since the loop last looked.
     pending: Mutex<Vec<Arc<Conn>>>,
+    /// Connections closing gracefully, in the table without an id until the loop closes
+    /// them.
+    closing: Mutex<Vec<Arc<Conn>>>,
     /// The loop is in (or about to enter) its OS wait: a change must notify it.
     waiting: AtomicBool,
+    /// Listeners not watched after a failed accept ([`listen`]).
+    paused: Mutex<Vec<Arc<Listener>>>,
+    /// A connection closed since the loop last looked at `paused`: a descriptor may be free.
+    conn_closed: AtomicBool,
     looper: Mutex<LoopState>,
     registry: sys::Registry,
 }
@@ -279,7 +295,10 @@ impl SockMan {
             options,
             table: Mutex::new(Table::default()),
             pending: Mutex::new(Vec::new()),
+            closing: Mutex::new(Vec::new()),
             waiting: AtomicBool::new(false),
+            paused: Mutex::new(Vec::new()),
+            conn_closed: AtomicBool::new(false),
             registry,
         })
     }
@@ -305,6 +324,8 @@ impl Drop for SockMan {
             }
         }
         lock(&self.pending).clear();
+        lock(&self.paused).clear();
+        lock(&self.closing).clear();
     }
 }
 

@@ -26,7 +26,10 @@ pub struct Options {
     /// The one receive buffer's size: the most one receive reads ([`DEFAULT_RECV_BUFFER_SIZE`],
     /// Core's 64 KiB). At least 1.
     pub recv_buffer_size: usize,
-    /// The most bytes a connection's send queue holds ([`DEFAULT_SEND_QUEUE_CAP`]).
+    /// The most bytes a connection's send queue takes behind bytes already queued
+    /// ([`DEFAULT_SEND_QUEUE_CAP`]). A message onto an empty queue is taken whole whatever its
+    /// length, so a queue holds at most the larger of this and the longest such message; 0
+    /// means one message at a time.
     pub send_queue_cap: usize,
     /// The listen backlog of [`bind_and_listen`](super::SockMan::bind_and_listen)
     /// ([`DEFAULT_LISTEN_BACKLOG`]).

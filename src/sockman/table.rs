@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::mem;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::conn::Conn;
 use crate::Sock;
@@ -31,6 +32,20 @@ impl fmt::Display for Id {
 pub(super) struct Listener {
     pub(super) sock: Sock,
     pub(super) addr: SocketAddr,
+    /// The registry key: the listener's slot in the table.
+    pub(super) key: usize,
+    /// Held across each accept, so none starts after `stop_listening` returns.
+    pub(super) state: Mutex<ListenState>,
+}
+
+/// What changes about a listener.
+pub(super) struct ListenState {
+    /// Cleared by [`stop_listening`](super::SockMan::stop_listening).
+    pub(super) open: bool,
+    /// Not watched until then (or until a connection closes), after an accept failed.
+    pub(super) paused_until: Option<Instant>,
+    /// The last pause; doubled by each failure in a row, zero after an accept.
+    pub(super) backoff: Duration,
 }
 
 pub(super) enum Slot {

@@ -10,8 +10,16 @@
 //!   no `SIGPIPE`);
 //! * `connect_start` (a new socket with its connect started), `connect_finish` (its result,
 //!   once the socket is writable), `bind`, `listen`, `accept`, `local_addr`, `peer_addr`,
-//!   `set_non_blocking`, `is_selectable`, `shutdown`;
-//! * `send`, `recv`, `peek`, `resolve`;
+//!   `set_non_blocking`, `is_selectable`, `shutdown`, `reset_on_close` (the close that
+//!   follows resets the connection where the host can: `SO_LINGER` 0; an ordinary close
+//!   where it cannot), `start_flush` and `is_flushed` (every byte sent has reached the
+//!   host's socket: at once natively; on WASI once the output stream flushed, which ends a
+//!   wait for SEND);
+//! * `send`, `recv`, `peek`, `resolve` (a checked DNS name, its failures sorted into
+//!   `error_text::LookupFailure`, whose words are the same on every host);
+//! * `NETWORK_REFUSED_HINT`, `LOOKUP_REFUSED_HINT`: what to add to a refused permission
+//!   (`PermissionDenied`) of a socket call or a name lookup, where the host's policy did it
+//!   and the host has a switch that grants it (WASI's runtimes); `None` elsewhere;
 //! * `poll` — one system wait over many sockets that fills each one's occurred events (it may
 //!   fail with `ErrorKind::Interrupted`: the front end retries with the time left, and counts
 //!   the ready ones). As `poll(2)` answers, on every host: an empty set sleeps out the
@@ -99,10 +107,15 @@ const _: () = {
     let _: fn(&Socket) -> io::Result<()> = set_non_blocking;
     let _: fn(&Socket) -> bool = is_selectable;
     let _: fn(&Socket, Shutdown) -> io::Result<()> = shutdown;
+    let _: fn(&Socket) -> io::Result<()> = reset_on_close;
+    let _: fn(&Socket) -> io::Result<()> = start_flush;
+    let _: fn(&Socket) -> bool = is_flushed;
     let _: fn(&Socket, &[u8]) -> io::Result<usize> = send;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = recv;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = peek;
     let _: fn(&str, u16) -> io::Result<Vec<SocketAddr>> = resolve;
+    let _: Option<&str> = NETWORK_REFUSED_HINT;
+    let _: Option<&str> = LOOKUP_REFUSED_HINT;
     // Generic over any PollTarget; checked with the one the front end passes.
     type WaitEntry = (&'static Sock, Events);
     let _: fn(&mut [WaitEntry], Duration) -> io::Result<()> = poll;

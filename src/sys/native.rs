@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Type};
@@ -12,6 +12,15 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use super::PollTarget;
 use crate::opt::SetSockOpt;
 use crate::{Sock, SockEvent, SockOpt, SockOptValue};
+
+mod resolve;
+pub(crate) use resolve::resolve;
+
+/// A refused permission natively is the OS's to explain (a port below 1024, a firewall);
+/// nothing to add.
+pub(crate) const NETWORK_REFUSED_HINT: Option<&str> = None;
+/// Native resolvers have no permission to refuse.
+pub(crate) const LOOKUP_REFUSED_HINT: Option<&str> = None;
 
 // Unix-domain sockets, with the calls that give addresses of any family.
 #[cfg(unix)]
@@ -45,24 +54,31 @@ fn new_stream(addr: &SocketAddr) -> io::Result<Socket> {
 }
 
 /// Makes an adopted socket behave like one this backend made: non-blocking, no SIGPIPE.
+/// Both are tried, non-blocking first: a refused `SO_NOSIGPIPE` must not leave the socket
+/// blocking (every timeout would stop working). The first error is returned.
 pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
+    let non_blocking = socket.set_nonblocking(true);
     #[cfg(target_vendor = "apple")]
-    socket.set_nosigpipe(true)?;
-    socket.set_nonblocking(true)
+    let no_sigpipe = socket.set_nosigpipe(true);
+    #[cfg(not(target_vendor = "apple"))]
+    let no_sigpipe = Ok(());
+    non_blocking.and(no_sigpipe)
 }
 
 // Sockets made elsewhere, adopted as `Sock`: std's TCP types and raw descriptors, as socket2
 // does beside its backends.
 
 impl From<std::net::TcpStream> for Sock {
-    /// Adopts a connected stream, in non-blocking mode.
+    /// Adopts a connected stream, in non-blocking mode, as `Sock::from(socket2::Socket)`
+    /// (a refusal is not reported: [`Sock::adopt`] reports it).
     fn from(stream: std::net::TcpStream) -> Sock {
         Sock::from(socket2::Socket::from(stream))
     }
 }
 
 impl From<std::net::TcpListener> for Sock {
-    /// Adopts a listener, in non-blocking mode (so `accept` never blocks).
+    /// Adopts a listener, in non-blocking mode (so `accept` never blocks), as
+    /// `Sock::from(socket2::Socket)` (a refusal is not reported: [`Sock::adopt`] reports it).
     fn from(listener: std::net::TcpListener) -> Sock {
         Sock::from(socket2::Socket::from(listener))
     }
@@ -78,7 +94,8 @@ impl std::os::fd::AsRawFd for Sock {
 
 #[cfg(unix)]
 impl std::os::fd::FromRawFd for Sock {
-    /// Adopts a raw descriptor, in non-blocking mode.
+    /// Adopts a raw descriptor, in non-blocking mode, as `Sock::from(socket2::Socket)` (a
+    /// refusal is not reported: [`Sock::adopt`] reports it).
     ///
     /// # Safety
     /// `fd` must be an open socket that nothing else owns; the sock will close it.
@@ -110,7 +127,8 @@ impl std::os::windows::io::AsRawSocket for Sock {
 
 #[cfg(windows)]
 impl std::os::windows::io::FromRawSocket for Sock {
-    /// Adopts a raw socket, in non-blocking mode.
+    /// Adopts a raw socket, in non-blocking mode, as `Sock::from(socket2::Socket)` (a refusal
+    /// is not reported: [`Sock::adopt`] reports it).
     ///
     /// # Safety
     /// `socket` must be an open socket that nothing else owns; the sock will close it.
@@ -215,6 +233,22 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
     socket.shutdown(how)
 }
 
+/// Natively a `send` hands its bytes to the kernel: nothing to flush.
+pub(crate) fn start_flush(_socket: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// See [`start_flush`].
+pub(crate) fn is_flushed(_socket: &Socket) -> bool {
+    true
+}
+
+/// `SO_LINGER` with a zero timeout: the close that follows resets the connection (the peer
+/// reads `ECONNRESET`) and drops what the kernel still holds to send, at once.
+pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
+    socket.set_linger(Some(Duration::ZERO))
+}
+
 /// `send(2)` with `MSG_NOSIGNAL` where the OS has it.
 pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     socket.send_with_flags(data, SEND_FLAGS)
@@ -234,11 +268,6 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
 /// `recv(2)` with `MSG_PEEK`.
 pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     socket.peek(as_uninit(buf))
-}
-
-/// `getaddrinfo(3)`, through the standard library.
-pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok((host, port).to_socket_addrs()?.collect())
 }
 
 #[cfg(unix)]

@@ -62,6 +62,18 @@ pub(crate) fn shutdown(socket: &Socket, _how: Shutdown) -> io::Result<()> {
     match *socket {}
 }
 
+pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn start_flush(socket: &Socket) -> io::Result<()> {
+    match *socket {}
+}
+
+pub(crate) fn is_flushed(socket: &Socket) -> bool {
+    match *socket {}
+}
+
 pub(crate) fn send(socket: &Socket, _data: &[u8]) -> io::Result<usize> {
     match *socket {}
 }
@@ -73,6 +85,11 @@ pub(crate) fn recv(socket: &Socket, _buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) fn peek(socket: &Socket, _buf: &mut [u8]) -> io::Result<usize> {
     match *socket {}
 }
+
+/// Nothing is refused where nothing is possible.
+pub(crate) const NETWORK_REFUSED_HINT: Option<&str> = None;
+/// As [`NETWORK_REFUSED_HINT`].
+pub(crate) const LOOKUP_REFUSED_HINT: Option<&str> = None;
 
 pub(crate) fn resolve(_host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
     fail()

@@ -360,6 +360,7 @@ pub struct MockSock {
     recv_at_most: Option<usize>,
     arriving: RefCell<VecDeque<Vec<u8>>>,
     peek_errors: RefCell<VecDeque<io::Error>>,
+    recv_error: Option<(usize, i32)>,
     sends: RefCell<VecDeque<io::Result<usize>>>,
     overclaims: bool,
     wait_error: Option<i32>,
@@ -407,6 +408,7 @@ impl MockSock {
             recv_at_most: None,
             arriving: RefCell::default(),
             peek_errors: RefCell::default(),
+            recv_error: None,
             sends: RefCell::default(),
             overclaims: false,
             wait_error: None,
@@ -460,6 +462,13 @@ impl MockSock {
         self.peek_errors
             .borrow_mut()
             .push_back(io::Error::from_raw_os_error(code));
+        self
+    }
+
+    /// The `nth` `recv` (counting from 1) fails with the raw OS error `code`, even where the
+    /// peek before it found bytes: a reset between the two.
+    pub fn recv_fails_on(mut self, nth: usize, code: i32) -> MockSock {
+        self.recv_error = Some((nth, code));
         self
     }
 
@@ -584,6 +593,11 @@ impl SockIo for MockSock {
                     "recv asked for {} bytes, past the terminator at offset {pos}",
                     buf.len()
                 );
+            }
+        }
+        if let Some((nth, code)) = self.recv_error {
+            if self.recv_requests.borrow().len() == nth {
+                return Err(io::Error::from_raw_os_error(code));
             }
         }
         let limit = buf.len().min(self.recv_at_most.unwrap_or(usize::MAX));

@@ -6,11 +6,15 @@
 //! chain against honest-but-buggy or simply wrong peers: the difficulty schedule (that `nBits`
 //! is the retarget the previous 2,016 blocks call for), timestamps, versions, and which of two
 //! forks has more work (a header that forks off is refused, see [`HeaderError::Fork`]).
+//!
+//! The headers, their hashes and `validate_pow` are rust-bitcoin's; the chain, the locator and
+//! the `getheaders` answer are written here, as rust-bitcoin 0.32 has no header chain (that is
+//! a node's job, which it leaves to its users).
 
 use std::collections::HashMap;
 use std::fmt;
 
-use bitcoin_primitives::Target;
+use bitcoin::{CompactTarget, Target};
 
 use super::framing::{to_hex, BlockHash, BlockHeader, MAX_HEADERS};
 use super::network::Network;
@@ -44,11 +48,24 @@ impl fmt::Display for PowError {
 /// The 256-bit target that compact `bits` stand for, as Core's `DeriveTarget`: refused when
 /// negative, overflowing, zero, or above `pow_limit`.
 ///
+/// The negative and overflow checks are Core's `arith_uint256::SetCompact`, written out here
+/// because rust-bitcoin's `Target::from_compact` does not refuse those values: it turns a
+/// negative mantissa into zero and masks an overflowing exponent's shift (so
+/// `0x2100ffff` would come out as a small target instead of an error).
+///
 /// # Errors
 /// The [`PowError`] that says which.
-pub fn derive_target(bits: u32, pow_limit: Target) -> Result<Target, PowError> {
-    let target = Target::from_compact(bitcoin_primitives::CompactTarget::from_consensus(bits))
-        .map_err(|_| PowError::InvalidCompact)?;
+pub fn derive_target(bits: CompactTarget, pow_limit: Target) -> Result<Target, PowError> {
+    let compact = bits.to_consensus();
+    let size = compact >> 24;
+    let word = compact & 0x007f_ffff;
+    let negative = word != 0 && compact & 0x0080_0000 != 0;
+    let overflow =
+        word != 0 && (size > 34 || (word > 0xff && size > 33) || (word > 0xffff && size > 32));
+    if negative || overflow {
+        return Err(PowError::InvalidCompact);
+    }
+    let target = Target::from_compact(bits);
     if target == Target::ZERO {
         return Err(PowError::ZeroTarget);
     }
@@ -58,33 +75,19 @@ pub fn derive_target(bits: u32, pow_limit: Target) -> Result<Target, PowError> {
     Ok(target)
 }
 
-/// Checks `header`'s proof of work: its hash, as a little-endian 256-bit number, is at most the
-/// target of its `nBits`, which must be within `pow_limit` (Core's `CheckProofOfWork`).
+/// Checks `header`'s proof of work (Core's `CheckProofOfWork`): the target of its `nBits`,
+/// which must be within `pow_limit`, then rust-bitcoin's `Header::validate_pow`, which hashes
+/// the header and compares the hash, as a little-endian 256-bit number, with that target.
+/// The header's hash, when it holds.
 ///
 /// # Errors
 /// The [`PowError`] that says what is wrong.
-pub fn check_proof_of_work(header: &BlockHeader, pow_limit: Target) -> Result<(), PowError> {
-    check_hash_meets_bits(
-        &header.block_hash(),
-        header.bits.to_consensus_u32(),
-        pow_limit,
-    )
-}
-
-/// [`check_proof_of_work`] for a header whose `hash` is already known.
-///
-/// # Errors
-/// The [`PowError`] that says what is wrong.
-pub fn check_hash_meets_bits(
-    hash: &BlockHash,
-    bits: u32,
-    pow_limit: Target,
-) -> Result<(), PowError> {
-    let target = derive_target(bits, pow_limit)?;
-    if Target::from_le_bytes(hash.to_byte_array()) > target {
-        return Err(PowError::HashAboveTarget);
-    }
-    Ok(())
+pub fn check_proof_of_work(header: &BlockHeader, pow_limit: Target) -> Result<BlockHash, PowError> {
+    let target = derive_target(header.bits, pow_limit)?;
+    // The target came from the header's own bits, so `BadTarget` cannot be the error.
+    header
+        .validate_pow(target)
+        .map_err(|_| PowError::HashAboveTarget)
 }
 
 /// Tries nonces from `header.nonce` on until the header meets its own target; `None` if no
@@ -92,7 +95,7 @@ pub fn check_hash_meets_bits(
 pub fn grind(mut header: BlockHeader, pow_limit: Target) -> Option<BlockHeader> {
     loop {
         match check_proof_of_work(&header, pow_limit) {
-            Ok(()) => return Some(header),
+            Ok(_) => return Some(header),
             Err(PowError::HashAboveTarget) => header.nonce = header.nonce.checked_add(1)?,
             Err(_) => return None,
         }
@@ -184,15 +187,17 @@ impl fmt::Display for HeaderError {
 
 impl std::error::Error for HeaderError {}
 
-/// Headers from genesis on, each checked before it is added.
+/// Headers from genesis (or a checkpoint) on, each checked before it is added.
 #[derive(Debug, Clone)]
 pub struct HeaderChain {
     network: &'static Network,
     pow_limit: Target,
-    /// Block hashes by height; `hashes[0]` is genesis.
+    /// Height of `hashes[0]`: 0 for genesis, else a checkpoint's.
+    base: u32,
+    /// Block hashes by height minus `base`; `hashes[0]` is genesis or the checkpoint.
     hashes: Vec<BlockHash>,
-    /// Headers by height minus one: genesis's own header is never sent (a locator always
-    /// names it, and `headers` answers start after what the locator names).
+    /// Headers by height minus `base` minus one: the base block's own header is never sent
+    /// (a locator always names it, and `headers` answers start after what the locator names).
     headers: Vec<BlockHeader>,
     /// Height of each hash in `hashes`.
     heights: HashMap<BlockHash, u32>,
@@ -201,13 +206,19 @@ pub struct HeaderChain {
 impl HeaderChain {
     /// The chain of `network` that has only its genesis block.
     pub fn new(network: &'static Network) -> HeaderChain {
-        let genesis = network.genesis();
+        HeaderChain::from_checkpoint(network, 0, network.genesis())
+    }
+
+    /// A chain that starts at a block the user trusts, `hash` at `height`, as a light client
+    /// configured with a checkpoint does: headers are asked for and checked from there on.
+    pub fn from_checkpoint(network: &'static Network, height: u32, hash: BlockHash) -> HeaderChain {
         HeaderChain {
             network,
             pow_limit: network.pow_limit(),
-            hashes: vec![genesis],
+            base: height,
+            hashes: vec![hash],
             headers: Vec::new(),
-            heights: HashMap::from([(genesis, 0)]),
+            heights: HashMap::from([(hash, height)]),
         }
     }
 
@@ -216,22 +227,34 @@ impl HeaderChain {
         self.network
     }
 
-    /// Height of the tip (0: only genesis).
+    /// Height of the genesis block or checkpoint the chain starts at.
+    pub fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// Height of the tip (the base's when no header was added).
     pub fn height(&self) -> u32 {
-        // At most u32::MAX headers can be added: `connect` stops there.
-        u32::try_from(self.headers.len()).unwrap_or(u32::MAX)
+        // At most u32::MAX - base headers can be added: `connect` stops there.
+        self.base
+            .saturating_add(u32::try_from(self.headers.len()).unwrap_or(u32::MAX))
     }
 
     /// Hash of the tip.
     pub fn tip(&self) -> BlockHash {
-        // `hashes` starts with genesis and never shrinks.
+        // `hashes` starts with the base block and never shrinks.
         self.hashes[self.hashes.len() - 1]
     }
 
-    /// The header at `height` (1 and up).
+    /// The header at `height` (above the base).
     pub fn header(&self, height: u32) -> Option<&BlockHeader> {
-        self.headers
-            .get(usize::try_from(height).ok()?.checked_sub(1)?)
+        let index = usize::try_from(height.checked_sub(self.base)?).ok()?;
+        self.headers.get(index.checked_sub(1)?)
+    }
+
+    /// The hash of the block at `height` (the base's included).
+    pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
+        let index = usize::try_from(height.checked_sub(self.base)?).ok()?;
+        self.hashes.get(index).copied()
     }
 
     /// The height of `hash`, if it is in the chain.
@@ -240,21 +263,21 @@ impl HeaderChain {
     }
 
     /// A block locator for `getheaders` (Core's `LocatorEntries`): the tip and the ten blocks
-    /// below it, then steps back that double each time, and genesis last; about
+    /// below it, then steps back that double each time, and the base block last; about
     /// 11 + log2(height) hashes.
     pub fn locator(&self) -> Vec<BlockHash> {
         let mut locator = Vec::new();
-        let mut height = u64::from(self.height());
-        let mut step = 1u64;
+        // Indexes into `hashes` (heights minus the base).
+        let mut index = self.hashes.len() - 1;
+        let mut step = 1usize;
         loop {
-            // `height` is at most the tip's height, an index into `hashes`.
-            locator.push(self.hashes[height as usize]);
-            if height == 0 {
+            locator.push(self.hashes[index]);
+            if index == 0 {
                 return locator;
             }
-            height = height.saturating_sub(step);
+            index = index.saturating_sub(step);
             if locator.len() > 10 {
-                step *= 2;
+                step = step.saturating_mul(2);
             }
         }
     }
@@ -271,22 +294,23 @@ impl HeaderChain {
     pub fn connect(&mut self, headers: &[BlockHeader]) -> Result<usize, HeaderError> {
         let mut added = 0;
         for header in headers {
-            let hash = header.block_hash();
-            if self.heights.contains_key(&hash) {
-                continue;
-            }
             let tip = self.tip();
             let tip_height = self.height();
             let parent_height = self.heights.get(&header.prev_blockhash).copied();
-            let bits = header.bits.to_consensus_u32();
-            check_hash_meets_bits(&hash, bits, self.pow_limit).map_err(|problem| {
-                HeaderError::ProofOfWork {
-                    height: parent_height.map(|height| height.saturating_add(1)),
-                    hash,
-                    bits,
-                    problem,
+            let hash = match check_proof_of_work(header, self.pow_limit) {
+                Ok(hash) => hash,
+                Err(problem) => {
+                    return Err(HeaderError::ProofOfWork {
+                        height: parent_height.map(|height| height.saturating_add(1)),
+                        hash: header.block_hash(),
+                        bits: header.bits.to_consensus(),
+                        problem,
+                    })
                 }
-            })?;
+            };
+            if self.heights.contains_key(&hash) {
+                continue;
+            }
             match parent_height {
                 Some(_) if header.prev_blockhash == tip => {}
                 Some(fork_height) => {
@@ -317,22 +341,58 @@ impl HeaderChain {
     }
 
     /// The answer to `getheaders` (Core's `ProcessGetHeaders`): the headers after the first
-    /// `locator` hash the chain has (after genesis when it has none), at most
+    /// `locator` hash the chain has (after the base block when it has none), at most
     /// [`MAX_HEADERS`], ending early at `stop` if it comes up.
     pub fn headers_after(&self, locator: &[BlockHash], stop: &BlockHash) -> &[BlockHeader] {
         let fork = locator
             .iter()
             .find_map(|hash| self.heights.get(hash))
             .copied()
-            .unwrap_or(0);
-        // Heights are indexes into `hashes`, so `fork` is at most `headers.len()`.
-        let start = fork as usize;
+            .unwrap_or(self.base);
+        // Heights in `heights` are at least `base` and index `hashes`, so `start` is at most
+        // `headers.len()`.
+        let start = (fork - self.base) as usize;
         let mut end = start.saturating_add(MAX_HEADERS).min(self.headers.len());
         if let Some(&stop_height) = self.heights.get(stop) {
-            if stop_height as usize > start {
-                end = end.min(stop_height as usize);
+            let stop_index = (stop_height - self.base) as usize;
+            if stop_index > start {
+                end = end.min(stop_index);
             }
         }
         &self.headers[start..end]
     }
+}
+
+/// A chain of `count` headers on `network`'s genesis at its easiest target, each mined (its
+/// nonce ground until its hash meets the target: about two tries on regtest). Fixed times and
+/// merkle roots, so the same chain, hash for hash, on every run and host: what the embedded
+/// peers serve.
+///
+/// # Errors
+/// When the network's easiest target cannot be met by grinding (not regtest), or a made-up
+/// header does not connect (a bug).
+pub fn mine_chain(network: &'static Network, count: u32) -> Result<HeaderChain, String> {
+    use bitcoin::block::Version;
+    use bitcoin::hashes::{sha256d, Hash};
+    use bitcoin::TxMerkleNode;
+
+    let mut chain = HeaderChain::new(network);
+    let pow_limit = network.pow_limit();
+    for height in 1..=count {
+        let header = BlockHeader {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: chain.tip(),
+            // u32 heights: the same bytes (and so the same hashes) on 32- and 64-bit hosts.
+            merkle_root: TxMerkleNode::from_byte_array(
+                sha256d::Hash::hash(&height.to_le_bytes()).to_byte_array(),
+            ),
+            time: 1_700_000_000_u32.saturating_add(height.saturating_mul(600)),
+            bits: pow_limit.to_compact_lossy(),
+            nonce: 0,
+        };
+        let mined = grind(header, pow_limit)
+            .ok_or_else(|| format!("cannot mine a {} header here", network.name))?;
+        chain.connect(&[mined]).map_err(|err| err.to_string())?;
+    }
+    Ok(chain)
 }

@@ -1,21 +1,36 @@
-//! Bitcoin P2P wire format: the 24-byte message header, its checksum, compact sizes, and the
-//! few payloads a headers-only peer speaks (`version`, `ping`/`pong`, `getheaders`, `headers`).
+//! Bitcoin P2P framing on rust-bitcoin's types: messages are `bitcoin::p2p::message`'s
+//! [`NetworkMessage`] inside a [`RawNetworkMessage`], encoded and decoded with
+//! `bitcoin::consensus::encode`.
 //!
-//! Nothing here touches a socket: the light client, the node and their embedded peers read and
-//! write bytes through `bitcoin-sock` and use this module to make sense of them. Every decoder
-//! works on a slice that is already in memory and fails with a [`FrameError`] instead of
-//! panicking, and nothing is allocated from a length the peer sent until that length has been
-//! checked.
+//! Hand-written here, and why:
+//! * the 24-byte message header's checks ([`MessageHeader::decode`]). rust-bitcoin's
+//!   `RawNetworkMessage` decoder reads magic, command, length and then the whole payload in one
+//!   call: it never compares the magic with the network's, allows 5,000,000 bytes where Core
+//!   allows 4,000,000, and wants the payload in its reader before it returns. Decoding the
+//!   header's four fields here (each with rust-bitcoin's own decoder) lets a peer be refused
+//!   from those 24 bytes, before a byte of payload is read or a buffer is allocated for it, in
+//!   Core's order (`V1Transport::readHeader`: magic, then size).
+//! * the command check: rust-bitcoin accepts any ASCII (NULs inside included); Core's
+//!   `IsMessageTypeValid` wants printable ASCII, then only NUL padding.
+//! * Core's per-message limits that rust-bitcoin's decoders do not know ([`check_limits`]):
+//!   2,000 headers, 101 locator hashes, 50,000 inventory entries, 256 bytes of user agent.
 //!
-//! The block header and its hash are rust-bitcoin's (`bitcoin-primitives`, encoded with
-//! `bitcoin-consensus-encoding`); the messages around them are written out here, because
-//! rust-bitcoin's P2P message types only come with the `bitcoin` crate, whose secp256k1 C code
-//! does not build for `wasm32-wasip2`.
+//! The error texts are Core's (`net.cpp`'s "Header error: ..." lines), so a user who knows
+//! Core's debug log recognises them. Nothing here touches a socket.
 
 use std::fmt;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
-pub use bitcoin_primitives::{BlockHash, BlockHeader};
+use bitcoin::consensus::encode::{self, Decodable};
+use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::p2p::address::Address;
+use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
+use bitcoin::p2p::message_blockdata::GetHeadersMessage;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::{Magic, ServiceFlags};
+
+pub use bitcoin::block::Header as BlockHeader;
+pub use bitcoin::BlockHash;
 
 /// Message header length: magic (4), command (12), payload length (4), checksum (4).
 pub const HEADER_LEN: usize = 24;
@@ -24,13 +39,12 @@ pub const HEADER_LEN: usize = 24;
 pub const COMMAND_LEN: usize = 12;
 
 /// The largest payload accepted: Core's `MAX_PROTOCOL_MESSAGE_LENGTH` (4,000,000 bytes; the
-/// largest message a headers-only peer needs, `headers`, is 162,003). Longer ones are rejected
-/// from the header alone, before a byte of payload is read or a buffer is allocated for it, so
-/// a peer's receive buffer never holds more than one header and this.
+/// largest message a headers-only peer needs, `headers`, is 162,003). Longer ones are refused
+/// from the header alone, so a peer's receive buffer never holds more than one header and this.
 pub const MAX_PAYLOAD: u32 = 4_000_000;
 
-/// The protocol version this client speaks (70016: `wtxidrelay`, BIP 339).
-pub const PROTOCOL_VERSION: i32 = 70016;
+/// The protocol version spoken (70016: `wtxidrelay`, BIP 339).
+pub const PROTOCOL_VERSION: u32 = 70016;
 
 /// Most headers in one `headers` message (Core's `MAX_HEADERS_RESULTS`).
 pub const MAX_HEADERS: usize = 2000;
@@ -38,29 +52,21 @@ pub const MAX_HEADERS: usize = 2000;
 /// Most hashes in a block locator (Core's `MAX_LOCATOR_SZ`).
 pub const MAX_LOCATOR: usize = 101;
 
+/// Most entries of an `inv`, `getdata` or `notfound` (Core's `MAX_INV_SZ`).
+pub const MAX_INV: usize = 50_000;
+
 /// Longest user agent accepted (Core's `MAX_SUBVERSION_LENGTH`).
 pub const MAX_USER_AGENT: usize = 256;
 
-/// Length of a serialized block header.
-pub const BLOCK_HEADER_LEN: usize = 80;
-
-/// A network's message start bytes, in wire order.
-pub type Magic = [u8; 4];
-
-/// Double SHA-256, the hash of message checksums.
-pub fn sha256d(data: &[u8]) -> [u8; 32] {
-    bitcoin_hashes::sha256d::hash(data).to_byte_array()
+/// Lower-case hex of `bytes` in the order given (checksums).
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A payload's checksum: the first four bytes of its double SHA-256.
 pub fn checksum(payload: &[u8]) -> [u8; 4] {
-    let hash = sha256d(payload);
+    let hash = sha256d::Hash::hash(payload).to_byte_array();
     [hash[0], hash[1], hash[2], hash[3]]
-}
-
-/// Lower-case hex of `bytes` in the order given (magic bytes, checksums).
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Why bytes from the peer are not a well-formed message.
@@ -73,117 +79,89 @@ pub enum FrameError {
         /// The bytes found.
         found: Magic,
     },
-    /// The command is not printable ASCII followed only by NUL padding.
-    BadCommand {
-        /// The 12 bytes found.
-        command: [u8; COMMAND_LEN],
-    },
     /// The header announces a payload longer than [`MAX_PAYLOAD`].
     Oversized {
-        /// The message's command.
+        /// The message's command, sanitized.
         command: String,
         /// The announced length.
         length: u32,
     },
     /// The payload does not hash to the header's checksum.
     BadChecksum {
-        /// The message's command.
+        /// The message's command, sanitized.
         command: String,
-        /// The checksum in the header.
-        expected: [u8; 4],
+        /// The payload's length.
+        length: u32,
         /// The checksum of the payload that arrived.
         computed: [u8; 4],
+        /// The checksum in the header.
+        found: [u8; 4],
     },
-    /// A payload ended before a field it must contain.
-    Truncated {
-        /// The field being read.
-        what: &'static str,
-        /// Bytes the field needs.
-        needed: usize,
-        /// Bytes that were left.
-        available: usize,
+    /// The command is not printable ASCII followed only by NUL padding.
+    BadCommand {
+        /// The command, sanitized.
+        command: String,
+        /// The payload's length.
+        length: u32,
     },
-    /// A count or length is over its protocol limit.
+    /// rust-bitcoin's decoder refused the payload.
+    Malformed {
+        /// The message's command.
+        command: String,
+        /// The decoder's error.
+        error: String,
+    },
+    /// A count or length is over Core's limit for it.
     TooMany {
+        /// The message's command.
+        command: &'static str,
         /// What was counted.
         what: &'static str,
         /// The count found.
-        count: u64,
-        /// The limit.
-        max: u64,
-    },
-    /// A compact size was not in its shortest encoding (Core rejects those).
-    NonCanonicalCompactSize {
-        /// The value.
-        value: u64,
-    },
-    /// A payload had bytes after its last field.
-    TrailingBytes {
-        /// The payload.
-        what: &'static str,
-        /// How many bytes were left over.
         count: usize,
-    },
-    /// A header in a `headers` message claims transactions (it must say 0).
-    HeaderWithTransactions {
-        /// The header's position in the message.
-        index: usize,
-        /// The transaction count it claims.
-        count: u64,
+        /// The limit.
+        max: usize,
     },
 }
 
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::BadMagic { expected, found } => write!(
-                f,
-                "bad magic {} where {} was expected",
-                to_hex(found),
-                to_hex(expected)
-            ),
-            FrameError::BadCommand { command } => {
+            FrameError::BadMagic { found, .. } => {
+                write!(f, "Header error: Wrong MessageStart {found} received")
+            }
+            FrameError::Oversized { command, length } => {
                 write!(
                     f,
-                    "malformed command {:?}",
-                    String::from_utf8_lossy(command)
+                    "Header error: Size too large ({command}, {length} bytes)"
                 )
             }
-            FrameError::Oversized { command, length } => write!(
-                f,
-                "{command:?} payload of {length} bytes is over the limit of {MAX_PAYLOAD} bytes"
-            ),
             FrameError::BadChecksum {
                 command,
-                expected,
+                length,
                 computed,
+                found,
             } => write!(
                 f,
-                "bad checksum of {command:?}: the header says {}, the payload hashes to {}",
-                to_hex(expected),
-                to_hex(computed)
+                "Header error: Wrong checksum ({command}, {length} bytes), expected {} was {}",
+                to_hex(computed),
+                to_hex(found)
             ),
-            FrameError::Truncated {
+            FrameError::BadCommand { command, length } => {
+                write!(
+                    f,
+                    "Header error: Invalid message type ({command}, {length} bytes)"
+                )
+            }
+            FrameError::Malformed { command, error } => {
+                write!(f, "malformed {command} message: {error}")
+            }
+            FrameError::TooMany {
+                command,
                 what,
-                needed,
-                available,
-            } => write!(
-                f,
-                "truncated payload: {what} needs {needed} bytes, only {available} left"
-            ),
-            FrameError::TooMany { what, count, max } => {
-                write!(f, "{count} {what} where at most {max} are allowed")
-            }
-            FrameError::NonCanonicalCompactSize { value } => {
-                write!(f, "non-canonical compact size for {value}")
-            }
-            FrameError::TrailingBytes { what, count } => {
-                write!(f, "{count} unexpected bytes after the {what}")
-            }
-            FrameError::HeaderWithTransactions { index, count } => write!(
-                f,
-                "header {index} of a headers message claims {count} transactions (must be 0)"
-            ),
+                count,
+                max,
+            } => write!(f, "{command} message with {count} {what}, more than {max}"),
         }
     }
 }
@@ -204,486 +182,252 @@ pub struct MessageHeader {
 }
 
 impl MessageHeader {
-    /// The header of a message carrying `payload`. `command` is at most 12 ASCII bytes (every
-    /// command of this module is); a longer one is cut.
-    pub fn new(magic: Magic, command: &str, payload: &[u8]) -> MessageHeader {
-        let mut padded = [0u8; COMMAND_LEN];
-        let name = command.as_bytes();
-        let len = name.len().min(COMMAND_LEN);
-        padded[..len].copy_from_slice(&name[..len]);
-        MessageHeader {
-            magic,
-            command: padded,
-            // Payloads built here are far below 4 GiB; saturate rather than wrap regardless.
-            length: u32::try_from(payload.len()).unwrap_or(u32::MAX),
-            checksum: checksum(payload),
-        }
+    /// The header of an encoded message (its first 24 bytes, as they are), for tests and
+    /// misbehaving peers that change a field; `None` if `message` is shorter than a header.
+    pub fn of(message: &[u8]) -> Option<MessageHeader> {
+        let bytes = message.first_chunk::<HEADER_LEN>()?;
+        Some(MessageHeader::read(bytes))
     }
 
     /// The 24 wire bytes.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut bytes = [0u8; HEADER_LEN];
-        bytes[0..4].copy_from_slice(&self.magic);
+        bytes[0..4].copy_from_slice(&self.magic.to_bytes());
         bytes[4..16].copy_from_slice(&self.command);
         bytes[16..20].copy_from_slice(&self.length.to_le_bytes());
         bytes[20..24].copy_from_slice(&self.checksum);
         bytes
     }
 
-    /// Reads 24 wire bytes and checks them against `magic`, in Core's order: the magic, the
-    /// command, then the announced length, which must be at most [`MAX_PAYLOAD`] — so a caller
-    /// that allocates the payload only after this succeeded never allocates more than that.
+    /// The four fields, with rust-bitcoin's decoders. Every 24 bytes are a header (each field
+    /// is a fixed-size array or integer), so nothing can fail: the checks come after.
+    fn read(bytes: &[u8; HEADER_LEN]) -> MessageHeader {
+        let mut reader = &bytes[..];
+        let magic = Magic::consensus_decode(&mut reader);
+        let command = <[u8; COMMAND_LEN]>::consensus_decode(&mut reader);
+        let length = u32::consensus_decode(&mut reader);
+        let checksum = <[u8; 4]>::consensus_decode(&mut reader);
+        match (magic, command, length, checksum) {
+            (Ok(magic), Ok(command), Ok(length), Ok(checksum)) => MessageHeader {
+                magic,
+                command,
+                length,
+                checksum,
+            },
+            // Unreachable: 24 bytes hold the four fields exactly. Were a decoder to fail, a
+            // zero magic would refuse the message, not accept it.
+            _ => MessageHeader {
+                magic: Magic::from_bytes([0; 4]),
+                command: [0; COMMAND_LEN],
+                length: u32::MAX,
+                checksum: [0; 4],
+            },
+        }
+    }
+
+    /// Reads 24 wire bytes and checks them as Core's `V1Transport::readHeader` does: the magic
+    /// must be `magic`, then the announced length at most [`MAX_PAYLOAD`], so a caller that
+    /// allocates the payload only after this succeeded never allocates more than that.
+    ///
+    /// # Errors
+    /// [`FrameError::BadMagic`], [`FrameError::Oversized`].
     pub fn decode(bytes: &[u8; HEADER_LEN], magic: Magic) -> Result<MessageHeader, FrameError> {
-        let mut reader = Reader::new(bytes);
-        let header = MessageHeader {
-            magic: reader.array("magic")?,
-            command: reader.array("command")?,
-            length: reader.u32("payload length")?,
-            checksum: reader.array("checksum")?,
-        };
+        let header = MessageHeader::read(bytes);
         if header.magic != magic {
             return Err(FrameError::BadMagic {
                 expected: magic,
                 found: header.magic,
             });
         }
-        let command = header.command()?.to_owned();
         if header.length > MAX_PAYLOAD {
             return Err(FrameError::Oversized {
-                command,
+                command: header.command_lossy(),
                 length: header.length,
             });
         }
         Ok(header)
     }
 
-    /// The command without its padding. Like Core's `IsMessageTypeValid`: printable ASCII
-    /// (space to `~`), then only NULs.
-    pub fn command(&self) -> Result<&str, FrameError> {
-        let bad = || FrameError::BadCommand {
-            command: self.command,
-        };
+    /// The command for messages: printable characters kept, the rest dropped (Core's
+    /// `SanitizeString`).
+    pub fn command_lossy(&self) -> String {
+        self.command
+            .iter()
+            .filter(|byte| (b' '..=b'~').contains(*byte))
+            .map(|&byte| char::from(byte))
+            .collect()
+    }
+
+    /// Whether the command is printable ASCII followed only by NULs (Core's
+    /// `IsMessageTypeValid`).
+    pub fn command_is_valid(&self) -> bool {
         let end = self
             .command
             .iter()
             .position(|&byte| byte == 0)
             .unwrap_or(COMMAND_LEN);
         let (name, padding) = self.command.split_at(end);
-        if padding.iter().any(|&byte| byte != 0)
-            || !name.iter().all(|byte| (b' '..=b'~').contains(byte))
-        {
-            return Err(bad());
-        }
-        std::str::from_utf8(name).map_err(|_| bad())
-    }
-
-    /// Checks that `payload` hashes to this header's checksum.
-    pub fn verify(&self, payload: &[u8]) -> Result<(), FrameError> {
-        let computed = checksum(payload);
-        if computed != self.checksum {
-            return Err(FrameError::BadChecksum {
-                command: self.command().unwrap_or("?").to_owned(),
-                expected: self.checksum,
-                computed,
-            });
-        }
-        Ok(())
+        padding.iter().all(|&byte| byte == 0)
+            && name.iter().all(|byte| (b' '..=b'~').contains(byte))
     }
 }
 
-/// A whole message: header and payload bytes.
-pub fn encode_message(magic: Magic, command: &str, payload: &[u8]) -> Vec<u8> {
-    let header = MessageHeader::new(magic, command, payload);
-    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
-    bytes.extend_from_slice(&header.encode());
-    bytes.extend_from_slice(payload);
-    bytes
+/// A whole message, `message` in a [`RawNetworkMessage`] of `magic`, as
+/// `bitcoin::consensus::encode` serializes it.
+pub fn encode_message(magic: Magic, message: NetworkMessage) -> Vec<u8> {
+    encode::serialize(&RawNetworkMessage::new(magic, message))
 }
 
-/// A message taken off the wire, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The command, e.g. `"version"`.
-    pub command: String,
-    /// The payload, whose checksum matched.
-    pub payload: Vec<u8>,
+/// Decodes a whole message whose header [`MessageHeader::decode`] accepted: `bytes` is the 24
+/// header bytes and the payload. Core's order: the checksum, then the command; then
+/// rust-bitcoin decodes the payload (trailing bytes refused), then [`check_limits`].
+///
+/// # Errors
+/// [`FrameError::BadChecksum`], [`FrameError::BadCommand`], [`FrameError::Malformed`],
+/// [`FrameError::TooMany`].
+pub fn decode_message(header: &MessageHeader, bytes: &[u8]) -> Result<NetworkMessage, FrameError> {
+    let payload = bytes.get(HEADER_LEN..).unwrap_or_default();
+    let computed = checksum(payload);
+    if computed != header.checksum {
+        return Err(FrameError::BadChecksum {
+            command: header.command_lossy(),
+            length: header.length,
+            computed,
+            found: header.checksum,
+        });
+    }
+    if !header.command_is_valid() {
+        return Err(FrameError::BadCommand {
+            command: header.command_lossy(),
+            length: header.length,
+        });
+    }
+    let raw =
+        encode::deserialize::<RawNetworkMessage>(bytes).map_err(|err| FrameError::Malformed {
+            command: header.command_lossy(),
+            error: err.to_string(),
+        })?;
+    let message = raw.into_payload();
+    check_limits(&message)?;
+    Ok(message)
+}
+
+/// Core's limits that rust-bitcoin's decoders do not apply (each one a disconnect in Core's
+/// `net_processing.cpp`).
+///
+/// # Errors
+/// [`FrameError::TooMany`] naming the message and the limit.
+pub fn check_limits(message: &NetworkMessage) -> Result<(), FrameError> {
+    let (command, what, count, max) = match message {
+        NetworkMessage::Headers(headers) => ("headers", "headers", headers.len(), MAX_HEADERS),
+        NetworkMessage::GetHeaders(request) => (
+            "getheaders",
+            "locator hashes",
+            request.locator_hashes.len(),
+            MAX_LOCATOR,
+        ),
+        NetworkMessage::Inv(inv) => ("inv", "entries", inv.len(), MAX_INV),
+        NetworkMessage::GetData(inv) => ("getdata", "entries", inv.len(), MAX_INV),
+        NetworkMessage::NotFound(inv) => ("notfound", "entries", inv.len(), MAX_INV),
+        NetworkMessage::Version(version) => (
+            "version",
+            "bytes of user agent",
+            version.user_agent.len(),
+            MAX_USER_AGENT,
+        ),
+        _ => return Ok(()),
+    };
+    if count > max {
+        return Err(FrameError::TooMany {
+            command,
+            what,
+            count,
+            max,
+        });
+    }
+    Ok(())
 }
 
 /// Takes the first message off `buffer` (a stream's bytes so far): `Ok(None)` while it is
 /// incomplete, else the message and how many bytes it used. The header is checked as soon as
 /// its 24 bytes are there, so a bad magic or an oversized length fails without waiting for
 /// (or buffering) the payload it announces.
-pub fn parse_message(buffer: &[u8], magic: Magic) -> Result<Option<(Message, usize)>, FrameError> {
+///
+/// # Errors
+/// As [`MessageHeader::decode`] and [`decode_message`].
+pub fn parse_message(
+    buffer: &[u8],
+    magic: Magic,
+) -> Result<Option<(NetworkMessage, usize)>, FrameError> {
     let Some(header_bytes) = buffer.first_chunk::<HEADER_LEN>() else {
         return Ok(None);
     };
     let header = MessageHeader::decode(header_bytes, magic)?;
     // At most MAX_PAYLOAD, checked by decode: fits usize on every target (32-bit included).
     let total = HEADER_LEN + header.length as usize;
-    let Some(payload) = buffer.get(HEADER_LEN..total) else {
+    let Some(bytes) = buffer.get(..total) else {
         return Ok(None);
     };
-    header.verify(payload)?;
-    let message = Message {
-        command: header.command()?.to_owned(),
-        payload: payload.to_vec(),
-    };
-    Ok(Some((message, total)))
+    Ok(Some((decode_message(&header, bytes)?, total)))
 }
 
-/// Appends `value` as a compact size: 1 byte below 0xfd, else a marker (0xfd, 0xfe, 0xff) and
-/// 2, 4 or 8 little-endian bytes.
-pub fn write_compact_size(out: &mut Vec<u8>, value: u64) {
-    match value {
-        0..=0xfc => out.push(value as u8),
-        0xfd..=0xffff => {
-            out.push(0xfd);
-            out.extend_from_slice(&(value as u16).to_le_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(0xfe);
-            out.extend_from_slice(&(value as u32).to_le_bytes());
-        }
-        _ => {
-            out.push(0xff);
-            out.extend_from_slice(&value.to_le_bytes());
-        }
-    }
+/// The command of `message` as it goes on the wire (`NetworkMessage::cmd` says "unknown" for
+/// the ones rust-bitcoin does not know; this gives their own).
+pub fn command_of(message: &NetworkMessage) -> String {
+    message.command().to_string()
 }
 
-/// Reads fields off a payload in order; every read fails with [`FrameError::Truncated`]
-/// instead of running past the end.
-pub struct Reader<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// A reader at the start of `data`.
-    pub fn new(data: &'a [u8]) -> Reader<'a> {
-        Reader { data, position: 0 }
-    }
-
-    /// Bytes not read yet.
-    pub fn remaining(&self) -> usize {
-        self.data.len() - self.position
-    }
-
-    /// The next `len` bytes.
-    pub fn bytes(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], FrameError> {
-        let available = self.remaining();
-        if len > available {
-            return Err(FrameError::Truncated {
-                what,
-                needed: len,
-                available,
-            });
-        }
-        let bytes = &self.data[self.position..self.position + len];
-        self.position += len;
-        Ok(bytes)
-    }
-
-    /// The next `N` bytes as an array.
-    pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], FrameError> {
-        let mut array = [0u8; N];
-        array.copy_from_slice(self.bytes(N, what)?);
-        Ok(array)
-    }
-
-    /// A byte.
-    pub fn u8(&mut self, what: &'static str) -> Result<u8, FrameError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-
-    /// A little-endian `u32`.
-    pub fn u32(&mut self, what: &'static str) -> Result<u32, FrameError> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-
-    /// A little-endian `i32`.
-    pub fn i32(&mut self, what: &'static str) -> Result<i32, FrameError> {
-        self.array(what).map(i32::from_le_bytes)
-    }
-
-    /// A little-endian `u64`.
-    pub fn u64(&mut self, what: &'static str) -> Result<u64, FrameError> {
-        self.array(what).map(u64::from_le_bytes)
-    }
-
-    /// A little-endian `i64`.
-    pub fn i64(&mut self, what: &'static str) -> Result<i64, FrameError> {
-        self.array(what).map(i64::from_le_bytes)
-    }
-
-    /// A compact size, which must be in its shortest form.
-    pub fn compact_size(&mut self, what: &'static str) -> Result<u64, FrameError> {
-        let (value, min) = match self.u8(what)? {
-            0xfd => (u64::from(u16::from_le_bytes(self.array(what)?)), 0xfd),
-            0xfe => (u64::from(u32::from_le_bytes(self.array(what)?)), 0x1_0000),
-            0xff => (u64::from_le_bytes(self.array(what)?), 0x1_0000_0000),
-            small => return Ok(u64::from(small)),
-        };
-        if value < min {
-            return Err(FrameError::NonCanonicalCompactSize { value });
-        }
-        Ok(value)
-    }
-
-    /// A compact-size count of items at most `max`; fails before anything is allocated for
-    /// a count above it.
-    pub fn count(&mut self, what: &'static str, max: usize) -> Result<usize, FrameError> {
-        let count = self.compact_size(what)?;
-        match usize::try_from(count) {
-            Ok(count) if count <= max => Ok(count),
-            _ => Err(FrameError::TooMany {
-                what,
-                count,
-                max: max as u64,
-            }),
-        }
-    }
-
-    /// Fails if anything is left: `what` is the payload's name.
-    pub fn finish(self, what: &'static str) -> Result<(), FrameError> {
-        match self.remaining() {
-            0 => Ok(()),
-            count => Err(FrameError::TrailingBytes { what, count }),
-        }
-    }
-}
-
-/// A network address as in a `version` message: services, IPv6 (IPv4-mapped for IPv4) and a
-/// big-endian port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NetAddress {
-    /// The services the address is said to offer.
-    pub services: u64,
-    /// The IP address; IPv4 addresses are IPv4-mapped.
-    pub ip: Ipv6Addr,
-    /// The port.
-    pub port: u16,
-}
-
-impl NetAddress {
-    /// Length on the wire.
-    pub const LEN: usize = 26;
-
-    /// "No address" (`::`, port 0), what a client that does not listen says about itself.
-    pub const UNSPECIFIED: NetAddress = NetAddress {
-        services: 0,
-        ip: Ipv6Addr::UNSPECIFIED,
-        port: 0,
-    };
-
-    /// `addr` with no services claimed.
-    pub fn from_socket_addr(addr: SocketAddr) -> NetAddress {
-        let ip = match addr {
-            SocketAddr::V4(v4) => v4.ip().to_ipv6_mapped(),
-            SocketAddr::V6(v6) => *v6.ip(),
-        };
-        NetAddress {
-            services: 0,
-            ip,
-            port: addr.port(),
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.services.to_le_bytes());
-        out.extend_from_slice(&self.ip.octets());
-        out.extend_from_slice(&self.port.to_be_bytes());
-    }
-
-    fn decode(reader: &mut Reader<'_>) -> Result<NetAddress, FrameError> {
-        Ok(NetAddress {
-            services: reader.u64("address services")?,
-            ip: Ipv6Addr::from(reader.array::<16>("address IP")?),
-            port: u16::from_be_bytes(reader.array("address port")?),
-        })
-    }
-}
-
-/// The `version` message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionMessage {
-    /// Protocol version.
-    pub version: i32,
-    /// Services the sender offers (0: none, a light client).
-    pub services: u64,
-    /// The sender's clock, seconds since 1970.
+/// What a peer says about itself in `version`, and to whom.
+#[derive(Debug, Clone)]
+pub struct VersionFields {
+    /// Service bits (`NODE_NETWORK` for a node that serves the chain, none for a client).
+    pub services: ServiceFlags,
+    /// Seconds since 1970.
     pub timestamp: i64,
-    /// The receiver's address as the sender sees it.
-    pub receiver: NetAddress,
-    /// The sender's own address.
-    pub sender: NetAddress,
+    /// The address of the peer it goes to, when known (an inbound peer's is not said).
+    pub receiver: Option<SocketAddr>,
     /// Random; detects connections to oneself.
     pub nonce: u64,
-    /// E.g. `/Satoshi:27.0.0/` (BIP 14).
+    /// BIP 14 user agent.
     pub user_agent: String,
     /// The sender's best height.
-    pub start_height: i32,
-    /// Whether to announce transactions (BIP 37); true when absent, as Core reads it.
+    pub start_height: u32,
+    /// Whether to announce transactions (BIP 37).
     pub relay: bool,
 }
 
-impl VersionMessage {
-    /// Payload length of the fixed fields (85 bytes); a user agent of `n` < 253 bytes adds
-    /// `1 + n` (its compact-size length and its bytes).
-    pub const FIXED_LEN: usize = 4 + 8 + 8 + 2 * NetAddress::LEN + 8 + 4 + 1;
-
-    /// The payload bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::FIXED_LEN + 1 + self.user_agent.len());
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.services.to_le_bytes());
-        out.extend_from_slice(&self.timestamp.to_le_bytes());
-        self.receiver.encode(&mut out);
-        self.sender.encode(&mut out);
-        out.extend_from_slice(&self.nonce.to_le_bytes());
-        write_compact_size(&mut out, self.user_agent.len() as u64);
-        out.extend_from_slice(self.user_agent.as_bytes());
-        out.extend_from_slice(&self.start_height.to_le_bytes());
-        out.push(u8::from(self.relay));
-        out
-    }
-
-    /// Reads a `version` payload. Fields after the relay flag (none are defined) are ignored,
-    /// as Core does, so newer peers are not rejected.
-    pub fn decode(payload: &[u8]) -> Result<VersionMessage, FrameError> {
-        let mut reader = Reader::new(payload);
-        let version = reader.i32("version")?;
-        let services = reader.u64("services")?;
-        let timestamp = reader.i64("timestamp")?;
-        let receiver = NetAddress::decode(&mut reader)?;
-        let sender = NetAddress::decode(&mut reader)?;
-        let nonce = reader.u64("nonce")?;
-        let user_agent_len = reader.count("user agent bytes", MAX_USER_AGENT)?;
-        let user_agent = String::from_utf8_lossy(reader.bytes(user_agent_len, "user agent")?);
-        let start_height = reader.i32("start height")?;
-        let relay = match reader.remaining() {
-            0 => true,
-            _ => reader.u8("relay")? != 0,
-        };
-        Ok(VersionMessage {
-            version,
-            services,
-            timestamp,
-            receiver,
-            sender,
-            nonce,
-            user_agent: user_agent.into_owned(),
-            start_height,
-            relay,
-        })
+/// "No address" (`::`, port 0), what a peer that does not listen says about itself.
+pub fn unspecified_address() -> Address {
+    Address {
+        services: ServiceFlags::NONE,
+        address: [0; 8],
+        port: 0,
     }
 }
 
-/// The payload of `ping` and `pong`: a nonce.
-pub fn encode_nonce(nonce: u64) -> [u8; 8] {
-    nonce.to_le_bytes()
-}
-
-/// Reads a `ping`/`pong` payload; `None` for the empty payload of pre-BIP 31 pings.
-pub fn decode_nonce(payload: &[u8]) -> Result<Option<u64>, FrameError> {
-    if payload.is_empty() {
-        return Ok(None);
-    }
-    let mut reader = Reader::new(payload);
-    let nonce = reader.u64("nonce")?;
-    reader.finish("nonce")?;
-    Ok(Some(nonce))
-}
-
-/// The `getheaders` message: "send me the headers after the first of these I know".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetHeaders {
-    /// Protocol version.
-    pub version: u32,
-    /// Block locator: hashes from the tip back to genesis.
-    pub locator: Vec<BlockHash>,
-    /// Last header wanted; all zero for "as many as you send" (2,000).
-    pub stop: BlockHash,
-}
-
-impl GetHeaders {
-    /// The payload bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + 9 + 32 * (self.locator.len() + 1));
-        out.extend_from_slice(&self.version.to_le_bytes());
-        write_compact_size(&mut out, self.locator.len() as u64);
-        for hash in &self.locator {
-            out.extend_from_slice(hash.as_byte_array());
-        }
-        out.extend_from_slice(self.stop.as_byte_array());
-        out
-    }
-
-    /// Reads a `getheaders` payload.
-    pub fn decode(payload: &[u8]) -> Result<GetHeaders, FrameError> {
-        let mut reader = Reader::new(payload);
-        let version = reader.u32("version")?;
-        let count = reader.count("locator hashes", MAX_LOCATOR)?;
-        let locator = (0..count)
-            .map(|_| reader.array("locator hash").map(BlockHash::from_byte_array))
-            .collect::<Result<Vec<BlockHash>, _>>()?;
-        let stop = BlockHash::from_byte_array(reader.array("stop hash")?);
-        reader.finish("getheaders payload")?;
-        Ok(GetHeaders {
-            version,
-            locator,
-            stop,
-        })
+/// rust-bitcoin's `version` message with our [`PROTOCOL_VERSION`].
+pub fn version_message(fields: VersionFields) -> VersionMessage {
+    VersionMessage {
+        version: PROTOCOL_VERSION,
+        services: fields.services,
+        timestamp: fields.timestamp,
+        receiver: fields.receiver.map_or_else(unspecified_address, |addr| {
+            Address::new(&addr, ServiceFlags::NONE)
+        }),
+        sender: unspecified_address(),
+        nonce: fields.nonce,
+        user_agent: fields.user_agent,
+        start_height: i32::try_from(fields.start_height).unwrap_or(i32::MAX),
+        relay: fields.relay,
     }
 }
 
-/// The 80 wire bytes of `header`.
-pub fn encode_header(header: &BlockHeader) -> Vec<u8> {
-    bitcoin_consensus_encoding::encode_to_vec(header)
-}
-
-/// Reads one 80-byte block header.
-fn decode_header(reader: &mut Reader<'_>) -> Result<BlockHeader, FrameError> {
-    let bytes = reader.bytes(BLOCK_HEADER_LEN, "block header")?;
-    // Any 80 bytes are a header (every field is a fixed-size integer or hash), so the decoder
-    // cannot fail on them; were it to, the header would still be refused, not accepted.
-    bitcoin_consensus_encoding::decode_from_slice::<BlockHeader>(bytes).map_err(|_| {
-        FrameError::Truncated {
-            what: "block header",
-            needed: BLOCK_HEADER_LEN,
-            available: bytes.len(),
-        }
+/// `getheaders` for the headers after the first of `locator` the peer knows, as many as it
+/// sends (a zero stop hash).
+pub fn get_headers(locator: Vec<BlockHash>) -> NetworkMessage {
+    NetworkMessage::GetHeaders(GetHeadersMessage {
+        version: PROTOCOL_VERSION,
+        locator_hashes: locator,
+        stop_hash: BlockHash::all_zeros(),
     })
-}
-
-/// The payload of a `headers` message: a count, then each header followed by a transaction
-/// count of 0.
-pub fn encode_headers(headers: &[BlockHeader]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + headers.len() * (BLOCK_HEADER_LEN + 1));
-    write_compact_size(&mut out, headers.len() as u64);
-    for header in headers {
-        out.extend_from_slice(&encode_header(header));
-        write_compact_size(&mut out, 0);
-    }
-    out
-}
-
-/// Reads a `headers` payload: at most [`MAX_HEADERS`] headers, each with a transaction count
-/// of 0, nothing after the last.
-pub fn decode_headers(payload: &[u8]) -> Result<Vec<BlockHeader>, FrameError> {
-    let mut reader = Reader::new(payload);
-    let count = reader.count("headers", MAX_HEADERS)?;
-    let mut headers = Vec::with_capacity(count);
-    for index in 0..count {
-        headers.push(decode_header(&mut reader)?);
-        let transactions = reader.compact_size("transaction count")?;
-        if transactions != 0 {
-            return Err(FrameError::HeaderWithTransactions {
-                index,
-                count: transactions,
-            });
-        }
-    }
-    reader.finish("headers payload")?;
-    Ok(headers)
 }

@@ -1,11 +1,11 @@
-//! The Bitcoin networks the examples know: message magic, default port, genesis hash, proof of
-//! work limit (Core's `chainparams.cpp`).
+//! The Bitcoin networks the examples know: rust-bitcoin's [`bitcoin::Network`] (magic, genesis
+//! block, proof-of-work limit in its consensus `Params`), with the names `--network` accepts
+//! and the default P2P port, which rust-bitcoin 0.32 does not carry (Core's `chainparams.cpp`).
 
-use std::str::FromStr;
+use bitcoin::p2p::Magic;
+use bitcoin::Target;
 
-use bitcoin_primitives::Target;
-
-use super::framing::{BlockHash, Magic};
+use super::framing::BlockHash;
 
 /// One network's parameters.
 #[derive(Debug)]
@@ -14,29 +14,30 @@ pub struct Network {
     pub name: &'static str,
     /// Other accepted names.
     pub aliases: &'static [&'static str],
-    /// Message start bytes, wire order.
-    pub magic: Magic,
+    /// rust-bitcoin's network.
+    pub network: bitcoin::Network,
     /// Port nodes listen on by default.
     pub default_port: u16,
-    /// Hash of the genesis block, as Core displays it.
-    pub genesis_hash: &'static str,
-    /// The easiest target a block may have (Core's `powLimit`), as Core displays it.
-    pub pow_limit: &'static str,
 }
 
 impl Network {
-    /// The genesis block's hash.
-    pub fn genesis(&self) -> BlockHash {
-        // Every table entry is 64 hex digits (tests/light_client_framing.rs checks each against
-        // its genesis header), so this never falls back.
-        BlockHash::from_str(self.genesis_hash).unwrap_or(BlockHash::GENESIS_PREVIOUS_BLOCK_HASH)
+    /// Message start bytes.
+    pub fn magic(&self) -> Magic {
+        self.network.magic()
     }
 
-    /// The proof-of-work limit as a 256-bit number.
+    /// The genesis block's hash.
+    pub fn genesis(&self) -> BlockHash {
+        bitcoin::constants::genesis_block(self.network).block_hash()
+    }
+
+    /// The easiest target a block may have (Core's `powLimit`, as rust-bitcoin's consensus
+    /// parameters hold it: rounded to what nBits can say, which refuses the same headers).
     pub fn pow_limit(&self) -> Target {
-        // 64 hex digits in every entry (tests/light_client_framing.rs checks them), so this
-        // never falls back; if it did, the zero limit would refuse every header, not accept one.
-        Target::from_unprefixed_hex(self.pow_limit).unwrap_or(Target::ZERO)
+        // rust-bitcoin 0.32 renamed its `pow_limit` field `max_attainable_target` (the old
+        // name is deprecated); this keeps Core's name.
+        let params = self.network.params();
+        params.max_attainable_target
     }
 }
 
@@ -45,42 +46,32 @@ pub const NETWORKS: [Network; 5] = [
     Network {
         name: "mainnet",
         aliases: &["main", "bitcoin"],
-        magic: [0xf9, 0xbe, 0xb4, 0xd9],
+        network: bitcoin::Network::Bitcoin,
         default_port: 8333,
-        genesis_hash: "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
-        pow_limit: "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
     Network {
         name: "testnet",
         aliases: &["testnet3", "test"],
-        magic: [0x0b, 0x11, 0x09, 0x07],
+        network: bitcoin::Network::Testnet,
         default_port: 18333,
-        genesis_hash: "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
-        pow_limit: "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
     Network {
         name: "testnet4",
         aliases: &[],
-        magic: [0x1c, 0x16, 0x3f, 0x28],
+        network: bitcoin::Network::Testnet4,
         default_port: 48333,
-        genesis_hash: "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
-        pow_limit: "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
     Network {
         name: "signet",
         aliases: &[],
-        magic: [0x0a, 0x03, 0xcf, 0x40],
+        network: bitcoin::Network::Signet,
         default_port: 38333,
-        genesis_hash: "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
-        pow_limit: "00000377ae000000000000000000000000000000000000000000000000000000",
     },
     Network {
         name: "regtest",
         aliases: &[],
-        magic: [0xfa, 0xbf, 0xb5, 0xda],
+        network: bitcoin::Network::Regtest,
         default_port: 18444,
-        genesis_hash: "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
-        pow_limit: "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     },
 ];
 
@@ -97,7 +88,21 @@ pub fn by_name(name: &str) -> Option<&'static Network> {
 
 /// The network whose messages start with `magic`.
 pub fn by_magic(magic: Magic) -> Option<&'static Network> {
-    NETWORKS.iter().find(|network| network.magic == magic)
+    NETWORKS.iter().find(|network| network.magic() == magic)
+}
+
+/// The first address `target` (`HOST[:PORT]`, `[v6]:PORT`) resolves to, `PORT` defaulting to
+/// `default_port`. The one place the examples turn a peer's name into an address.
+///
+/// # Errors
+/// A malformed target, a failed lookup, or a name with no address.
+pub fn resolve_target(target: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
+    let (host, port) = split_host_port(target, default_port)?;
+    let addresses = bitcoin_sock::resolve(host, port).map_err(|err| err.to_string())?;
+    addresses
+        .first()
+        .copied()
+        .ok_or(format!("{host} resolved to no address"))
 }
 
 /// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port; a bare IPv6 address also works).

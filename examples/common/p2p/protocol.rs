@@ -23,11 +23,14 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::ServiceFlags;
+
 use super::chain::{HeaderChain, HeaderError};
 use super::framing::{
-    decode_headers, decode_nonce, encode_headers, encode_message, encode_nonce, parse_message,
-    BlockHash, FrameError, GetHeaders, Message, NetAddress, VersionMessage, HEADER_LEN,
-    MAX_HEADERS, MAX_PAYLOAD, PROTOCOL_VERSION,
+    encode_message, get_headers, parse_message, version_message, BlockHash, BlockHeader,
+    FrameError, MessageHeader, VersionFields, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
 use super::network::Network;
 
@@ -74,8 +77,8 @@ pub enum Direction {
 pub struct Identity {
     /// BIP 14 user agent, e.g. `/bitcoin-sock-node:0.1.0/`.
     pub user_agent: String,
-    /// Service bits (`NODE_NETWORK` = 1 for a node that serves the chain, 0 for a client).
-    pub services: u64,
+    /// Service bits (`NODE_NETWORK` for a node that serves the chain, none for a client).
+    pub services: ServiceFlags,
     /// Our nonce: a `version` carrying it is our own, come back.
     pub nonce: u64,
     /// Seconds since 1970 for the `version` timestamp.
@@ -234,7 +237,7 @@ impl Peer {
     ) -> Peer {
         let mut peer = Peer::new(network, Direction::Outbound, identity, timeouts, now);
         peer.sync_from = sync_from;
-        peer.send_version(NetAddress::from_socket_addr(addr), chain);
+        peer.send_version(Some(addr), chain);
         peer
     }
 
@@ -332,7 +335,7 @@ impl Peer {
                     self.pings_sent += 1;
                     let nonce = self.identity.nonce.wrapping_add(self.pings_sent);
                     self.ping = Some(nonce);
-                    self.queue("ping", &encode_nonce(nonce));
+                    self.queue(NetworkMessage::Ping(nonce));
                     self.waiting = Some(Wait::new("a pong", self.timeouts.pong, now));
                 }
                 Ok(())
@@ -362,7 +365,7 @@ impl Peer {
             let take = want.min(rest.len());
             self.inbound.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if let Some((message, used)) = parse_message(&self.inbound, self.network.magic)? {
+            if let Some((message, used)) = parse_message(&self.inbound, self.network.magic())? {
                 self.inbound.drain(..used);
                 self.handle(message, chain, now, events)?;
             }
@@ -376,7 +379,7 @@ impl Peer {
         match self.inbound.first_chunk::<HEADER_LEN>() {
             None => Ok(HEADER_LEN - self.inbound.len()),
             Some(header) => {
-                let header = super::framing::MessageHeader::decode(header, self.network.magic)?;
+                let header = MessageHeader::decode(header, self.network.magic())?;
                 // At most MAX_PAYLOAD: decode checked it.
                 let total = HEADER_LEN + header.length as usize;
                 Ok(total.saturating_sub(self.inbound.len()).max(1))
@@ -386,28 +389,27 @@ impl Peer {
 
     fn handle(
         &mut self,
-        message: Message,
+        message: NetworkMessage,
         chain: &mut HeaderChain,
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
-        match message.command.as_str() {
-            "version" => {
+        match message {
+            NetworkMessage::Version(version) => {
                 if self.their_version.is_some() {
                     return Err(PeerError::Protocol("a second version message".to_owned()));
                 }
-                let version = VersionMessage::decode(&message.payload)?;
                 if version.nonce == self.identity.nonce {
                     return Err(PeerError::Protocol("connected to ourselves".to_owned()));
                 }
                 if self.direction == Direction::Inbound {
-                    self.send_version(NetAddress::UNSPECIFIED, chain);
+                    self.send_version(None, chain);
                 }
-                self.queue("verack", &[]);
+                self.queue(NetworkMessage::Verack);
                 self.their_version = Some(version);
                 self.after_handshake_step(chain, now, events);
             }
-            "verack" => {
+            NetworkMessage::Verack => {
                 if self.their_version.is_none() || self.verack {
                     return Err(PeerError::Protocol(
                         "verack before version, or a second one".to_owned(),
@@ -419,34 +421,28 @@ impl Peer {
             // Before the handshake, Core ignores everything but version, verack and the
             // feature negotiation (wtxidrelay, sendaddrv2); so does this.
             _ if !self.handshake_done() => {}
-            "ping" => {
-                // Pings from before BIP 31 have no nonce and want no pong.
-                if let Some(nonce) = decode_nonce(&message.payload)? {
-                    self.queue("pong", &encode_nonce(nonce));
-                }
-            }
-            "pong" if self.ping.is_some() && decode_nonce(&message.payload)? == self.ping => {
+            NetworkMessage::Ping(nonce) => self.queue(NetworkMessage::Pong(nonce)),
+            NetworkMessage::Pong(nonce) if self.ping == Some(nonce) => {
                 self.ping = None;
                 if self.waiting.is_some_and(|wait| wait.what == "a pong") {
                     self.waiting = None;
                 }
             }
-            "getheaders" => {
-                let request = GetHeaders::decode(&message.payload)?;
-                let headers = chain.headers_after(&request.locator, &request.stop);
+            NetworkMessage::GetHeaders(request) => {
+                let headers = chain.headers_after(&request.locator_hashes, &request.stop_hash);
                 let count = headers.len();
                 let after_height = headers
                     .first()
                     .and_then(|first| chain.height_of(&first.prev_blockhash))
                     .unwrap_or_else(|| chain.height());
-                let payload = encode_headers(headers);
-                self.queue("headers", &payload);
+                let answer = NetworkMessage::Headers(headers.to_vec());
+                self.queue(answer);
                 events.push(PeerEvent::ServedHeaders {
                     count,
                     after_height,
                 });
             }
-            "headers" => self.got_headers(&message.payload, chain, now, events)?,
+            NetworkMessage::Headers(headers) => self.got_headers(&headers, chain, now, events)?,
             // inv, addr, sendheaders, sendcmpct, feefilter, ...: nothing a headers-only peer
             // needs.
             _ => {}
@@ -476,12 +472,7 @@ impl Peer {
     }
 
     fn request_headers(&mut self, chain: &HeaderChain, now: Instant) {
-        let request = GetHeaders {
-            version: PROTOCOL_VERSION as u32,
-            locator: chain.locator(),
-            stop: BlockHash::GENESIS_PREVIOUS_BLOCK_HASH,
-        };
-        self.queue("getheaders", &request.encode());
+        self.queue(get_headers(chain.locator()));
         self.sync = Sync::Requested;
         self.rounds += 1;
         self.waiting = Some(Wait::new("headers", self.timeouts.headers, now));
@@ -489,13 +480,12 @@ impl Peer {
 
     fn got_headers(
         &mut self,
-        payload: &[u8],
+        headers: &[BlockHeader],
         chain: &mut HeaderChain,
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
-        let headers = decode_headers(payload)?;
-        let added = chain.connect(&headers).map_err(PeerError::InvalidHeader)?;
+        let added = chain.connect(headers).map_err(PeerError::InvalidHeader)?;
         let requested = self.sync == Sync::Requested;
         if requested {
             self.waiting = None;
@@ -537,23 +527,21 @@ impl Peer {
         Ok(())
     }
 
-    fn send_version(&mut self, receiver: NetAddress, chain: &HeaderChain) {
-        let version = VersionMessage {
-            version: PROTOCOL_VERSION,
+    fn send_version(&mut self, receiver: Option<SocketAddr>, chain: &HeaderChain) {
+        let version = version_message(VersionFields {
             services: self.identity.services,
             timestamp: self.identity.timestamp,
             receiver,
-            sender: NetAddress::UNSPECIFIED,
             nonce: self.identity.nonce,
             user_agent: self.identity.user_agent.clone(),
-            start_height: i32::try_from(chain.height()).unwrap_or(i32::MAX),
+            start_height: chain.height(),
             relay: false,
-        };
-        self.queue("version", &version.encode());
+        });
+        self.queue(NetworkMessage::Version(version));
     }
 
-    fn queue(&mut self, command: &str, payload: &[u8]) {
+    fn queue(&mut self, message: NetworkMessage) {
         self.outbox
-            .extend_from_slice(&encode_message(self.network.magic, command, payload));
+            .extend_from_slice(&encode_message(self.network.magic(), message));
     }
 }

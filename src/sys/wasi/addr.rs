@@ -4,6 +4,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::error_text::LookupFailure;
+
 /// Defines `to_wasi_addr`, `from_wasi_addr` and `from_wasi_ip` for the `wasi:sockets` address
 /// types in scope at the call (`IpSocketAddress`, `Ipv4SocketAddress`, `Ipv6SocketAddress`,
 /// `IpAddress`), which 0.2 and 0.3 define alike in different modules.
@@ -71,17 +73,33 @@ pub(super) fn literal(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
         .map(|ip| vec![SocketAddr::new(ip, port)])
 }
 
-/// A failed `ip-name-lookup`, in std's words for a failed `getaddrinfo` (the front end names
-/// the host). `kind` is the closest native one, `PermissionDenied` when the host allows no
-/// lookup (wasmtime without `-S allow-ip-name-lookup`, jco with its network denied: a
-/// refusal rather than a broken resolver); `message` and `name` are the WASI error code's.
-pub(super) fn lookup_failed(kind: io::ErrorKind, message: &str, name: &str) -> io::Error {
-    let reason = match kind {
-        io::ErrorKind::PermissionDenied => "the host allows no name lookup",
-        _ => message,
-    };
-    io::Error::new(
-        kind,
-        format!("failed to look up address information: {reason} ({name})"),
-    )
+/// What a failed `ip-name-lookup` answered: 0.2 and 0.3 name the same codes in their own types.
+pub(super) enum LookupCode {
+    /// `access-denied`, or `permanent-resolver-failure`, which wasmtime answers exactly when
+    /// the host allows no name lookup (no `-S allow-ip-name-lookup`, or
+    /// `allow_ip_name_lookup(false)` embedded), as jco does when its network is denied: a
+    /// refusal, not a broken resolver.
+    Refused,
+    /// `name-unresolvable`.
+    NameUnresolvable,
+    /// `temporary-resolver-failure`.
+    Temporary,
+    /// `invalid-argument`: the front end let only DNS names through; the host's check is
+    /// stricter.
+    InvalidArgument,
+    /// Anything else.
+    Other,
+}
+
+/// A failed `ip-name-lookup`, in the front end's words ([`LookupFailure`]).
+pub(super) fn lookup_failed(code: LookupCode) -> io::Error {
+    match code {
+        LookupCode::Refused => LookupFailure::Refused.into_io(),
+        LookupCode::NameUnresolvable => LookupFailure::NoSuchName.into_io(),
+        LookupCode::Temporary => LookupFailure::Temporary.into_io(),
+        LookupCode::InvalidArgument => {
+            io::Error::new(io::ErrorKind::InvalidInput, "invalid host name")
+        }
+        LookupCode::Other => LookupFailure::Permanent.into_io(),
+    }
 }

@@ -11,7 +11,7 @@ use wasi::sockets::network::{
     ErrorCode, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, Network,
 };
 
-use super::super::addr::{address_conversions, literal, lookup_failed};
+use super::super::addr::{address_conversions, literal, lookup_failed, LookupCode};
 use super::errno::{connection_error_code_to_io, error_code_to_io};
 use super::Socket;
 
@@ -57,16 +57,13 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     }
 }
 
-/// A failed lookup: wasmtime answers `permanent-resolver-failure` exactly when the host
-/// allows no name lookup (no `-S allow-ip-name-lookup`, or `allow_ip_name_lookup(false)`
-/// embedded), and jco when its network is denied.
+/// A failed lookup, sorted for the words every host shares.
 fn lookup_error(code: ErrorCode) -> io::Error {
-    let kind = match code {
-        ErrorCode::AccessDenied | ErrorCode::PermanentResolverFailure => {
-            io::ErrorKind::PermissionDenied
-        }
-        ErrorCode::InvalidArgument => io::ErrorKind::InvalidInput,
-        _ => io::ErrorKind::Other,
-    };
-    lookup_failed(kind, code.message(), code.name())
+    lookup_failed(match code {
+        ErrorCode::AccessDenied | ErrorCode::PermanentResolverFailure => LookupCode::Refused,
+        ErrorCode::NameUnresolvable => LookupCode::NameUnresolvable,
+        ErrorCode::TemporaryResolverFailure => LookupCode::Temporary,
+        ErrorCode::InvalidArgument => LookupCode::InvalidArgument,
+        _ => LookupCode::Other,
+    })
 }

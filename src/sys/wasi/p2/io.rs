@@ -93,6 +93,32 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// `flush`: the host is to hand every byte written so far to its socket, which
+/// [`is_flushed`] then tells. (wasmtime's writes need it not, jco's shim does: its `shutdown`
+/// destroys the Node.js socket, dropping what Node.js has not written yet.)
+pub(crate) fn start_flush(socket: &Socket) -> io::Result<()> {
+    let mut state = socket.lock();
+    let (_, output) = socket.connected_streams(&state)?;
+    // What a wait found the stream would take does not hold while it flushes.
+    state.write_budget = 0;
+    match output.flush() {
+        Ok(()) => Ok(()),
+        Err(StreamError::Closed) => Err(errno_to_io(libc::EPIPE)),
+        Err(StreamError::LastOperationFailed(err)) => Err(errno_to_io(stream_error_to_errno(&err))),
+    }
+}
+
+/// Whether the flush [`start_flush`] asked for is done: the output stream's pollable is ready
+/// again (wasmtime: its write task finished; jco: Node.js wrote everything). A wait for
+/// `SEND` ends when it is.
+pub(crate) fn is_flushed(socket: &Socket) -> bool {
+    let state = socket.lock();
+    match socket.connected_streams(&state) {
+        Ok((_, output)) => socket.output_ready(output).ready(),
+        Err(_) => true,
+    }
+}
+
 /// `check-write`, asked again after one yield to the host when it first says 0, so that 0
 /// means the stream's buffer is full, as `EAGAIN` does natively.
 ///

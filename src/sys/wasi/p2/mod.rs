@@ -37,14 +37,16 @@ mod poll;
 mod registry;
 mod tcp;
 
+pub(crate) use super::errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
-pub(crate) use io::{peek, recv, send};
+pub(crate) use io::{is_flushed, peek, recv, send, start_flush};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
 pub(crate) use registry::{Readiness, Registry};
 pub(crate) use tcp::{
-    accept, bind, connect_finish, connect_start, is_selectable, listen, set_non_blocking, shutdown,
+    accept, bind, connect_finish, connect_start, is_selectable, listen, reset_on_close,
+    set_non_blocking, shutdown,
 };
 
 /// A `wasi:sockets/tcp` socket with its streams and the state WASI leaves to the guest.
@@ -79,9 +81,10 @@ impl Drop for Socket {
             .unwrap_or_else(PoisonError::into_inner)
             .wrote;
         if let Some(conn) = self.conn.take() {
-            graveyard::sweep();
-            if wrote && conn.write_blocks_close() {
-                graveyard::bury(conn);
+            if wrote {
+                graveyard::close(conn);
+            } else {
+                graveyard::sweep();
             }
         }
     }
@@ -183,8 +186,25 @@ impl Socket {
 }
 
 impl Socket {
-    /// The `wasi:sockets/tcp` socket, for what this crate does not wrap.
-    pub fn tcp_socket(&self) -> &TcpSocket {
+    /// The `wasi:sockets/tcp` socket, lent for what this crate does not wrap (e.g. the
+    /// `keep-alive-*` options, `address-family`).
+    ///
+    /// # Safety
+    /// Not memory safety: the whole component's life. wasmtime traps (stops the component,
+    /// every task in it) when a socket is dropped while a resource made from it lives, and
+    /// this backend keeps the socket's state (its streams, its phase) itself. So the caller
+    /// must drop every resource it makes from the socket (`subscribe`'s pollable, ...) before
+    /// the [`Sock`](crate::Sock) is dropped, reset or released, and must not change the
+    /// socket's state behind the backend (`start-*`/`finish-*`, `accept`, `shutdown`).
+    /// Reading and setting options is fine.
+    ///
+    /// ```compile_fail,E0133
+    /// # fn f(sock: &bitcoin_sock::Sock) {
+    /// // Not callable without `unsafe`: a pollable kept past the sock would trap wasmtime.
+    /// let _pollable = sock.get().unwrap().tcp_socket().subscribe();
+    /// # }
+    /// ```
+    pub unsafe fn tcp_socket(&self) -> &TcpSocket {
         self.tcp()
     }
 }

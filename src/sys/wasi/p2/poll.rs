@@ -118,10 +118,11 @@ pub(super) fn settle(
 /// Socks whose events hold already (buffered data, a failed connect) make the timer zero, so
 /// the others are still reported in the same call.
 pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::Result<()> {
-    graveyard::sweep();
+    let graves = graveyard::watched();
     // Per target: the events known without waiting, and the indices of its recv and send
     // pollables in the one list given to `poll`.
     let mut plans = Vec::with_capacity(targets.len());
+    let mut graves_at = 0..0;
     let ready = {
         let mut pollables: Vec<&Pollable> = Vec::with_capacity(targets.len() * 2 + 1);
         for target in targets.iter() {
@@ -136,6 +137,7 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
             };
             plans.push(plan);
         }
+        graves_at = graves.push_into(&mut pollables);
         let known_now = plans.iter().any(|(occurred, ..)| !occurred.is_empty());
         let timer = monotonic_clock::subscribe_duration(timer_nanos(known_now, timeout));
         pollables.push(&timer);
@@ -143,6 +145,9 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
         poll_into(&pollables, &mut ready);
         ready
     };
+    // A buried socket whose write is done ended the wait early: close it now (the front end
+    // waits again for the time left when no target is ready).
+    graves.sweep_if_ready(graves_at, &ready);
 
     for (target, (known, recv, send)) in targets.iter_mut().zip(plans) {
         let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);

@@ -150,7 +150,7 @@ impl Registry {
     /// after a [`notify`](Registry::notify)); fills `ready`.
     pub(crate) fn wait(&self, ready: &mut Readiness, timeout: Duration) -> io::Result<()> {
         ready.ready.clear();
-        graveyard::sweep();
+        let graves = graveyard::watched();
         let mut guard = self.lock();
         let Entries {
             by_key,
@@ -173,6 +173,7 @@ impl Registry {
             entry.send_at = push(&mut pollables, plan.send);
             known_now |= !entry.known.is_empty();
         }
+        let graves_at = graves.push_into(&mut pollables);
         let timer = monotonic_clock::subscribe_duration(timer_nanos(known_now, timeout));
         pollables.push(&timer);
         poll_into(&pollables, flags);
@@ -183,6 +184,8 @@ impl Registry {
             .map(|_| unreachable_pollable())
             .collect();
         drop(timer);
+        // A buried socket whose write is done ended the wait: close it now.
+        graves.sweep_if_ready(graves_at, flags);
 
         for key in keys.iter() {
             let Some(entry) = by_key[*key].as_mut() else {

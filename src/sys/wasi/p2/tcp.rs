@@ -113,6 +113,13 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
     Ok(())
 }
 
+/// WASI 0.2 has no `SO_LINGER`, so no reset: the close is an ordinary one. The bytes the host
+/// took from a write still go to the peer, then its end of stream (wasmtime shuts the socket
+/// down after the write in flight; a close that would wait for it goes to the graveyard).
+pub(crate) fn reset_on_close(_socket: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
 impl Socket {
     /// Finishes a connect that the socket's pollable says is done; on failure the error is
     /// kept as the pending socket error, as `SO_ERROR` keeps it natively.

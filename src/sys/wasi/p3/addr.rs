@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use wasip3::sockets::ip_name_lookup::{self, resolve_addresses};
 use wasip3::sockets::types::{IpAddress, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress};
 
-use super::super::addr::{address_conversions, literal, lookup_failed};
+use super::super::addr::{address_conversions, literal, lookup_failed, LookupCode};
 use super::entry::may_block;
 use super::errno::{connection_error_code_to_io, error_code_to_io};
 use super::Socket;
@@ -49,42 +49,14 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         .collect())
 }
 
-/// A failed lookup, with the names and texts WASI 0.2 gives the same codes. wasmtime answers
-/// `permanent-resolver-failure` exactly when the host allows no name lookup (no
-/// `-S allow-ip-name-lookup`).
+/// A failed lookup, sorted for the words every host shares.
 fn lookup_error(code: ip_name_lookup::ErrorCode) -> io::Error {
     use ip_name_lookup::ErrorCode as Code;
-    let (kind, message, name) = match &code {
-        Code::AccessDenied => (
-            io::ErrorKind::PermissionDenied,
-            "Access denied.",
-            "access-denied",
-        ),
-        Code::PermanentResolverFailure => (
-            io::ErrorKind::PermissionDenied,
-            "A permanent failure in name resolution occurred.",
-            "permanent-resolver-failure",
-        ),
-        Code::InvalidArgument => (
-            io::ErrorKind::InvalidInput,
-            "One of the arguments is invalid.",
-            "invalid-argument",
-        ),
-        Code::NameUnresolvable => (
-            io::ErrorKind::Other,
-            "Name does not exist or has no suitable associated IP addresses.",
-            "name-unresolvable",
-        ),
-        Code::TemporaryResolverFailure => (
-            io::ErrorKind::Other,
-            "A temporary failure in name resolution occurred.",
-            "temporary-resolver-failure",
-        ),
-        Code::Other(text) => (
-            io::ErrorKind::Other,
-            text.as_deref().unwrap_or("Unknown error"),
-            "other",
-        ),
-    };
-    lookup_failed(kind, message, name)
+    lookup_failed(match code {
+        Code::AccessDenied | Code::PermanentResolverFailure => LookupCode::Refused,
+        Code::NameUnresolvable => LookupCode::NameUnresolvable,
+        Code::TemporaryResolverFailure => LookupCode::Temporary,
+        Code::InvalidArgument => LookupCode::InvalidArgument,
+        Code::Other(_) => LookupCode::Other,
+    })
 }

@@ -83,3 +83,16 @@ fn take(socket: &Socket, buf: &mut [u8], consume: bool) -> io::Result<usize> {
     registry::touched(&state);
     result
 }
+
+/// Nothing to ask: a write is in flight whenever bytes are unsent, and this backend's
+/// `shutdown(Write)` ends the send stream only after the last of them (`sender`), so the
+/// peer gets every byte, then end of stream, whenever the shutdown comes.
+pub(crate) fn start_flush(socket: &Socket) -> io::Result<()> {
+    check_connected(&socket.lock())
+}
+
+/// True: see [`start_flush`]. (Were it "the host took every byte", a wait for `SEND`, which
+/// here means room in the send buffer, could not tell when that happens.)
+pub(crate) fn is_flushed(_socket: &Socket) -> bool {
+    true
+}

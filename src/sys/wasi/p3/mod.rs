@@ -46,14 +46,16 @@ mod registry;
 mod sender;
 mod tcp;
 
+pub(crate) use super::errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
-pub(crate) use io::{peek, recv, send};
+pub(crate) use io::{is_flushed, peek, recv, send, start_flush};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
 pub(crate) use registry::{Readiness, Registry};
 pub(crate) use tcp::{
-    accept, bind, connect_finish, connect_start, is_selectable, listen, set_non_blocking, shutdown,
+    accept, bind, connect_finish, connect_start, is_selectable, listen, reset_on_close,
+    set_non_blocking, shutdown,
 };
 
 /// A `wasi:sockets/types@0.3` TCP socket with its streams and the operations in flight.
@@ -87,6 +89,8 @@ struct State {
     accepted: VecDeque<TcpSocket>,
     /// Closed by its owner: only the writes left are carried on (`graveyard`).
     closed: bool,
+    /// The close discards the bytes not yet written (`reset_on_close`).
+    discard_on_close: bool,
 }
 
 impl std::ops::Deref for State {
@@ -116,6 +120,7 @@ impl Socket {
                     watcher: None,
                     accepted: VecDeque::new(),
                     closed: false,
+                    discard_on_close: false,
                 }),
             }),
         }

@@ -11,13 +11,16 @@
 //! are taken first, then handed over), so a socket may start operations (which join the set)
 //! while it handles an event.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Instant;
 
 use wasip3::clocks::monotonic_clock;
 
 use super::canon::{self, Event, EVENT_SUBTASK, STATUS_RETURNED};
 use super::entry::may_block;
+use super::graveyard::{self, MAX_AGE, MAX_GRAVES};
 use super::{Shared, State};
 
 /// Who a waitable's events are for.
@@ -32,14 +35,14 @@ struct Reactor {
     owners: Vec<Option<Owner>>,
     /// The timer in the set: its subtask and the mark it fires at.
     timer: Option<(u32, u64)>,
-    /// Sockets closed with bytes still to write (see `graveyard`).
-    graves: Vec<Arc<Shared>>,
+    /// Sockets closed with bytes still to write, oldest first, with when (see `graveyard`).
+    graves: VecDeque<(Arc<Shared>, Instant)>,
 }
 
 static REACTOR: Mutex<Reactor> = Mutex::new(Reactor {
     owners: Vec::new(),
     timer: None,
-    graves: Vec::new(),
+    graves: VecDeque::new(),
 });
 
 fn lock() -> MutexGuard<'static, Reactor> {
@@ -86,6 +89,7 @@ fn set_owner(waitable: u32, owner: Option<Owner>) {
 /// `Unsupported` where the host forbids blocking (`entry::may_block`).
 pub(super) fn wait(deadline: Option<u64>) -> io::Result<()> {
     may_block()?;
+    expire_graves();
     match deadline {
         Some(when) if when <= monotonic_clock::now() => {
             canon::yield_now();
@@ -180,16 +184,47 @@ fn dispatch((code, waitable, payload): Event) {
     }
 }
 
-/// Keeps `socket` alive until its writes are done (`graveyard`).
+/// Keeps `socket` alive until its writes are done (`graveyard`); gives up the oldest past
+/// [`MAX_GRAVES`]. Called with `socket`'s state locked, so the oldest is given up with the
+/// reactor unlocked, and is never `socket` itself.
 pub(super) fn bury(socket: Arc<Shared>) {
-    lock().graves.push(socket);
+    let oldest = {
+        let mut reactor = lock();
+        reactor.graves.push_back((socket, Instant::now()));
+        if reactor.graves.len() > MAX_GRAVES {
+            reactor.graves.pop_front()
+        } else {
+            None
+        }
+    };
+    if let Some((oldest, _)) = oldest {
+        graveyard::give_up(&oldest);
+    }
+}
+
+/// Gives up the buried sockets past [`MAX_AGE`] (the oldest come first, so this looks at
+/// one socket when none is).
+fn expire_graves() {
+    loop {
+        let expired = {
+            let mut reactor = lock();
+            match reactor.graves.front() {
+                Some((_, buried)) if buried.elapsed() > MAX_AGE => reactor.graves.pop_front(),
+                _ => None,
+            }
+        };
+        match expired {
+            Some((socket, _)) => graveyard::give_up(&socket),
+            None => return,
+        }
+    }
 }
 
 /// Lets go of a buried socket whose writes are done.
 pub(super) fn unbury(socket: &Shared) {
     lock()
         .graves
-        .retain(|grave| !std::ptr::eq(Arc::as_ptr(grave), socket));
+        .retain(|(grave, _)| !std::ptr::eq(Arc::as_ptr(grave), socket));
 }
 
 /// How many sockets are still writing after their close.

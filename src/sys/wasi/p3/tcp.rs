@@ -136,6 +136,14 @@ pub(crate) fn shutdown(socket: &Socket, how: Shutdown) -> io::Result<()> {
     Ok(())
 }
 
+/// WASI 0.3 has no `SO_LINGER`, so no reset; the next close discards what is not written
+/// yet (the write in flight cancelled), as a reset drops what the kernel holds, and the peer
+/// reads end of stream at once instead of after bytes it may never take.
+pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
+    socket.lock().discard_on_close = true;
+    Ok(())
+}
+
 impl State {
     /// The connect finished: connected with its streams, or failed with its error kept as the
     /// pending socket error (as `SO_ERROR` keeps it natively).

@@ -155,6 +155,7 @@ pub const DEFAULT_BUF_CAPACITY: usize = 64 * 1024;
 /// [`get_ref`](BufSock::get_ref)).
 ///
 /// ```
+/// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 /// use bitcoin_sock::{BufSock, Sock, SockEvent, SockIo, ThreadInterrupt};
 /// use std::time::Duration;
 ///

@@ -31,6 +31,7 @@
 //! items' docs say where.
 //!
 //! ```
+//! # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 //! use bitcoin_sock::{Sock, SockEvent, SockIo, ThreadInterrupt};
 //! use std::time::Duration;
 //!

@@ -285,6 +285,7 @@ pub fn socks5_error_string(code: u8) -> String {
 /// arrived; they are at the start of `buf`.
 ///
 /// ```
+/// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 /// use bitcoin_sock::socks5::interruptible_recv;
 /// use bitcoin_sock::{Sock, SockIo, ThreadInterrupt};
 /// use std::time::Duration;

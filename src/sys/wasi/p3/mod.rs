@@ -169,6 +169,12 @@ impl Drop for Socket {
     fn drop(&mut self) {
         let mut state = self.lock();
         state.closed = true;
+        // Natively the close resets the connection then, dropping what the kernel holds to
+        // send: so here the unsent bytes go, and the host's close (with the bytes unread in
+        // its kernel) resets.
+        if state.sending() && state.unread() {
+            state.discard_on_close = true;
+        }
         state.stop_reading();
         state.stop_connecting();
         state.stop_accepting();

@@ -226,6 +226,59 @@ impl State {
         }
     }
 
+    /// Whether bytes came that the owner never read, as far as the host tells without
+    /// waiting: read ahead, or waiting in the host (a zero-length read completes; one in
+    /// flight is cancelled to ask). Natively, closing such a socket resets the connection
+    /// (RFC 2525). Leaves no read in flight.
+    pub(super) fn unread(&mut self) -> bool {
+        if !self.read_ahead.is_empty() {
+            return true;
+        }
+        if self.input_end.is_some() {
+            return false;
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return false;
+        };
+        if rx.stream == 0 {
+            return false;
+        }
+        if rx.ready {
+            return true;
+        }
+        let transfer = match std::mem::replace(&mut rx.read, Read::Idle) {
+            Read::Idle => {
+                // SAFETY: a zero-length read writes nothing.
+                match unsafe { canon::read_bytes(rx.stream, NonNull::dangling().as_ptr(), 0) } {
+                    Transfer::Blocked => {
+                        reactor::unwatch(rx.stream);
+                        canon::cancel_bytes_read(rx.stream)
+                    }
+                    done => done,
+                }
+            }
+            Read::Probe => {
+                reactor::unwatch(rx.stream);
+                canon::cancel_bytes_read(rx.stream)
+            }
+            Read::Bytes(buf) => {
+                reactor::unwatch(rx.stream);
+                let transfer = canon::cancel_bytes_read(rx.stream);
+                // The buffer of a cancelled read is freed only now, after the cancel.
+                drop(buf);
+                return matches!(
+                    transfer,
+                    Transfer::Completed(n) | Transfer::Cancelled(n) | Transfer::Dropped(n) if n > 0
+                );
+            }
+            Read::Result(area) => {
+                rx.read = Read::Result(area);
+                return false;
+            }
+        };
+        matches!(transfer, Transfer::Completed(0))
+    }
+
     /// A probe in flight is given up for a real read (cancelled: what it saw stays with the
     /// host for the read).
     pub(super) fn cancel_probe(&mut self, shared: &Arc<Shared>) {

@@ -118,20 +118,18 @@ use wasip3::sockets::types::{
 use wasip3::wit_bindgen::block_on;
 use wasip3::wit_bindgen::rt::async_support::FutureReader;
 
+/// A future of `send` or `receive`: how the stream ended.
+type Outcome = FutureReader<std::result::Result<(), ErrorCode>>;
+
 /// N raw 0.3 connections, the servers' reads in flight in one set, and the active
 /// client's send stream.
 struct RawIdle {
     set: u32,
     /// Per server: its receive stream, the stream's result, and the read's buffer.
-    servers: Vec<(
-        TcpSocket,
-        u32,
-        FutureReader<std::result::Result<(), ErrorCode>>,
-        Box<[u8; 16]>,
-    )>,
+    servers: Vec<(TcpSocket, u32, Outcome, Box<[u8; 16]>)>,
     clients: Vec<TcpSocket>,
     /// The active client's send stream (its writable end) and `send`'s result.
-    active: (u32, FutureReader<std::result::Result<(), ErrorCode>>),
+    active: (u32, Outcome),
     listener: TcpSocket,
 }
 

@@ -195,6 +195,11 @@ CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
     run_tests --target wasm32-wasip2 --test restricted
 CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
     run_tests --target wasm32-wasip2 --test restricted
+# The same on the WASI 0.3 backend (the same refusals, kinds and hints).
+CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
+    run_tests --target wasm32-wasip2 --features wasip3 --test restricted
+CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
+    run_tests --target wasm32-wasip2 --features wasip3 --test restricted
 
 step "tests: an embedding host that allows some loopback addresses (hosts/restricted, wasmtime-wasi)"
 # Built from its own workspace (wasmtime 48 as a library); a cold build is the longest step.

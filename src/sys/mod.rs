@@ -13,8 +13,9 @@
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `reset_on_close` (the close that
 //!   follows resets the connection where the host can: `SO_LINGER` 0; an ordinary close
 //!   where it cannot), `start_flush` and `is_flushed` (every byte sent has reached the
-//!   host's socket: at once natively; on WASI once the output stream flushed, which ends a
-//!   wait for SEND);
+//!   host's socket: at once natively; on WASI 0.2 once the output stream flushed, which ends
+//!   a wait for SEND; on WASI 0.3 at once, since its `shutdown` ends the send stream only
+//!   after the last byte);
 //! * `send`, `recv`, `peek`, `resolve` (a checked DNS name, its failures sorted into
 //!   `error_text::LookupFailure`, whose words are the same on every host);
 //! * `NETWORK_REFUSED_HINT`, `LOOKUP_REFUSED_HINT`: what to add to a refused permission

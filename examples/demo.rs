@@ -20,6 +20,9 @@ use bitcoin_sock::{resolve, Events, Sock, SockError, SockEvent, SockIo, ThreadIn
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LINE: usize = 64 * 1024;
 
+// WASI 0.3 (feature `wasip3`): `main` entered where sockets may wait; elsewhere nothing.
+bitcoin_sock::wasip3_main!();
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first() {

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use bitcoin_sock::sockman::{Handler, Id, SockMan};
 use bitcoin_sock::{Sock, SockIo, ThreadInterrupt};
 
+// WASI 0.3 (feature `wasip3`): `main` entered where sockets may wait; elsewhere nothing.
+bitcoin_sock::wasip3_main!();
+
 /// How long anything may take before the example gives up.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// One iteration's wait: short, since the client is driven between iterations.

@@ -18,6 +18,9 @@
 #                                     bcoin natively, then a light client and 100 light clients
 #                                     at once sync from it; our node syncs from bcoin in
 #                                     wasmtime and 100 light clients at once sync from it;
+#                                     the same on the WASI 0.3 backend (`--features wasip3`):
+#                                     the light client syncs from bcoin, our node syncs from
+#                                     bcoin and 100 light clients at once sync from it;
 #                                     stop everything
 #   scripts/regtest-node.sh rpc METHOD [PARAMS_JSON]   ask the running node over JSON-RPC
 #
@@ -27,7 +30,7 @@
 # those blocks pay the P2WPKH of the 20-byte hex KEYHASH, every other one the all-zero key hash;
 # scripts/edge-tests.sh uses it; bcoin spells regtest's bech32 "rb1", Core and rust-bitcoin
 # "bcrt1", so the script is given, not an address), REGTEST_CLIENTS (light clients at once, default 100; against the node in wasmtime
-# REGTEST_WASM_CLIENTS, default the same), REGTEST_NODE_DIR (default target/regtest-node).
+# REGTEST_WASM_CLIENTS, default the same, for both WASI versions), REGTEST_NODE_DIR (default target/regtest-node).
 # Nodes on different ports run side by side (their pid, log and data are per port). The node
 # serves BIP 37 (bloom filters, merkleblocks) for the edge example.
 set -euo pipefail
@@ -232,15 +235,15 @@ rpc() {
     ' "$RPC_PORT" "$method" "$params"
 }
 
-# Runs the light client against 127.0.0.1:$1 ("${@:4}" are cargo's extra arguments, e.g.
-# --target) and checks it synced to height $2 and tip $3.
+# Runs the light client ("${@:4}": the command, native binary or wasmtime + .wasm) against
+# 127.0.0.1:$1 and checks it synced to height $2 and tip $3.
 check_light_client() {
     local port=$1 height=$2 tip=$3
     shift 3
     local output
-    if ! output=$(timeout "$STEP_TIMEOUT" cargo run --quiet --example light_client "$@" -- --network regtest "127.0.0.1:$port" 2>&1); then
+    if ! output=$(timeout "$STEP_TIMEOUT" "$@" --network regtest "127.0.0.1:$port" 2>&1); then
         echo "$output"
-        echo "FAILED: light_client $* against 127.0.0.1:$port" >&2
+        echo "FAILED: $* against 127.0.0.1:$port" >&2
         return 1
     fi
     grep -E '^(connected|handshake|<- headers|synced)' <<<"$output"
@@ -271,7 +274,7 @@ start_our_node() {
     shift 4
     : >"$log"
     "$@" --network regtest --connect "127.0.0.1:$PORT" --listen "127.0.0.1:$port" \
-        --maxconnections $((CLIENTS + WASM_CLIENTS + 25)) >"$log" 2>&1 &
+        --maxconnections $((CLIENTS + WASM_CLIENTS * 2 + 25)) >"$log" 2>&1 &
     our_pids+=("$!")
     local pid=$!
     for _ in $(seq 1 $((STEP_TIMEOUT * 10))); do
@@ -321,25 +324,38 @@ check() {
     say "building the examples (native and wasm32-wasip2)"
     timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node
     timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node --target wasm32-wasip2
-    local native=target/debug/examples wasm=target/wasm32-wasip2/debug/examples
+    # The WASI 0.3 build lands on the same paths: each kept apart under $DIR.
+    local native=target/debug/examples wasm=$DIR/wasip2 wasip3=$DIR/wasip3
+    mkdir -p "$wasm" "$wasip3"
+    cp target/wasm32-wasip2/debug/examples/{light_client,node}.wasm "$wasm/"
+    timeout "$STEP_TIMEOUT" cargo build --quiet --example light_client --example node --target wasm32-wasip2 --features wasip3
+    cp target/wasm32-wasip2/debug/examples/{light_client,node}.wasm "$wasip3/"
+    # The 0.3 components import wasi:sockets@0.3 and no 0.2 sockets.
+    ./scripts/check-wasip3-imports.sh "$wasip3/light_client.wasm" "$wasip3/node.wasm"
 
     say "light_client <- bcoin, native"
-    check_light_client "$PORT" "$height" "$tip"
+    check_light_client "$PORT" "$height" "$tip" "$native/light_client"
     say "light_client <- bcoin, wasm32-wasip2 in wasmtime"
-    check_light_client "$PORT" "$height" "$tip" --target wasm32-wasip2
+    check_light_client "$PORT" "$height" "$tip" "${WASMTIME[@]}" "$wasm/light_client.wasm"
+    say "light_client <- bcoin, WASI 0.3 (wasip3) in wasmtime"
+    check_light_client "$PORT" "$height" "$tip" "${WASMTIME[@]}" "$wasip3/light_client.wasm"
 
     say "our node <- bcoin, native; light_client <- our node"
     start_our_node "$OUR_PORT" "$height" "$tip" "$DIR/our-node.log" "$native/node"
-    check_light_client "$OUR_PORT" "$height" "$tip"
+    check_light_client "$OUR_PORT" "$height" "$tip" "$native/light_client"
     say "$CLIENTS light clients at once <- our node (native)"
     check_clients "$OUR_PORT" "$height" "$tip" "$CLIENTS" "$DIR/our-node.log"
 
     say "our node <- bcoin, wasm32-wasip2 in wasmtime; $WASM_CLIENTS light clients at once <- our node"
     start_our_node $((OUR_PORT + 1)) "$height" "$tip" "$DIR/our-node-wasm.log" "${WASMTIME[@]}" "$wasm/node.wasm"
     check_clients $((OUR_PORT + 1)) "$height" "$tip" "$WASM_CLIENTS" "$DIR/our-node-wasm.log"
-    say "bcoin -> light client (native, wasmtime); bcoin -> our node (native) -> light client" \
-        "and $CLIENTS at once; bcoin -> our node (wasmtime) -> $WASM_CLIENTS light clients at once:" \
-        "all at height $height, tip $tip"
+
+    say "our node <- bcoin, WASI 0.3 (wasip3) in wasmtime; $WASM_CLIENTS light clients at once <- our node"
+    start_our_node $((OUR_PORT + 2)) "$height" "$tip" "$DIR/our-node-wasip3.log" "${WASMTIME[@]}" "$wasip3/node.wasm"
+    check_clients $((OUR_PORT + 2)) "$height" "$tip" "$WASM_CLIENTS" "$DIR/our-node-wasip3.log"
+    say "bcoin -> light client (native, wasmtime on WASI 0.2 and 0.3); bcoin -> our node (native)" \
+        "-> light client and $CLIENTS at once; bcoin -> our node (wasmtime, WASI 0.2 and 0.3) ->" \
+        "$WASM_CLIENTS light clients at once: all at height $height, tip $tip"
 }
 
 case "${1:-}" in

@@ -48,6 +48,8 @@ step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD, fu
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
+# The WASI 0.3 backend (src/sys/wasi/p3/) on wasm32-wasip2.
+cargo clippy --all-targets --target wasm32-wasip2 --features wasip3 -- -D warnings
 # Socket-less targets: the library, the test that pins its Unsupported answers, and the tests
 # of what needs no socket.
 cargo clippy --lib --test unsupported --test no_socket --test api_values --target wasm32-wasip1 -- -D warnings
@@ -70,6 +72,7 @@ cargo fmt --check --manifest-path hosts/restricted/Cargo.toml
 cargo clippy --release --manifest-path hosts/restricted/Cargo.toml --target-dir "$HOST_TARGET_DIR" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2 --features wasip3
 
 step "package: what crates.io would get (the manifest's include list) builds on its own"
 # On a clean checkout, as CI's fresh clone is; uncommitted changes make it fail on purpose.
@@ -147,7 +150,10 @@ step "tests: x86_64-pc-windows-gnu under Wine (mingw-w64 and wine64 installed wh
 step "tests: wasm32-wasip2 in wasmtime (the same test bodies)"
 run_tests --target wasm32-wasip2
 
-step "tests: the shared test files have the same tests natively and in wasm32-wasip2"
+step "tests: WASI 0.3 backend (--features wasip3) in wasmtime (the same test bodies, entered through wasip3_main!)"
+run_tests --target wasm32-wasip2 --features wasip3
+
+step "tests: the shared test files have the same tests natively and in wasm32-wasip2, and on WASI 0.2 and 0.3"
 ./scripts/compare-test-lists.sh
 
 step "tests: wasm32-wasip1 in wasmtime (every socket operation is Unsupported; the rest works)"
@@ -156,9 +162,10 @@ run_tests --target wasm32-wasip1 --test unsupported --test no_socket --test api_
 step "tests: wasm32-unknown-unknown in Node.js, wasm-bindgen-test (every socket operation is Unsupported)"
 run_tests --target wasm32-unknown-unknown --test unsupported --test no_socket --test api_values
 
-# The examples must print the same thing natively and in wasmtime.
+# The examples must print the same thing natively and in wasmtime, on WASI 0.2 and on 0.3
+# (whose component must import wasi:sockets@0.3 and no 0.2 sockets).
 same_output() {
-    local example=$1 native wasm
+    local example=$1 native wasm wasip3
     native=$(cargo run --quiet --example "$example")
     wasm=$(cargo run --quiet --example "$example" --target wasm32-wasip2)
     if [ "$native" != "$wasm" ]; then
@@ -166,10 +173,17 @@ same_output() {
         echo "FAILED: $example prints differently natively and in wasmtime" >&2
         return 1
     fi
-    echo "$example: identical output natively and in wasmtime ($(echo "$native" | wc -l) lines)"
+    wasip3=$(cargo run --quiet --example "$example" --target wasm32-wasip2 --features wasip3)
+    if [ "$native" != "$wasip3" ]; then
+        diff <(echo "$native") <(echo "$wasip3") || true
+        echo "FAILED: $example prints differently natively and in wasmtime on WASI 0.3" >&2
+        return 1
+    fi
+    ./scripts/check-wasip3-imports.sh "target/wasm32-wasip2/debug/examples/$example.wasm"
+    echo "$example: identical output natively and in wasmtime on WASI 0.2 and 0.3 ($(echo "$native" | wc -l) lines)"
 }
 
-step "examples: native output == wasmtime output"
+step "examples: native output == wasmtime output (WASI 0.2 and 0.3)"
 same_output demo
 same_output light_client
 same_output node
@@ -181,6 +195,11 @@ CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
     run_tests --target wasm32-wasip2 --test restricted
 CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
     run_tests --target wasm32-wasip2 --test restricted
+# The same on the WASI 0.3 backend (the same refusals, kinds and hints).
+CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
+    run_tests --target wasm32-wasip2 --features wasip3 --test restricted
+CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
+    run_tests --target wasm32-wasip2 --features wasip3 --test restricted
 
 step "tests: an embedding host that allows some loopback addresses (hosts/restricted, wasmtime-wasi)"
 # Built from its own workspace (wasmtime 48 as a library); a cold build is the longest step.
@@ -192,7 +211,7 @@ CARGO_TARGET_WASM32_WASIP2_RUNNER="$restricted_host --bind 127.0.0.1 --listen 12
 step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; examples == native"
 ./scripts/jco-tests.sh
 
-step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime"
+step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime (WASI 0.2 and 0.3)"
 ./scripts/regtest-node.sh check
 
 step "at the edge: the wasi:http component in wasmtime serve, asked by curl, against bcoin (BIP 37)"

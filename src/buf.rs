@@ -101,6 +101,21 @@ impl ReadAhead {
         }
     }
 
+    /// The buffer's allocation, emptied, when nothing is buffered (else an empty `Vec`): a
+    /// host that reads into memory of the guest's reads into it again instead of allocating,
+    /// and [`append`](ReadAhead::append) takes it back.
+    #[cfg_attr(not(wasi_p3), allow(dead_code))] // WASI 0.3's reads in flight
+    pub(crate) fn take_spare(&mut self) -> Vec<u8> {
+        if !self.is_empty() {
+            return Vec::new();
+        }
+        self.pos = 0;
+        self.end = 0;
+        let mut spare = std::mem::take(&mut self.bytes);
+        spare.clear();
+        spare
+    }
+
     /// The unread bytes.
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
         self.bytes.truncate(self.end);
@@ -140,6 +155,7 @@ pub const DEFAULT_BUF_CAPACITY: usize = 64 * 1024;
 /// [`get_ref`](BufSock::get_ref)).
 ///
 /// ```
+/// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 /// use bitcoin_sock::{BufSock, Sock, SockEvent, SockIo, ThreadInterrupt};
 /// use std::time::Duration;
 ///

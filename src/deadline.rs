@@ -43,6 +43,7 @@ use crate::{IntrRecvError, Sock, SockError, SockIo, ThreadInterrupt};
 /// put them inside, with the byte counts, keeping the kind.
 ///
 /// ```
+/// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 /// use bitcoin_sock::{Sock, SockEvent, SockIo, ThreadInterrupt};
 /// use std::io::{Read, Write};
 /// use std::time::Duration;

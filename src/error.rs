@@ -393,7 +393,7 @@ cfg_if::cfg_if! {
             windows_sys::Win32::Networking::WinSock::WSAEINTR,
             windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS,
         ];
-    } else if #[cfg(any(unix, all(target_os = "wasi", target_env = "p2")))] {
+    } else if #[cfg(any(unix, all(target_os = "wasi", any(target_env = "p2", target_env = "p3"))))] {
         /// The "try again" codes of the host's libc (wasi-libc on WASI).
         const TRY_AGAIN_CODES: &[i32] = &[
             libc::EAGAIN,

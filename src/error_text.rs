@@ -9,7 +9,10 @@
 
 /// glibc's `strerror` text of each code the backends produce: the errno values natively on
 /// Unix and (wasi-libc's) on WASI, Winsock's `WSAE*` values on Windows.
-#[cfg(any(unix, all(target_os = "wasi", target_env = "p2")))]
+#[cfg(any(
+    unix,
+    all(target_os = "wasi", any(target_env = "p2", target_env = "p3"))
+))]
 const DESCRIPTIONS: &[(i32, &str)] = &[
     (libc::EPERM, "Operation not permitted"),
     (libc::ENOENT, "No such file or directory"),
@@ -115,7 +118,11 @@ const DESCRIPTIONS: &[(i32, &str)] = &[
 ];
 
 /// Without sockets no call produces a code.
-#[cfg(not(any(unix, windows, all(target_os = "wasi", target_env = "p2"))))]
+#[cfg(not(any(
+    unix,
+    windows,
+    all(target_os = "wasi", any(target_env = "p2", target_env = "p3"))
+)))]
 const DESCRIPTIONS: &[(i32, &str)] = &[];
 
 /// The table's words for `code`, if the backends can produce it.

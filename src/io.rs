@@ -25,6 +25,7 @@ const FIRST_PEEK: usize = 512;
 /// cases. A mock may also override [`now`](SockIo::now) to move time forward without sleeping.
 ///
 /// ```
+/// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 /// use bitcoin_sock::{Sock, SockIo, ThreadInterrupt};
 /// use std::time::Duration;
 ///

@@ -31,6 +31,7 @@
 //! items' docs say where.
 //!
 //! ```
+//! # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 //! use bitcoin_sock::{Sock, SockEvent, SockIo, ThreadInterrupt};
 //! use std::time::Duration;
 //!
@@ -87,3 +88,33 @@ pub use recv_error::IntrRecvError;
 pub use resolve::resolve;
 pub use sock::{OsSocket, Sock};
 pub use socks5::Socks5Error;
+
+/// What [`wasip3_main!`] expands to names (WASI 0.3 only).
+#[cfg(wasi_p3)]
+#[doc(hidden)]
+pub use sys::entry as __wasip3_entry;
+
+/// Enters the program through WASI 0.3's async `wasi:cli/run@0.3` export, with its ordinary
+/// `main` unchanged: the one line a program adds (at its crate root, or in a module of its
+/// tests) for this crate's WASI 0.3 backend (the `wasip3` feature on `wasm32-wasip2`).
+///
+/// WASI 0.3 lets a program block only inside an `async` export; a plain `fn main` is exported
+/// as the synchronous `wasi:cli/run@0.2`, where every socket call that would wait fails with
+/// [`std::io::ErrorKind::Unsupported`] naming this macro (the host would trap). The macro
+/// exports `wasi:cli/run@0.3` beside it, which wasmtime (46 and later) prefers, and runs
+/// `main` (or the test harness's) from there. On every other target and backend it expands
+/// to nothing, so the line can stay.
+///
+/// ```
+/// bitcoin_sock::wasip3_main!();
+///
+/// fn main() {
+///     // Sock, SockMan, ... as on every host.
+/// }
+/// ```
+#[macro_export]
+macro_rules! wasip3_main {
+    () => {
+        $crate::__wasip3_main!();
+    };
+}

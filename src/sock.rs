@@ -243,6 +243,7 @@ impl Sock {
     /// `NotConnected` if any sock is invalid (nothing is waited for); the OS error of the wait.
     ///
     /// ```
+    /// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
     /// use bitcoin_sock::{Events, Sock, SockEvent};
     /// use std::time::Duration;
     ///

@@ -6,6 +6,10 @@
 //! `scripts/mutants.sh` runs: a mutant of these values fails here in milliseconds instead of
 //! making the loopback tests wait out their timeouts.
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 // wasm32-unknown-unknown has no libtest runner: there every `#[test]` below is a
 // `#[wasm_bindgen_test]`, run in Node.js.
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

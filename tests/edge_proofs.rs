@@ -5,6 +5,10 @@
 //! and in wasmtime alike (the peers here need no thread: a closed port, a listener that never
 //! answers).
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 // The example's modules, compiled here as they are; the tests use most, not all, of them.
 #[allow(dead_code)]
 #[path = "../examples/common/p2p/mod.rs"]

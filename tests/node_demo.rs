@@ -3,6 +3,10 @@
 //! wasmtime alike: it must sync from its seed, serve a light client, and disconnect each
 //! misbehaving peer for the right reason.
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 // The example's modules, compiled here as they are; the test uses most, not all, of them.
 #[allow(dead_code)]
 #[path = "../examples/common/p2p/mod.rs"]

@@ -3,6 +3,10 @@
 //! memory: bytes from one side's outbox into the other's `receive`, the clock passed in. No
 //! sockets, so these run natively and in wasmtime alike.
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 // The shared module is compiled here as it is; the tests use most, not all, of it.
 #[allow(dead_code)]
 #[path = "../examples/common/p2p/mod.rs"]

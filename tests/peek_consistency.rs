@@ -3,6 +3,10 @@
 //! in order, whichever mix of calls reads it. Runs natively and in wasmtime.
 #![cfg(sockets)]
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 use std::time::Duration;
 
 use bitcoin_sock::{Sock, SockEvent, SockIo, ThreadInterrupt};

@@ -2,6 +2,10 @@
 //! the exact bytes the client sends, every reply code, malformed and truncated replies,
 //! timeouts and interrupts on a fake clock. Needs no network; runs natively and in wasmtime.
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;

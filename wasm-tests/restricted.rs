@@ -14,6 +14,10 @@
 //! Under a runner that allows the network these tests fail, loudly.
 #![cfg(all(target_os = "wasi", target_env = "p2"))]
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 #[path = "denied.rs"]
 mod denied;
 

@@ -1,7 +1,10 @@
-//! What only the WASI preview 2 backend has to get right: errno values as wasi-libc's, options
-//! WASI 0.2 has or lacks, name lookup through `wasi:sockets/ip-name-lookup`, connect failures
-//! kept like `SO_ERROR`. The shared behaviour tests in `tests/` run here too.
+//! What only the WASI backends (0.2, and 0.3 with the `wasip3` feature) have to get right:
+//! errno values as wasi-libc's, options WASI has or lacks, name lookup through
+//! `wasi:sockets/ip-name-lookup`, connect failures kept like `SO_ERROR`, sockets made with the
+//! raw WASI calls adopted. The shared behaviour tests in `tests/` run here too.
 #![cfg(all(target_os = "wasi", target_env = "p2"))]
+
+bitcoin_sock::wasip3_main!();
 
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -120,6 +123,7 @@ fn recv_on_a_listener_is_not_connected() {
     assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
 }
 
+#[cfg(not(wasi_p3))]
 #[test]
 fn raw_wasi_sockets_are_adopted_in_their_state() {
     use wasi::sockets::instance_network::instance_network;
@@ -149,6 +153,56 @@ fn raw_wasi_sockets_are_adopted_in_their_state() {
     // listener's `Sock`; a listener's state does not change by accepting.
     let raw_listener = unsafe { listener.get().unwrap().tcp_socket() };
     let server = Sock::from(raw_listener.accept().unwrap());
+    client.send(b"hello").unwrap();
+    let mut buf = [0u8; 5];
+    let mut got = 0;
+    for _ in 0..100 {
+        server.wait(TIMEOUT, SockEvent::RECV).unwrap();
+        match server.recv(&mut buf[got..]) {
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        if got == buf.len() {
+            break;
+        }
+    }
+    assert_eq!(&buf, b"hello");
+}
+
+#[cfg(wasi_p3)]
+#[test]
+fn raw_wasi_sockets_are_adopted_in_their_state() {
+    use wasip3::sockets::types::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket};
+
+    // A listener made with the raw WASI 0.3 API, adopted with its stream of accepted sockets:
+    // it accepts like one of ours.
+    let raw = TcpSocket::create(IpAddressFamily::Ipv4).unwrap();
+    let any_port = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port: 0,
+        address: (127, 0, 0, 1),
+    });
+    raw.bind(any_port).unwrap();
+    let accepted = raw.listen().unwrap();
+    let listener = Sock::from((raw, accepted));
+    let addr = listener.local_addr().unwrap();
+
+    // A socket connected with the raw API (its async connect run to the end here), adopted
+    // as connected: its streams are opened by the adoption.
+    let raw_client = TcpSocket::create(IpAddressFamily::Ipv4).unwrap();
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("an IPv4 listener: {addr}");
+    };
+    let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port: v4.port(),
+        address: (127, 0, 0, 1),
+    });
+    wasip3::wit_bindgen::block_on(raw_client.connect(remote)).unwrap();
+    let client = Sock::from(raw_client);
+    assert_eq!(client.peer_addr().unwrap(), addr);
+
+    listener.wait(TIMEOUT, SockEvent::RECV).unwrap();
+    let (server, _) = listener.accept().unwrap();
     client.send(b"hello").unwrap();
     let mut buf = [0u8; 5];
     let mut got = 0;

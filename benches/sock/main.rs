@@ -41,6 +41,9 @@ mod wait_many;
 
 use std::time::Instant;
 
+// WASI 0.3 (`--features wasip3`): `main` entered where sockets may wait; elsewhere nothing.
+bitcoin_sock::wasip3_main!();
+
 use harness::{Config, Report, Result};
 
 /// One workload: the word that selects it on the command line, and its run.
@@ -98,7 +101,9 @@ fn main() -> Result<()> {
         }
     }
     let config = Config::from_args();
-    let platform = if cfg!(target_os = "wasi") {
+    let platform = if cfg!(wasi_p3) {
+        "wasm32-wasip2 in wasmtime, WASI 0.3 backend"
+    } else if cfg!(target_os = "wasi") {
         "wasm32-wasip2 in wasmtime"
     } else {
         "native"

@@ -86,6 +86,9 @@ struct Args {
     clients: Option<usize>,
 }
 
+// WASI 0.3 (feature `wasip3`): `main` entered where sockets may wait; elsewhere nothing.
+bitcoin_sock::wasip3_main!();
+
 fn main() -> ExitCode {
     let Args {
         network,

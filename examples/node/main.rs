@@ -61,6 +61,9 @@ struct Args {
     verbose: bool,
 }
 
+// WASI 0.3 (feature `wasip3`): `main` entered where sockets may wait; elsewhere nothing.
+bitcoin_sock::wasip3_main!();
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().is_none() {

@@ -64,6 +64,7 @@ impl SockMan {
     /// Returns whether the connection existed; `false` for an unknown id.
     ///
     /// ```
+    /// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
     /// use bitcoin_sock::sockman::{Handler, Id, SockMan};
     /// use bitcoin_sock::{Sock, SockEvent, SockIo, ThreadInterrupt};
     /// use std::net::SocketAddr;

@@ -76,6 +76,7 @@
 //! [`run_once`](SockMan::run_once).
 //!
 //! ```
+//! # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 //! use bitcoin_sock::sockman::{Handler, Id, SockMan};
 //! use bitcoin_sock::Sock;
 //! use std::net::SocketAddr;

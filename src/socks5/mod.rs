@@ -121,6 +121,7 @@ impl fmt::Debug for Credentials {
 /// arrived; they are at the start of `buf`.
 ///
 /// ```
+/// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
 /// use bitcoin_sock::socks5::interruptible_recv;
 /// use bitcoin_sock::{Sock, SockIo, ThreadInterrupt};
 /// use std::time::Duration;

@@ -13,8 +13,9 @@
 //!   `set_non_blocking`, `is_selectable`, `shutdown`, `reset_on_close` (the close that
 //!   follows resets the connection where the host can: `SO_LINGER` 0; an ordinary close
 //!   where it cannot), `start_flush` and `is_flushed` (every byte sent has reached the
-//!   host's socket: at once natively; on WASI once the output stream flushed, which ends a
-//!   wait for SEND);
+//!   host's socket: at once natively; on WASI 0.2 once the output stream flushed, which ends
+//!   a wait for SEND; on WASI 0.3 at once, since its `shutdown` ends the send stream only
+//!   after the last byte);
 //! * `send`, `recv`, `peek`, `resolve` (a checked DNS name, its failures sorted into
 //!   `error_text::LookupFailure`, whose words are the same on every host);
 //! * `NETWORK_REFUSED_HINT`, `LOOKUP_REFUSED_HINT`: what to add to a refused permission
@@ -43,7 +44,8 @@
 //! the host cannot do is `ErrorKind::Unsupported`. Conversions from the host's own socket
 //! types into `Sock` live in the backend that has them.
 
-// `cfg(sockets)` comes from build.rs: native targets and WASI preview 2.
+// `cfg(sockets)` and `cfg(wasi_p3)` come from build.rs: native targets and WASI 0.2 have
+// sockets, and so does WASI 0.3 (the `wasip3` feature on wasm32-wasip2, or wasm32-wasip3).
 cfg_if::cfg_if! {
     if #[cfg(not(sockets))] {
         mod unsupported;
@@ -58,12 +60,28 @@ cfg_if::cfg_if! {
         mod ip_only;
         #[cfg(windows)]
         pub(crate) use ip_only::*;
+    } else if #[cfg(wasi_p3)] {
+        mod wasi;
+        pub(crate) use self::wasi::p3::*;
+        /// The entry of WASI 0.3 programs ([`wasip3_main!`](crate::wasip3_main)).
+        pub use self::wasi::p3::entry;
+        mod ip_only;
+        pub(crate) use ip_only::*;
     } else {
         mod wasi;
-        pub(crate) use self::wasi::*;
+        pub(crate) use self::wasi::p2::*;
         mod ip_only;
         pub(crate) use ip_only::*;
     }
+}
+
+/// [`wasip3_main!`](crate::wasip3_main) expands to nothing but on WASI 0.3 (`wasi/p3/entry.rs`
+/// defines it there), so a program keeps the line on every target.
+#[cfg(not(wasi_p3))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wasip3_main {
+    () => {};
 }
 
 use std::fmt;

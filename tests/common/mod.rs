@@ -19,6 +19,10 @@ use bitcoin_sock::{Events, Sock, SockEvent, SockIo, ThreadInterrupt};
 #[cfg(target_os = "linux")]
 pub mod thread;
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 /// A timeout that only a broken implementation reaches: every wait for something that is
 /// bound to happen on loopback uses it, so slow machines do not make tests flaky.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

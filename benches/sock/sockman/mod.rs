@@ -21,6 +21,8 @@ use crate::harness::{
 };
 #[cfg(not(target_os = "wasi"))]
 mod native;
+#[cfg(wasi_p3)]
+mod wasip3;
 #[cfg(target_os = "wasi")]
 mod wasm;
 
@@ -37,6 +39,8 @@ pub(crate) fn run(config: &Config, report: &mut Report) -> Result<()> {
     memory(report)?;
     #[cfg(target_os = "wasi")]
     host_poll(config, report)?;
+    #[cfg(wasi_p3)]
+    wasip3::idle_limits(config, report)?;
     Ok(())
 }
 

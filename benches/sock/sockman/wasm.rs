@@ -14,7 +14,7 @@ use crate::harness::{
 /// Up to `count` connections to `listener`, each opened by `connect` and accepted: the
 /// connecting ends and the accepted ends, as many pairs as the host lets this instance
 /// open (the first refusal ends it, reported; the pair it broke is dropped).
-fn open_pairs<C>(
+pub(super) fn open_pairs<C>(
     listener: &Sock,
     count: usize,
     mut connect: impl FnMut() -> Result<C>,
@@ -186,7 +186,7 @@ pub(super) fn echo_baseline(count: usize, rounds: usize) -> Result<Duration> {
 // 4. (wasm) where a wait's time goes: the host's poll alone, and Sock::wait_many.
 
 /// Raw `wasi:sockets` client connections, for timing the host's `poll` without this crate.
-mod host {
+pub(super) mod host {
     use super::Result;
     use wasi::io::poll::Pollable;
     use wasi::io::streams::{InputStream, OutputStream};

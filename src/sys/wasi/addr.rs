@@ -1,122 +1,105 @@
-//! Addresses: `std::net` ⇄ `wasi:sockets/network`, the socket's own and its peer's, and
-//! name resolution.
+//! Addresses: `std::net` ⇄ `wasi:sockets`, whose address types are the same records in 0.2 and
+//! 0.3 (only their module differs), and the error of a failed name lookup.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::sync::OnceLock;
+use std::net::{IpAddr, SocketAddr};
 
-use wasi::sockets::instance_network::instance_network;
-use wasi::sockets::ip_name_lookup::{resolve_addresses, IpAddress};
-use wasi::sockets::network::{
-    ErrorCode, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, Network,
-};
-
-use super::errno::{connection_error_code_to_io, error_code_to_io};
-use super::Socket;
 use crate::error_text::LookupFailure;
 
-pub(super) fn network() -> &'static Network {
-    static NETWORK: OnceLock<Network> = OnceLock::new();
-    NETWORK.get_or_init(instance_network)
-}
-
-pub(super) fn to_wasi_addr(addr: &SocketAddr) -> IpSocketAddress {
-    match addr {
-        SocketAddr::V4(v4) => {
-            let [a, b, c, d] = v4.ip().octets();
-            IpSocketAddress::Ipv4(Ipv4SocketAddress {
-                port: v4.port(),
-                address: (a, b, c, d),
-            })
-        }
-        SocketAddr::V6(v6) => {
-            let [a, b, c, d, e, f, g, h] = v6.ip().segments();
-            IpSocketAddress::Ipv6(Ipv6SocketAddress {
-                port: v6.port(),
-                flow_info: v6.flowinfo(),
-                address: (a, b, c, d, e, f, g, h),
-                scope_id: v6.scope_id(),
-            })
-        }
-    }
-}
-
-pub(super) fn from_wasi_addr(addr: IpSocketAddress) -> SocketAddr {
-    match addr {
-        IpSocketAddress::Ipv4(v4) => {
-            let (a, b, c, d) = v4.address;
-            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), v4.port))
-        }
-        IpSocketAddress::Ipv6(v6) => {
-            let (a, b, c, d, e, f, g, h) = v6.address;
-            SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::new(a, b, c, d, e, f, g, h),
-                v6.port,
-                v6.flow_info,
-                v6.scope_id,
-            ))
-        }
-    }
-}
-
-/// `local-address`.
-pub(crate) fn local_addr(socket: &Socket) -> io::Result<SocketAddr> {
-    socket
-        .tcp()
-        .local_address()
-        .map(from_wasi_addr)
-        .map_err(error_code_to_io)
-}
-
-/// `remote-address`; `ENOTCONN` when not connected, as natively.
-pub(crate) fn peer_addr(socket: &Socket) -> io::Result<SocketAddr> {
-    socket
-        .tcp()
-        .remote_address()
-        .map(from_wasi_addr)
-        .map_err(connection_error_code_to_io)
-}
-
-/// Literal addresses resolve to themselves; names go through `wasi:sockets/ip-name-lookup`.
-pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let stream = resolve_addresses(network(), host).map_err(lookup_failed)?;
-    let mut addrs = Vec::new();
-    loop {
-        match stream.resolve_next_address() {
-            Ok(Some(IpAddress::Ipv4((a, b, c, d)))) => {
-                addrs.push(SocketAddr::new(Ipv4Addr::new(a, b, c, d).into(), port));
+/// Defines `to_wasi_addr`, `from_wasi_addr` and `from_wasi_ip` for the `wasi:sockets` address
+/// types in scope at the call (`IpSocketAddress`, `Ipv4SocketAddress`, `Ipv6SocketAddress`,
+/// `IpAddress`), which 0.2 and 0.3 define alike in different modules.
+macro_rules! address_conversions {
+    () => {
+        pub(super) fn to_wasi_addr(addr: &std::net::SocketAddr) -> IpSocketAddress {
+            match addr {
+                std::net::SocketAddr::V4(v4) => {
+                    let [a, b, c, d] = v4.ip().octets();
+                    IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                        port: v4.port(),
+                        address: (a, b, c, d),
+                    })
+                }
+                std::net::SocketAddr::V6(v6) => {
+                    let [a, b, c, d, e, f, g, h] = v6.ip().segments();
+                    IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                        port: v6.port(),
+                        flow_info: v6.flowinfo(),
+                        address: (a, b, c, d, e, f, g, h),
+                        scope_id: v6.scope_id(),
+                    })
+                }
             }
-            Ok(Some(IpAddress::Ipv6((a, b, c, d, e, f, g, h)))) => {
-                addrs.push(SocketAddr::new(
-                    Ipv6Addr::new(a, b, c, d, e, f, g, h).into(),
-                    port,
-                ));
-            }
-            Ok(None) => return Ok(addrs),
-            Err(ErrorCode::WouldBlock) => stream.subscribe().block(),
-            Err(code) => return Err(lookup_failed(code)),
         }
-    }
+
+        pub(super) fn from_wasi_addr(addr: IpSocketAddress) -> std::net::SocketAddr {
+            use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+            match addr {
+                IpSocketAddress::Ipv4(v4) => {
+                    let (a, b, c, d) = v4.address;
+                    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), v4.port))
+                }
+                IpSocketAddress::Ipv6(v6) => {
+                    let (a, b, c, d, e, f, g, h) = v6.address;
+                    SocketAddr::V6(SocketAddrV6::new(
+                        Ipv6Addr::new(a, b, c, d, e, f, g, h),
+                        v6.port,
+                        v6.flow_info,
+                        v6.scope_id,
+                    ))
+                }
+            }
+        }
+
+        /// A resolved address.
+        fn from_wasi_ip(ip: IpAddress) -> std::net::IpAddr {
+            use std::net::{Ipv4Addr, Ipv6Addr};
+            match ip {
+                IpAddress::Ipv4((a, b, c, d)) => Ipv4Addr::new(a, b, c, d).into(),
+                IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => {
+                    Ipv6Addr::new(a, b, c, d, e, f, g, h).into()
+                }
+            }
+        }
+    };
+}
+pub(super) use address_conversions;
+
+/// A literal address resolves to itself, without a lookup (which wasmtime refuses even for
+/// literals without `-S allow-ip-name-lookup`).
+pub(super) fn literal(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    host.parse::<IpAddr>()
+        .ok()
+        .map(|ip| vec![SocketAddr::new(ip, port)])
 }
 
-/// A failed `ip-name-lookup`, in the front end's words.
-fn lookup_failed(code: ErrorCode) -> io::Error {
+/// What a failed `ip-name-lookup` answered: 0.2 and 0.3 name the same codes in their own types.
+pub(super) enum LookupCode {
+    /// `access-denied`, or `permanent-resolver-failure`, which wasmtime answers exactly when
+    /// the host allows no name lookup (no `-S allow-ip-name-lookup`, or
+    /// `allow_ip_name_lookup(false)` embedded), as jco does when its network is denied: a
+    /// refusal, not a broken resolver.
+    Refused,
+    /// `name-unresolvable`.
+    NameUnresolvable,
+    /// `temporary-resolver-failure`.
+    Temporary,
+    /// `invalid-argument`: the front end let only DNS names through; the host's check is
+    /// stricter.
+    InvalidArgument,
+    /// Anything else.
+    Other,
+}
+
+/// A failed `ip-name-lookup`, in the front end's words ([`LookupFailure`]).
+pub(super) fn lookup_failed(code: LookupCode) -> io::Error {
     match code {
-        // wasmtime answers permanent-resolver-failure exactly when the host allows no name
-        // lookup (no `-S allow-ip-name-lookup`, or `allow_ip_name_lookup(false)` embedded), and
-        // jco when its network is denied: a refusal, not a broken resolver.
-        ErrorCode::AccessDenied | ErrorCode::PermanentResolverFailure => {
-            LookupFailure::Refused.into_io()
-        }
-        ErrorCode::NameUnresolvable => LookupFailure::NoSuchName.into_io(),
-        ErrorCode::TemporaryResolverFailure => LookupFailure::Temporary.into_io(),
-        // The front end let only DNS names through; the host's name check is stricter.
-        ErrorCode::InvalidArgument => {
+        LookupCode::Refused => LookupFailure::Refused.into_io(),
+        LookupCode::NameUnresolvable => LookupFailure::NoSuchName.into_io(),
+        LookupCode::Temporary => LookupFailure::Temporary.into_io(),
+        LookupCode::InvalidArgument => {
             io::Error::new(io::ErrorKind::InvalidInput, "invalid host name")
         }
-        _ => LookupFailure::Permanent.into_io(),
+        LookupCode::Other => LookupFailure::Permanent.into_io(),
     }
 }

@@ -8,11 +8,11 @@ use wasi::sockets::network::{ErrorCode, IpAddressFamily};
 use wasi::sockets::tcp::{ShutdownType, TcpSocket};
 use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
+use super::super::errno::errno_to_io;
+use super::super::state::Phase;
 use super::addr::{from_wasi_addr, network, to_wasi_addr};
-use super::errno::{
-    connection_error_code_to_io, errno_to_io, error_code_to_errno, error_code_to_io,
-};
-use super::{Phase, Socket, State};
+use super::errno::{connection_error_code_to_io, error_code_to_errno, error_code_to_io};
+use super::{Socket, State};
 
 fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
     let family = if addr.is_ipv4() {

@@ -6,8 +6,9 @@ use wasi::io::streams::{InputStream, OutputStream};
 use wasi::sockets::network::ErrorCode;
 use wasi::sockets::tcp::TcpSocket;
 
+use super::super::state::Phase;
 use super::errno::error_code_to_errno;
-use super::{Phase, Socket};
+use super::Socket;
 
 /// Sockets are always non-blocking here: nothing to do.
 pub(crate) fn adopt(_socket: &Socket) -> io::Result<()> {

@@ -1,10 +1,10 @@
-//! The WASI preview 2 backend: `wasi:sockets/tcp`, `wasi:io/streams` and `wasi:io/poll`.
+//! The WASI 0.2 backend: `wasi:sockets/tcp`, `wasi:io/streams` and `wasi:io/poll`.
 //!
 //! `wasi:sockets/tcp` for the socket, `wasi:io/streams` for the data, one `wasi:io/poll.poll`
-//! per wait, and a read-ahead buffer for `peek`, which WASI lacks. One file per concern:
+//! per wait, and a read-ahead buffer for `peek`, which WASI lacks (the state and rules shared
+//! with WASI 0.3 are in `../state.rs`). One file per concern:
 //!
 //! * this file: the [`Socket`] type, its state and its drop order;
-//! * `graveyard`: sockets whose close would block the guest, closed later;
 //! * `errno`: WASI error codes and stream errors as wasi-libc's errno values;
 //! * `addr`: address conversion, `local_addr`/`peer_addr` and name resolution;
 //! * `tcp`: creating, connecting, binding, listening, accepting and shutting down;
@@ -12,7 +12,8 @@
 //! * `io`: `send`, `recv` and `peek`, over the front end's read-ahead buffer (`crate::buf`);
 //! * `poll`: the poll plan (`watch` before the one `poll`, `settle` after);
 //! * `opt`: socket options;
-//! * `registry`: `SockMan`'s registered sockets, their pollables kept across waits.
+//! * `registry`: `SockMan`'s registered sockets, their pollables kept across waits;
+//! * `graveyard`: sockets whose close would block the guest, closed later.
 //!
 //! The pollables (on [`Socket`], private here, so every file of this folder reaches them) and
 //! the plan's steps (`pub(super)`) are shared with any file of this folder that keeps pollables
@@ -24,7 +25,7 @@ use wasi::io::poll::Pollable;
 use wasi::io::streams::{InputStream, OutputStream};
 use wasi::sockets::tcp::TcpSocket;
 
-use crate::buf::ReadAhead;
+use super::state::{Common, Phase};
 
 mod addr;
 mod adopt;
@@ -36,9 +37,9 @@ mod poll;
 mod registry;
 mod tcp;
 
+pub(crate) use super::errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
-pub(crate) use errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
 pub(crate) use io::{is_flushed, peek, recv, send, start_flush};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
@@ -98,46 +99,32 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Made by `bind` (or adopted unconnected).
-    Unconnected,
-    Listening,
-    Connecting,
-    Connected,
-    /// The connect failed; the socket is closed (WASI cannot reuse it).
-    Failed,
-}
-
-/// How the input stream ended, once it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum InputEnd {
-    /// End of stream (the peer's FIN).
-    Eof,
-    /// A failed read, with its errno; reported once, then the stream reads as ended.
-    Error(i32),
-}
-
+/// The shared state (`Common`: phase, read-ahead, input end, pending error; a shut sending
+/// half fails sends by itself: wasmtime closes the output stream, which reads as `EPIPE`),
+/// and what only WASI 0.2 needs.
 #[derive(Debug)]
 struct State {
-    phase: Phase,
-    /// Bytes read from the input stream but not yet received (the front end's read-ahead
-    /// buffer, the same as `BufSock`'s).
-    read_ahead: ReadAhead,
-    input_end: Option<InputEnd>,
-    /// The pending socket error (a failed connect or write), like `SO_ERROR`.
-    pending_error: Option<i32>,
+    common: Common,
     /// Whether anything was written; a socket that never wrote closes at once.
     wrote: bool,
-    /// Whether this side shut its sending half (`shutdown(Write | Both)`): once the input has
-    /// ended too, the socket is hung up (`ERR`, natively `POLLHUP`). (Sends fail by themselves:
-    /// wasmtime closes the output stream, which reads as `EPIPE`.)
-    send_shut: bool,
     /// What the last `check-write` allowed, not yet used by a write (0: ask again). A wait
     /// that found the socket writable keeps its answer here, so the send that follows does
     /// not ask again: under wasmtime every ask spends the guest's tokio budget (see
     /// `io::check_write`).
     write_budget: usize,
+}
+
+impl std::ops::Deref for State {
+    type Target = Common;
+    fn deref(&self) -> &Common {
+        &self.common
+    }
+}
+
+impl std::ops::DerefMut for State {
+    fn deref_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
 }
 
 impl Socket {
@@ -147,12 +134,8 @@ impl Socket {
             output_ready: OnceLock::new(),
             socket_ready: OnceLock::new(),
             state: Mutex::new(State {
-                phase,
-                read_ahead: ReadAhead::default(),
-                input_end: None,
-                pending_error: None,
+                common: Common::new(phase),
                 wrote: false,
-                send_shut: false,
                 write_budget: 0,
             }),
             conn: Some(Conn {

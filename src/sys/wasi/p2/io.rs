@@ -7,23 +7,13 @@ use wasi::clocks::monotonic_clock;
 use wasi::io::poll::poll as wasi_poll;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
-use super::errno::{errno_to_io, stream_error_to_errno};
-use super::{InputEnd, Phase, Socket, State};
+use super::super::errno::errno_to_io;
+use super::super::state::{InputEnd, Phase};
+use super::errno::stream_error_to_errno;
+use super::{Socket, State};
 
 /// wasmtime hands out at most 64 KiB per stream read.
 pub(super) const READ_CHUNK: usize = 64 * 1024;
-
-impl State {
-    /// Whether a `recv` would return at once (data, end of stream or an error).
-    pub(super) fn readable(&self) -> bool {
-        !self.read_ahead.is_empty() || self.input_end.is_some()
-    }
-
-    /// Both directions are shut: the input ended and this side shut its sending half.
-    pub(super) fn hung_up(&self) -> bool {
-        self.send_shut && self.input_end == Some(InputEnd::Eof)
-    }
-}
 
 impl Socket {
     /// The streams, or the errno natively returned in this phase.
@@ -172,7 +162,7 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
             return Ok(n);
         }
     }
-    take_buffered(&mut state, buf, true)
+    state.take_buffered(buf, true)
 }
 
 /// Copies up to `buf.len()` bytes from the read-ahead buffer, leaving them for the next
@@ -188,24 +178,5 @@ pub(crate) fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     if missing > 0 {
         socket.fill(&mut state, missing.max(READ_CHUNK));
     }
-    take_buffered(&mut state, buf, false)
-}
-
-/// Copies buffered bytes into `buf` (consuming them when `consume`), or reports how the stream
-/// ended, or `EAGAIN`.
-fn take_buffered(state: &mut State, buf: &mut [u8], consume: bool) -> io::Result<usize> {
-    if !state.read_ahead.is_empty() {
-        return Ok(state.read_ahead.copy_to(buf, consume));
-    }
-    match state.input_end {
-        None => Err(errno_to_io(libc::EAGAIN)),
-        Some(InputEnd::Eof) => Ok(0),
-        Some(InputEnd::Error(code)) => {
-            // Reported once; afterwards the stream reads as ended, as natively after a reset.
-            if consume {
-                state.input_end = Some(InputEnd::Eof);
-            }
-            Err(errno_to_io(code))
-        }
-    }
+    state.take_buffered(buf, false)
 }

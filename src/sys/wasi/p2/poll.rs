@@ -7,10 +7,11 @@ use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll as wasi_poll, Pollable};
 use wasi::io::streams::StreamError;
 
+use super::super::state::Phase;
 use super::errno::stream_error_to_errno;
 use super::graveyard;
 use super::io::{check_write, READ_CHUNK};
-use super::{InputEnd, Phase, Socket};
+use super::Socket;
 use crate::sys::PollTarget;
 use crate::SockEvent;
 
@@ -27,22 +28,17 @@ pub(super) fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
     let mut watch = Watch {
         recv: None,
         send: None,
-        occurred: SockEvent::empty(),
+        occurred: state.known_events(requested),
     };
     match state.phase {
         Phase::Connecting => watch.send = Some(socket.socket_ready()),
         Phase::Listening if requested.contains(SockEvent::RECV) => {
             watch.recv = Some(socket.socket_ready());
         }
-        Phase::Listening => {}
         Phase::Connected => {
             if let Some((input, output)) = socket.streams() {
-                if requested.contains(SockEvent::RECV) {
-                    if state.readable() {
-                        watch.occurred |= SockEvent::RECV;
-                    } else {
-                        watch.recv = Some(socket.input_ready(input));
-                    }
+                if requested.contains(SockEvent::RECV) && !state.readable() {
+                    watch.recv = Some(socket.input_ready(input));
                 }
                 if requested.contains(SockEvent::SEND) {
                     watch.send = Some(socket.output_ready(output));
@@ -59,21 +55,8 @@ pub(super) fn watch<'a>(socket: &'a Socket, requested: SockEvent) -> Watch<'a> {
                 }
             }
         }
-        Phase::Unconnected => {
-            // Natively an unconnected socket polls as hung up.
-            watch.occurred |= SockEvent::ERR;
-        }
-        Phase::Failed => {
-            // Natively a failed connect leaves both halves shut: whatever was asked is ready
-            // (and fails at once), with the error; the same as `settle` says when it fails.
-            watch.occurred |= requested | SockEvent::ERR;
-        }
-    }
-    if matches!(state.input_end, Some(InputEnd::Error(_)))
-        || state.pending_error.is_some()
-        || state.hung_up()
-    {
-        watch.occurred |= SockEvent::ERR;
+        // Known without waiting (`known_events`).
+        Phase::Listening | Phase::Unconnected | Phase::Failed => {}
     }
     drop(state);
     watch
@@ -125,10 +108,7 @@ pub(super) fn settle(
         }
         _ => {}
     }
-    if matches!(state.input_end, Some(InputEnd::Error(_)))
-        || state.pending_error.is_some()
-        || state.hung_up()
-    {
+    if state.in_error() {
         occurred |= SockEvent::ERR;
     }
     occurred & (requested | SockEvent::ERR)

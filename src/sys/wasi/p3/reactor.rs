@@ -1,0 +1,240 @@
+//! The one waitable-set every operation in flight is joined to, and what its events are for.
+//!
+//! Each socket's reads, writes and connect stay in flight between calls, joined to this set
+//! once; a wait takes the events that came (`waitable-set.wait` blocks for the first, then
+//! `waitable-set.poll` takes the others) and hands each to its socket. Nothing is re-sent per
+//! wait, so a wait costs what happened, not how many sockets exist. A wait with a deadline has
+//! one `monotonic-clock.wait-until` subtask in the set, kept across waits while it fires no
+//! later than the deadline asked for (a `SockMan` loop's one-second waits share one).
+//!
+//! Locks: the reactor's lock is never held while a socket's state is locked from here (events
+//! are taken first, then handed over), so a socket may start operations (which join the set)
+//! while it handles an event.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Instant;
+
+use wasip3::clocks::monotonic_clock;
+
+use super::canon::{self, Event, EVENT_SUBTASK, STATUS_RETURNED};
+use super::entry::may_block;
+use super::graveyard::{self, MAX_AGE, MAX_GRAVES};
+use super::{Shared, State};
+
+/// Who a waitable's events are for.
+#[derive(Clone)]
+enum Owner {
+    Socket(Weak<Shared>),
+    Timer,
+}
+
+struct Reactor {
+    /// By waitable handle (handles are small table indices, reused as they are freed).
+    owners: Vec<Option<Owner>>,
+    /// The timer in the set: its subtask and the mark it fires at.
+    timer: Option<(u32, u64)>,
+    /// Sockets closed with bytes still to write, oldest first, with when (see `graveyard`).
+    graves: VecDeque<(Arc<Shared>, Instant)>,
+}
+
+static REACTOR: Mutex<Reactor> = Mutex::new(Reactor {
+    owners: Vec::new(),
+    timer: None,
+    graves: VecDeque::new(),
+});
+
+fn lock() -> MutexGuard<'static, Reactor> {
+    // Nothing panics while holding the lock; a poisoned one still holds consistent state.
+    REACTOR.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The set, made on first use.
+fn set() -> u32 {
+    static SET: OnceLock<u32> = OnceLock::new();
+    *SET.get_or_init(canon::new_set)
+}
+
+/// Joins `waitable` to the set, its events going to `socket`.
+pub(super) fn watch(waitable: u32, socket: &Arc<Shared>) {
+    canon::join(waitable, set());
+    set_owner(waitable, Some(Owner::Socket(Arc::downgrade(socket))));
+}
+
+/// Takes `waitable` out of the set (before a cancel, which the host refuses for a joined
+/// waitable, and before it is dropped).
+pub(super) fn unwatch(waitable: u32) {
+    canon::join(waitable, 0);
+    set_owner(waitable, None);
+}
+
+fn set_owner(waitable: u32, owner: Option<Owner>) {
+    let mut reactor = lock();
+    let at = waitable as usize;
+    if reactor.owners.len() <= at {
+        if owner.is_none() {
+            return;
+        }
+        reactor.owners.resize(at + 1, None);
+    }
+    reactor.owners[at] = owner;
+}
+
+/// Blocks until something happens or `deadline` (a monotonic-clock mark; `None`: no limit)
+/// passes, and hands every event that came to its socket. A deadline already past lets the
+/// host run once (`thread.yield`), so that looking without waiting still sees what arrived.
+///
+/// # Errors
+/// `Unsupported` where the host forbids blocking (`entry::may_block`).
+pub(super) fn wait(deadline: Option<u64>) -> io::Result<()> {
+    may_block()?;
+    expire_graves();
+    match deadline {
+        Some(when) if when <= monotonic_clock::now() => {
+            canon::yield_now();
+            drain();
+            return Ok(());
+        }
+        Some(when) if !arm_timer(when) => {
+            drain();
+            return Ok(());
+        }
+        Some(_) | None => {}
+    }
+    let event = canon::wait(set());
+    dispatch(event);
+    drain();
+    Ok(())
+}
+
+/// Hands over the events that are already there, without blocking.
+pub(super) fn drain() {
+    let set = set();
+    while let Some(event) = canon::poll(set) {
+        dispatch(event);
+    }
+}
+
+/// Makes sure a timer fires at `when` or before; false when `when` has come already.
+fn arm_timer(when: u64) -> bool {
+    let stale = {
+        let mut reactor = lock();
+        match reactor.timer {
+            Some((_, at)) if at <= when => return true,
+            other => {
+                reactor.timer = None;
+                other
+            }
+        }
+    };
+    if let Some((subtask, _)) = stale {
+        cancel_timer(subtask);
+    }
+    match canon::start_timer(when) {
+        Some(subtask) => {
+            canon::join(subtask, set());
+            set_owner(subtask, Some(Owner::Timer));
+            lock().timer = Some((subtask, when));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Stops a timer that has not fired (or whose event was not taken yet).
+fn cancel_timer(subtask: u32) {
+    unwatch(subtask);
+    canon::cancel_subtask(subtask);
+    canon::drop_subtask(subtask);
+}
+
+/// Stops the timer, if one is in the set: at the end of the program, so that no subtask is
+/// left running.
+pub(super) fn stop_timer() {
+    let timer = lock().timer.take();
+    if let Some((subtask, _)) = timer {
+        cancel_timer(subtask);
+    }
+}
+
+fn dispatch((code, waitable, payload): Event) {
+    let owner = lock().owners.get(waitable as usize).cloned().flatten();
+    match owner {
+        Some(Owner::Timer) if code == EVENT_SUBTASK && payload == STATUS_RETURNED => {
+            let mut reactor = lock();
+            if matches!(reactor.timer, Some((subtask, _)) if subtask == waitable) {
+                reactor.timer = None;
+            }
+            if let Some(slot) = reactor.owners.get_mut(waitable as usize) {
+                *slot = None;
+            }
+            drop(reactor);
+            canon::join(waitable, 0);
+            canon::drop_subtask(waitable);
+        }
+        Some(Owner::Socket(socket)) => {
+            if let Some(socket) = socket.upgrade() {
+                let mut state = socket.lock();
+                state.on_event(&socket, code, waitable, payload);
+            }
+        }
+        // A timer's progress short of firing, or taken out of the set since the event came.
+        Some(Owner::Timer) | None => {}
+    }
+}
+
+/// Keeps `socket` alive until its writes are done (`graveyard`); gives up the oldest past
+/// [`MAX_GRAVES`]. Called with `socket`'s state locked, so the oldest is given up with the
+/// reactor unlocked, and is never `socket` itself.
+pub(super) fn bury(socket: Arc<Shared>) {
+    let oldest = {
+        let mut reactor = lock();
+        reactor.graves.push_back((socket, Instant::now()));
+        if reactor.graves.len() > MAX_GRAVES {
+            reactor.graves.pop_front()
+        } else {
+            None
+        }
+    };
+    if let Some((oldest, _)) = oldest {
+        graveyard::give_up(&oldest);
+    }
+}
+
+/// Gives up the buried sockets past [`MAX_AGE`] (the oldest come first, so this looks at
+/// one socket when none is).
+fn expire_graves() {
+    loop {
+        let expired = {
+            let mut reactor = lock();
+            match reactor.graves.front() {
+                Some((_, buried)) if buried.elapsed() > MAX_AGE => reactor.graves.pop_front(),
+                _ => None,
+            }
+        };
+        match expired {
+            Some((socket, _)) => graveyard::give_up(&socket),
+            None => return,
+        }
+    }
+}
+
+/// Lets go of a buried socket whose writes are done.
+pub(super) fn unbury(socket: &Shared) {
+    lock()
+        .graves
+        .retain(|(grave, _)| !std::ptr::eq(Arc::as_ptr(grave), socket));
+}
+
+/// How many sockets are still writing after their close.
+pub(super) fn graves() -> usize {
+    lock().graves.len()
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -37,6 +37,7 @@ const SHORT: Timeouts = Timeouts {
     headers: Duration::from_millis(500),
     ping_interval: Duration::from_secs(120),
     pong: Duration::from_secs(20),
+    message: Duration::from_millis(500),
 };
 
 /// How a misbehaving peer our node connects to answers.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin_sock::sockman::SockMan;
 
-use node::{Config, Node, Outcome};
+use node::{Config, Node};
 use p2p::network::{self, resolve_target, Network};
 use p2p::protocol::Timeouts;
 
@@ -203,11 +203,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         man.run_once(&mut node, wait)?;
         if !reported && node.outbound_done() {
             reported = true;
-            let synced = node
-                .outcomes
-                .iter()
-                .filter(|outcome| matches!(outcome, Outcome::Synced { .. }))
-                .count();
+            let synced = node.synced_count;
             let chain = node.chain();
             println!(
                 "synced: height {}, tip {}, from {synced} of {outbound} outbound peers, in {:.2} s",

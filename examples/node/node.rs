@@ -40,6 +40,9 @@ pub struct Config {
     pub name: String,
 }
 
+/// How many of the latest [`Outcome`]s a node keeps at least (and at most twice that).
+pub const OUTCOMES_KEPT: usize = 256;
+
 /// One connection.
 #[derive(Debug)]
 struct Connection {
@@ -55,8 +58,14 @@ pub struct Node {
     chain: HeaderChain,
     connections: BTreeMap<Id, Connection>,
     inbound_seen: usize,
-    /// One line per finished sync, per refused or dropped peer, for the caller to inspect.
+    /// The latest outcomes (a line per finished sync, per refused or dropped peer), for the
+    /// caller to inspect: at most [`OUTCOMES_KEPT`] twice over, the oldest dropped first, so a
+    /// node that sees millions of peers keeps nothing per peer once it is gone.
     pub outcomes: Vec<Outcome>,
+    /// Outcomes ever recorded (the kept ones are the last of them).
+    pub outcomes_seen: u64,
+    /// Syncs ever finished.
+    pub synced_count: u64,
     /// `getheaders` answered, and the headers in those answers.
     pub served: (usize, usize),
 }
@@ -101,6 +110,8 @@ impl Node {
             connections: BTreeMap::new(),
             inbound_seen: 0,
             outcomes: Vec::new(),
+            outcomes_seen: 0,
+            synced_count: 0,
             served: (0, 0),
         }
     }
@@ -150,6 +161,20 @@ impl Node {
             .values()
             .filter_map(|connection| connection.peer.next_deadline())
             .min()
+    }
+
+    /// Keeps `outcome`, forgetting the oldest once [`OUTCOMES_KEPT`] twice over are kept
+    /// (trimmed in one go, so recording stays O(1) amortized).
+    fn record(&mut self, outcome: Outcome) {
+        self.outcomes_seen += 1;
+        if matches!(outcome, Outcome::Synced { .. }) {
+            self.synced_count += 1;
+        }
+        if self.outcomes.len() >= 2 * OUTCOMES_KEPT {
+            self.outcomes
+                .drain(..self.outcomes.len() - OUTCOMES_KEPT + 1);
+        }
+        self.outcomes.push(outcome);
     }
 
     fn identity(&self) -> Identity {
@@ -241,7 +266,7 @@ impl Node {
         man.close(id);
         if let Some(connection) = self.connections.remove(&id) {
             self.say(format_args!("disconnected {}: {reason}", connection.label));
-            self.outcomes.push(Outcome::Gone {
+            self.record(Outcome::Gone {
                 label: connection.label,
                 reason,
             });
@@ -289,7 +314,7 @@ impl Node {
                         "synced from {label}: height {height}, tip {tip} ({rounds} getheaders \
                          rounds)"
                     ));
-                    self.outcomes.push(Outcome::Synced {
+                    self.record(Outcome::Synced {
                         label: label.clone(),
                         height,
                         tip: tip.to_string(),
@@ -331,7 +356,7 @@ impl Handler for Node {
         if self.connections.len() >= self.config.max_connections {
             let reason = format!("-maxconnections={} reached", self.config.max_connections);
             self.say(format_args!("refused {label}: {reason}"));
-            self.outcomes.push(Outcome::Gone { label, reason });
+            self.record(Outcome::Gone { label, reason });
             return false;
         }
         let peer = Peer::inbound(

@@ -37,6 +37,10 @@ use super::network::Network;
 /// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
 pub const MAX_RECEIVE_BUFFER: usize = HEADER_LEN + MAX_PAYLOAD as usize;
 
+/// A receive buffer that grew past this for a big message is given back once the message is
+/// handled: an idle peer holds no more than this.
+pub const KEEP_RECEIVE_CAPACITY: usize = 64 * 1024;
+
 /// How long a peer may keep us waiting.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -48,18 +52,24 @@ pub struct Timeouts {
     pub ping_interval: Duration,
     /// From a `ping` to its `pong`.
     pub pong: Duration,
+    /// From a message's first byte to its last: bytes that trickle in cannot keep a
+    /// connection open past this, whatever else the peer sends.
+    pub message: Duration,
 }
 
 impl Timeouts {
     /// Core's: 60 s for the handshake (`-peertimeout`), 2 minutes between pings
     /// (`PING_INTERVAL`), 20 minutes for a pong (`TIMEOUT_INTERVAL`); and 2 minutes for a
     /// `headers` answer (Core's `HEADERS_DOWNLOAD_TIMEOUT_BASE` is 15 minutes for a whole
-    /// sync; one answer of 162 kB needs far less).
+    /// sync; one answer of 162 kB needs far less); and 60 s (`-peertimeout` again) from a
+    /// message's first byte to its last (Core has no such deadline: its only guard against a
+    /// peer that trickles is the idle timeout, which every byte resets).
     pub const CORE: Timeouts = Timeouts {
         handshake: Duration::from_secs(60),
         headers: Duration::from_secs(120),
         ping_interval: Duration::from_secs(120),
         pong: Duration::from_secs(20 * 60),
+        message: Duration::from_secs(60),
     };
 }
 
@@ -131,12 +141,21 @@ pub enum PeerError {
     InvalidHeader(HeaderError),
     /// A well-formed message that breaks the protocol.
     Protocol(String),
-    /// Nothing came in time.
+    /// What we waited for did not come in time (the peer may have sent other things).
     Silent {
         /// What we were waiting for.
         waiting_for: &'static str,
         /// How long we waited.
         timeout: Duration,
+    },
+    /// A message's bytes did not all arrive within [`Timeouts::message`] of its first.
+    Incomplete {
+        /// The deadline.
+        timeout: Duration,
+        /// Bytes of it received.
+        received: usize,
+        /// Its whole length, header included, once its header is in.
+        length: Option<usize>,
     },
 }
 
@@ -149,15 +168,50 @@ impl fmt::Display for PeerError {
             PeerError::Silent {
                 waiting_for,
                 timeout,
-            } => write!(
-                f,
-                "silent for {timeout:?} while we waited for {waiting_for}"
-            ),
+            } => {
+                // "the version handshake" reads "no version handshake within 60 s".
+                let what = waiting_for
+                    .strip_prefix("the ")
+                    .or_else(|| waiting_for.strip_prefix("a "))
+                    .unwrap_or(waiting_for);
+                write!(f, "no {what} within {}", Seconds(*timeout))
+            }
+            PeerError::Incomplete {
+                timeout,
+                received,
+                length,
+            } => {
+                write!(
+                    f,
+                    "a message not completed within {} of its first byte ({received} of ",
+                    Seconds(*timeout)
+                )?;
+                match length {
+                    Some(length) => write!(f, "{length} bytes)"),
+                    None => write!(f, "its {HEADER_LEN}-byte header)"),
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for PeerError {}
+
+/// A deadline as people write it: `60 s`, `500 ms`, `1.5 s`.
+struct Seconds(Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Seconds(duration) = *self;
+        if duration.subsec_nanos() == 0 {
+            write!(f, "{} s", duration.as_secs())
+        } else if duration < Duration::from_secs(1) {
+            write!(f, "{} ms", duration.as_millis())
+        } else {
+            write!(f, "{} s", duration.as_secs_f64())
+        }
+    }
+}
 
 impl From<FrameError> for PeerError {
     fn from(err: FrameError) -> PeerError {
@@ -220,6 +274,8 @@ pub struct Peer {
     pings_sent: u64,
     /// The handshake, `headers` or `pong` we wait for.
     waiting: Option<Wait>,
+    /// When the first byte of the message being read came (`None`: between messages).
+    message_started: Option<Instant>,
     last_received: Instant,
 }
 
@@ -274,6 +330,7 @@ impl Peer {
             ping: None,
             pings_sent: 0,
             waiting: Some(Wait::new("the version handshake", timeouts.handshake, now)),
+            message_started: None,
             last_received: now,
         }
     }
@@ -299,6 +356,12 @@ impl Peer {
         self.inbound.len()
     }
 
+    /// Memory the peer's unfinished message holds (the buffer's capacity): what a memory
+    /// budget counts.
+    pub fn buffered_capacity(&self) -> usize {
+        self.inbound.capacity()
+    }
+
     /// The encoded messages to send, in order; the outbox is empty afterwards.
     pub fn take_outbox(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.outbox)
@@ -307,18 +370,37 @@ impl Peer {
     /// When [`check_deadline`](Self::check_deadline) will next have something to do: the
     /// deadline of what we wait for, or the next idle `ping`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match self.waiting {
+        let waiting = match self.waiting {
             Some(wait) => wait.deadline,
             None => self.last_received.checked_add(self.timeouts.ping_interval),
-        }
+        };
+        let message = self.message_deadline();
+        waiting.into_iter().chain(message).min()
+    }
+
+    /// When the message being read must be complete.
+    fn message_deadline(&self) -> Option<Instant> {
+        self.message_started?.checked_add(self.timeouts.message)
     }
 
     /// Fails when what we wait for is overdue; sends a `ping` when the peer has been quiet
     /// for [`Timeouts::ping_interval`].
     ///
     /// # Errors
-    /// [`PeerError::Silent`].
+    /// [`PeerError::Silent`]; [`PeerError::Incomplete`] when the message being read is
+    /// overdue.
     pub fn check_deadline(&mut self, now: Instant) -> Result<(), PeerError> {
+        if self
+            .message_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            return Err(PeerError::Incomplete {
+                timeout: self.timeouts.message,
+                received: self.inbound.len(),
+                length: MessageHeader::of(&self.inbound)
+                    .map(|header| HEADER_LEN.saturating_add(header.length as usize)),
+            });
+        }
         match self.waiting {
             Some(Wait {
                 what,
@@ -363,10 +445,20 @@ impl Peer {
             // than one (bounded) message, however much arrives at once.
             let want = self.bytes_wanted()?;
             let take = want.min(rest.len());
+            if self.inbound.is_empty() {
+                self.message_started = Some(now);
+            }
+            // Grown as bytes come (never reserved from the announced length), so a peer
+            // that announces 4,000,000 bytes and sends ten makes us hold ten.
             self.inbound.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if let Some((message, used)) = parse_message(&self.inbound, self.network.magic())? {
                 self.inbound.drain(..used);
+                self.message_started = None;
+                // A big message's buffer is not kept for the next, small ones.
+                if self.inbound.capacity() > KEEP_RECEIVE_CAPACITY {
+                    self.inbound = Vec::new();
+                }
                 self.handle(message, chain, now, events)?;
             }
         }

@@ -29,6 +29,7 @@
 //! | `EventGotPermanentReadError` | [`Handler::got_permanent_read_error`] |
 //! | — (Core leaves send errors to `SendBytes`' caller) | [`Handler::got_permanent_send_error`] |
 //! | `ShouldTryToSend`, `ShouldTryToRecv` | [`Handler::should_try_to_send`], [`Handler::should_try_to_recv`] |
+//! | `SelectNodeToEvict` (`AttemptToEvictConnection`'s choice) | [`select_to_evict`] over [`EvictionCandidate`]s, [`net_group`] |
 //! | `fPauseSend` (stop processing while `-maxsendbuffer` is full) | [`Options::pause_recv_above`] |
 //! | — (Core bounds each peer, not their sum) | [`Options::memory_budget`], [`SockMan::set_held`], [`Handler::memory_budget_exceeded`] |
 //! | `EventIOLoopCompletedForOne`, `EventIOLoopCompletedForAll` | [`Handler::io_loop_completed_for_one`], [`Handler::io_loop_completed_for_all`] |
@@ -228,6 +229,7 @@ mod closing;
 mod conn;
 mod connections;
 mod error;
+mod eviction;
 mod handler;
 mod io_loop;
 mod listen;
@@ -247,6 +249,7 @@ use table::{Listener, Slot, Table};
 use crate::sys;
 
 pub use error::SockManError;
+pub use eviction::{net_group, select_to_evict, EvictionCandidate};
 pub use handler::Handler;
 pub use listen::ACCEPT_BACKOFF;
 pub use options::{

@@ -43,9 +43,4 @@ impl LogLimit {
         self.tokens -= 1.0;
         Some(std::mem::take(&mut self.suppressed))
     }
-
-    /// Lines held back and not yet said.
-    pub fn suppressed(&self) -> u64 {
-        self.suppressed
-    }
 }

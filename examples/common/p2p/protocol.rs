@@ -438,6 +438,28 @@ impl Peer {
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let used = self.receive_one(rest, chain, now, events)?;
+            rest = rest.get(used..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Takes bytes of `data` up to the end of the first message they complete, and handles
+    /// that message; all of `data` when none completes. Returns how many bytes it took: the
+    /// rest wait for the caller's next turn (Core handles one message per peer per turn, so
+    /// one peer's burst cannot hold up the others).
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    pub fn receive_one(
+        &mut self,
+        data: &[u8],
+        chain: &mut HeaderChain,
+        now: Instant,
+        events: &mut Vec<PeerEvent>,
+    ) -> Result<usize, PeerError> {
         self.last_received = now;
         let mut rest = data;
         while !rest.is_empty() {
@@ -460,9 +482,10 @@ impl Peer {
                     self.inbound = Vec::new();
                 }
                 self.handle(message, chain, now, events)?;
+                return Ok(data.len() - rest.len());
             }
         }
-        Ok(())
+        Ok(data.len())
     }
 
     /// How many more bytes the message being read needs: the rest of its 24-byte header, or

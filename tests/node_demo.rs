@@ -19,6 +19,9 @@ mod node;
 #[path = "../examples/node/eviction.rs"]
 mod eviction;
 
+#[path = "../examples/node/fair.rs"]
+mod fair;
+
 #[allow(dead_code)]
 #[path = "../examples/node/log.rs"]
 mod log;

@@ -16,6 +16,9 @@ mod node;
 #[path = "../examples/node/eviction.rs"]
 mod eviction;
 
+#[path = "../examples/node/fair.rs"]
+mod fair;
+
 #[path = "../examples/node/log.rs"]
 mod log;
 
@@ -214,4 +217,18 @@ fn one_message_of_a_burst_is_handled_per_turn() {
             pongs(&received)
         );
     }
+}
+
+#[test]
+fn a_peers_load_halves_every_second_so_the_lightest_are_served_first() {
+    let start = Instant::now();
+    let mut spammer = fair::Load::new(start);
+    let mut honest = fair::Load::new(start);
+    spammer.add(1_000_000, start);
+    honest.add(100, start);
+    assert_eq!(spammer.at(start + Duration::from_secs(1)), 500_000.0);
+    assert_eq!(spammer.at(start + Duration::from_secs(2)), 250_000.0);
+    // Lately asking a lot weighs more than having asked a little just now.
+    honest.add(100, start + Duration::from_secs(2));
+    assert!(honest.at(start + Duration::from_secs(2)) < spammer.at(start + Duration::from_secs(2)));
 }

@@ -21,6 +21,7 @@ mod p2p;
 
 mod demo;
 mod eviction;
+mod fair;
 mod limits;
 mod log;
 mod node;

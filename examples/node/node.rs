@@ -5,10 +5,11 @@
 //! deadline, a socket error) ends in one line saying why, and the connection closed.
 //!
 //! Against hostile peers: a newcomer finding every slot taken evicts a peer that proved least
-//! (`eviction.rs`); each peer gets one message handled per turn of the loop and is not read
-//! while it has more waiting (Core's one message per peer per turn, so one peer's burst does
-//! not delay the others); what each peer makes the node hold is declared to `SockMan`'s memory
-//! budget; lines are rate-limited (`log.rs`).
+//! (`eviction.rs`); each peer gets at most one message handled per turn of the loop and is not
+//! read while it has more waiting (Core's one message per peer per turn), the peers that asked
+//! least lately first, within a time budget per turn (`fair.rs`), so spam does not delay an
+//! honest client; what each peer makes the node hold is declared to `SockMan`'s memory budget;
+//! lines are rate-limited (`log.rs`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,7 @@ use bitcoin::p2p::ServiceFlags;
 use bitcoin_sock::sockman::{Handler, Id, SockMan};
 
 use crate::eviction::{self, GroupKey, Standing};
+use crate::fair::{Load, TURN_BUDGET};
 use crate::log::LogLimit;
 use crate::p2p::chain::HeaderChain;
 use crate::p2p::network::Network;
@@ -60,8 +62,10 @@ struct Connection {
     opened: Instant,
     /// What it proved, for eviction.
     standing: Standing,
-    /// Bytes received and not yet handled: the messages after the one handled this turn.
+    /// Bytes received and not yet handled, one message a turn.
     backlog: Vec<u8>,
+    /// What its messages made us do lately: the lightest are served first.
+    load: Load,
 }
 
 /// The headers-only node.
@@ -285,24 +289,27 @@ impl Node {
                 opened: now,
                 standing,
                 backlog: Vec::new(),
+                load: Load::new(now),
             },
         );
         self.flush(man, id);
         Ok(id)
     }
 
-    /// Hands what the peer's protocol queued to the socket; a send that fails drops the peer.
-    fn flush(&mut self, man: &SockMan, id: Id) {
+    /// Hands what the peer's protocol queued to the socket (how many bytes); a send that
+    /// fails drops the peer.
+    fn flush(&mut self, man: &SockMan, id: Id) -> usize {
         let Some(connection) = self.connections.get_mut(&id) else {
-            return;
+            return 0;
         };
         let bytes = connection.peer.take_outbox();
         if bytes.is_empty() {
-            return;
+            return 0;
         }
         if let Err(err) = man.send(id, &bytes, false) {
             self.drop_peer(man, id, format!("sending: {err}"));
         }
+        bytes.len()
     }
 
     /// Closes `id` and says why.
@@ -400,9 +407,14 @@ impl Node {
                 .peer
                 .receive_one(data, &mut self.chain, Instant::now(), &mut events);
         self.on_events(id, events);
-        self.flush(man, id);
+        let answered = self.flush(man, id);
         match result {
-            Ok(used) => Some(used),
+            Ok(used) => {
+                if let Some(connection) = self.connections.get_mut(&id) {
+                    connection.load.add(used + answered, Instant::now());
+                }
+                Some(used)
+            }
             Err(err) => {
                 let reason = match &err {
                     PeerError::InvalidHeader(_) => format!("refused: {err}"),
@@ -502,6 +514,7 @@ impl Handler for Node {
                 opened: now,
                 standing,
                 backlog: Vec::new(),
+                load: Load::new(now),
             },
         );
         true
@@ -512,19 +525,8 @@ impl Handler for Node {
             man.close(id);
             return;
         };
-        if connection.backlog.is_empty() {
-            let Some(used) = self.handle_one(man, id, data) else {
-                return;
-            };
-            if let Some(connection) = self.connections.get_mut(&id) {
-                connection
-                    .backlog
-                    .extend_from_slice(data.get(used..).unwrap_or_default());
-            }
-        } else {
-            // Read before its backlog paused reading: it waits its turn behind the backlog.
-            connection.backlog.extend_from_slice(data);
-        }
+        // Handled at the end of the loop's turn, with every other peer's, lightest first.
+        connection.backlog.extend_from_slice(data);
         self.after_turn(man, id);
     }
 
@@ -560,14 +562,24 @@ impl Handler for Node {
     }
 
     fn io_loop_completed_for_all(&mut self, man: &SockMan) {
-        // One message more of each backlog (Core: one message per peer per turn), unless the
-        // peer's replies pile up unread (Core's fPauseSend): it waits until they drain.
+        // One message of each backlog (Core: one message per peer per turn), the peers that
+        // asked least lately first, until the turn's budget is spent; a peer whose replies
+        // pile up unread waits until they drain (Core's fPauseSend).
         self.busy = false;
         let pause = man.options().pause_recv_above;
-        let backlogged: Vec<Id> = self.backlogged.iter().copied().collect();
-        for id in backlogged {
-            if man.send_queue_len(id).is_ok_and(|queued| queued > pause) {
-                continue;
+        let now = Instant::now();
+        let mut turn: Vec<(f64, Id)> = self
+            .backlogged
+            .iter()
+            .filter(|&&id| !man.send_queue_len(id).is_ok_and(|queued| queued > pause))
+            .filter_map(|id| Some((self.connections.get(id)?.load.at(now), *id)))
+            .collect();
+        turn.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (served, (_, id)) in turn.into_iter().enumerate() {
+            if served > 0 && now.elapsed() >= TURN_BUDGET {
+                // The rest in the next turn, which comes at once.
+                self.busy = true;
+                break;
             }
             let Some(connection) = self.connections.get_mut(&id) else {
                 self.backlogged.remove(&id);
@@ -596,7 +608,9 @@ impl Handler for Node {
                 continue;
             };
             match connection.peer.check_deadline(now) {
-                Ok(()) => self.flush(man, id),
+                Ok(()) => {
+                    self.flush(man, id);
+                }
                 Err(err) => self.drop_peer(man, id, err.to_string()),
             }
         }

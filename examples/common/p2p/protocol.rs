@@ -33,13 +33,10 @@ use super::framing::{
     FrameError, MessageHeader, VersionFields, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
 use super::network::Network;
+use super::partial::Partial;
 
 /// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
 pub const MAX_RECEIVE_BUFFER: usize = HEADER_LEN + MAX_PAYLOAD as usize;
-
-/// A receive buffer that grew past this for a big message is given back once the message is
-/// handled: an idle peer holds no more than this.
-pub const KEEP_RECEIVE_CAPACITY: usize = 64 * 1024;
 
 /// How long a peer may keep us waiting.
 #[derive(Debug, Clone, Copy)]
@@ -259,7 +256,7 @@ pub struct Peer {
     /// Whether to sync headers from the peer once the handshake is done.
     sync_from: bool,
     /// Received bytes not yet a whole message.
-    inbound: Vec<u8>,
+    inbound: Partial,
     /// Encoded messages not yet handed to the socket.
     outbox: Vec<u8>,
     their_version: Option<VersionMessage>,
@@ -320,7 +317,7 @@ impl Peer {
             identity,
             timeouts,
             sync_from: false,
-            inbound: Vec::new(),
+            inbound: Partial::default(),
             outbox: Vec::new(),
             their_version: None,
             verack: false,
@@ -397,7 +394,10 @@ impl Peer {
             return Err(PeerError::Incomplete {
                 timeout: self.timeouts.message,
                 received: self.inbound.len(),
-                length: MessageHeader::of(&self.inbound)
+                length: self
+                    .inbound
+                    .header()
+                    .and_then(|header| MessageHeader::of(header))
                     .map(|header| HEADER_LEN.saturating_add(header.length as usize)),
             });
         }
@@ -470,19 +470,18 @@ impl Peer {
             if self.inbound.is_empty() {
                 self.message_started = Some(now);
             }
-            // Grown as bytes come (never reserved from the announced length), so a peer
+            // Held as bytes come (never reserved from the announced length), so a peer
             // that announces 4,000,000 bytes and sends ten makes us hold ten.
-            self.inbound.extend_from_slice(&rest[..take]);
+            self.inbound.push(&rest[..take], want);
             rest = &rest[take..];
-            if let Some((message, used)) = parse_message(&self.inbound, self.network.magic())? {
-                self.inbound.drain(..used);
+            if self.inbound.header().is_some() && self.bytes_wanted()? == 0 {
+                let whole = self.inbound.take_whole();
                 self.message_started = None;
-                // A big message's buffer is not kept for the next, small ones.
-                if self.inbound.capacity() > KEEP_RECEIVE_CAPACITY {
-                    self.inbound = Vec::new();
+                // Complete, so parsed (`None` cannot come; the next bytes start afresh).
+                if let Some((message, _)) = parse_message(&whole, self.network.magic())? {
+                    self.handle(message, chain, now, events)?;
+                    return Ok(data.len() - rest.len());
                 }
-                self.handle(message, chain, now, events)?;
-                return Ok(data.len() - rest.len());
             }
         }
         Ok(data.len())
@@ -490,14 +489,15 @@ impl Peer {
 
     /// How many more bytes the message being read needs: the rest of its 24-byte header, or
     /// the rest of its payload once the header is in (and checked).
+    /// 0 once the message is complete.
     fn bytes_wanted(&self) -> Result<usize, PeerError> {
-        match self.inbound.first_chunk::<HEADER_LEN>() {
+        match self.inbound.header() {
             None => Ok(HEADER_LEN - self.inbound.len()),
             Some(header) => {
                 let header = MessageHeader::decode(header, self.network.magic())?;
                 // At most MAX_PAYLOAD: decode checked it.
                 let total = HEADER_LEN + header.length as usize;
-                Ok(total.saturating_sub(self.inbound.len()).max(1))
+                Ok(total.saturating_sub(self.inbound.len()))
             }
         }
     }

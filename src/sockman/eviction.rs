@@ -7,22 +7,6 @@
 //! a word lock every honest newcomer out until the handshake deadline frees them, and
 //! reconnecting every minute keeps them out for good. With it, a newcomer always gets in while
 //! some peer is unprotected, and a peer keeps its slot by what it proved, not by when it came.
-//!
-//! The policy, in order (Core's, except the first step):
-//! 1. If any candidate has not finished the handshake, the one that has waited longest is
-//!    evicted (an honest peer finishes in a round trip; one still silent or trickling after
-//!    the others came is the least likely to be honest).
-//! 2. Protect 4 by net group ([`EvictionCandidate::net_group`], keyed so an attacker cannot
-//!    choose which groups win), 8 by lowest ping time, 4 that most recently sent new
-//!    transactions, 4 that most recently sent new blocks (headers, for a headers node), then
-//!    half of those left by longest uptime.
-//! 3. Of the rest (only those with [`prefer_evict`](EvictionCandidate::prefer_evict) set, if
-//!    any are), take the net group with the most connections (on a tie, the one with the
-//!    newest connection) and evict its newest connection.
-//!
-//! Core's extra protections for onion, I2P, CJDNS and localhost peers (a share of the
-//! uptime half) are not here: loopback would then be protected, and the tests and the attack
-//! suite connect from loopback.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
@@ -52,9 +36,25 @@ pub struct EvictionCandidate<K> {
     pub prefer_evict: bool,
 }
 
-/// Core's `SelectNodeToEvict` with the handshake rule first (see the [module docs](self)):
-/// the connection to close so a newcomer can take its slot, or `None` when every candidate
-/// is protected (then refuse the newcomer, as Core does).
+/// Core's `SelectNodeToEvict` with the handshake rule first: the connection to close so a
+/// newcomer can take its slot, or `None` when every candidate is protected (then refuse the
+/// newcomer, as Core does).
+///
+/// The policy, in order (Core's, except the first step):
+/// 1. If any candidate has not finished the handshake, the one that has waited longest is
+///    evicted (an honest peer finishes in a round trip; one still silent or trickling after
+///    the others came is the least likely to be honest).
+/// 2. Protect 4 by net group ([`EvictionCandidate::net_group`], keyed so an attacker cannot
+///    choose which groups win), 8 by lowest ping time, 4 that most recently sent new
+///    transactions, 4 that most recently sent new blocks (headers, for a headers node), then
+///    half of those left by longest uptime.
+/// 3. Of the rest (only those with [`prefer_evict`](EvictionCandidate::prefer_evict) set, if
+///    any are), take the net group with the most connections (on a tie, the one with the
+///    newest connection) and evict its newest connection.
+///
+/// Core's extra protections for onion, I2P, CJDNS and localhost peers (a share of the
+/// uptime half) are not here: loopback would then be protected, and the tests and the attack
+/// suite connect from loopback.
 pub fn select_to_evict<K: Copy>(mut candidates: Vec<EvictionCandidate<K>>) -> Option<K> {
     if let Some(unproven) = candidates
         .iter()

@@ -48,11 +48,26 @@ fn every_slot_held_by_silent_peers_still_frees_one() {
 }
 
 #[test]
-fn few_proven_peers_are_all_protected() {
-    // Fewer than the protected counts (4 + 8 + 4 + 4): nobody is evicted; the newcomer is
-    // refused.
-    assert_eq!(select_to_evict(crowd(16, Instant::now())), None);
+fn peers_that_proved_enough_are_all_protected() {
+    // 4 by net group, 8 by ping, 4 by blocks: nobody is evicted; the newcomer is refused.
+    let start = Instant::now();
+    let mut peers = crowd(16, start);
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.min_ping = Some(Duration::from_millis(10 + i as u64));
+        peer.last_block = Some(start + Duration::from_secs(i as u64));
+    }
+    assert_eq!(select_to_evict(peers), None);
+    assert_eq!(select_to_evict(crowd(4, start)), None);
     assert_eq!(select_to_evict(Vec::<EvictionCandidate<u32>>::new()), None);
+}
+
+#[test]
+fn peers_that_only_finished_the_handshake_cannot_hold_every_slot() {
+    // 20 peers that shook hands and proved nothing else: 4 kept by net group, half the rest
+    // by uptime; the newest of the others goes (Core would protect all 20).
+    let peers = crowd(20, Instant::now());
+    let chosen = select_to_evict(peers).unwrap();
+    assert!(chosen < 16, "{chosen} is among the 4 kept by net group");
 }
 
 #[test]
@@ -81,11 +96,11 @@ fn what_a_peer_proved_protects_it() {
     peers[first].min_ping = None;
     peers[first].last_block = Some(start + Duration::from_secs(100));
     assert_ne!(select_to_evict(peers.clone()).unwrap() as usize, first);
-    // A discouraged peer goes first among the unprotected (the 4 newest, protected by net
-    // group here, are not unprotected).
+    // A discouraged peer goes first among the unprotected (not among the 4 kept by net
+    // group, nor the oldest half kept by uptime).
     peers[first].last_block = None;
-    peers[12].prefer_evict = true;
-    assert_eq!(select_to_evict(peers).unwrap(), 12);
+    peers[20].prefer_evict = true;
+    assert_eq!(select_to_evict(peers).unwrap(), 20);
 }
 
 #[test]

@@ -47,7 +47,10 @@ pub struct EvictionCandidate<K> {
 /// 2. Protect 4 by net group ([`EvictionCandidate::net_group`], keyed so an attacker cannot
 ///    choose which groups win), 8 by lowest ping time, 4 that most recently sent new
 ///    transactions, 4 that most recently sent new blocks (headers, for a headers node), then
-///    half of those left by longest uptime.
+///    half of those left by longest uptime. Protection by ping, transactions and blocks is
+///    earned: a peer without the measurement is not protected by it (Core protects the
+///    last in its sort order even then, so peers that merely handshook and sat could hold
+///    every slot of a small node).
 /// 3. Of the rest (only those with [`prefer_evict`](EvictionCandidate::prefer_evict) set, if
 ///    any are), take the net group with the most connections (on a tie, the one with the
 ///    newest connection) and evict its newest connection.
@@ -65,16 +68,16 @@ pub fn select_to_evict<K: Copy>(mut candidates: Vec<EvictionCandidate<K>>) -> Op
     }
     // Each step sorts so that the protected come last, then drops them (Core's
     // EraseLastKElements).
-    protect(&mut candidates, 4, |c| (c.net_group, c.connected));
-    // Lowest ping last; an unmeasured ping is the worst.
-    protect(&mut candidates, 8, |c| {
-        std::cmp::Reverse(c.min_ping.unwrap_or(Duration::MAX))
-    });
+    protect(&mut candidates, 4, |c| Some((c.net_group, c.connected)));
+    // Lowest ping last.
+    protect(&mut candidates, 8, |c| c.min_ping.map(std::cmp::Reverse));
     protect(&mut candidates, 4, |c| c.last_tx);
     protect(&mut candidates, 4, |c| c.last_block);
     // Longest uptime last.
     let half = candidates.len() / 2;
-    protect(&mut candidates, half, |c| std::cmp::Reverse(c.connected));
+    protect(&mut candidates, half, |c| {
+        Some(std::cmp::Reverse(c.connected))
+    });
     if candidates.iter().any(|c| c.prefer_evict) {
         candidates.retain(|c| c.prefer_evict);
     }
@@ -103,14 +106,17 @@ pub fn select_to_evict<K: Copy>(mut candidates: Vec<EvictionCandidate<K>>) -> Op
 }
 
 /// Sorts by `key` (stably: ties keep the order of the step before) and drops the last
-/// `count`, the protected.
+/// `count`, the protected. Only a candidate with a key can be protected: a ping never
+/// measured, a block never sent, protects nobody (Core sorts those first but still protects
+/// them when too few others have one; here protection is earned).
 fn protect<K, T: Ord>(
     candidates: &mut Vec<EvictionCandidate<K>>,
     count: usize,
-    key: impl Fn(&EvictionCandidate<K>) -> T,
+    key: impl Fn(&EvictionCandidate<K>) -> Option<T>,
 ) {
     candidates.sort_by_key(|c| key(c));
-    let keep = candidates.len().saturating_sub(count);
+    let earned = candidates.iter().filter(|c| key(c).is_some()).count();
+    let keep = candidates.len().saturating_sub(count.min(earned));
     candidates.truncate(keep);
 }
 

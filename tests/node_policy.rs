@@ -232,3 +232,18 @@ fn a_peers_load_halves_every_second_so_the_lightest_are_served_first() {
     honest.add(100, start + Duration::from_secs(2));
     assert!(honest.at(start + Duration::from_secs(2)) < spammer.at(start + Duration::from_secs(2)));
 }
+
+#[test]
+fn lines_past_the_log_rate_are_counted_not_printed() {
+    let start = Instant::now();
+    let mut limit = log::LogLimit::new(20);
+    // A burst: the first 20 lines go out, the rest are held back.
+    let admitted = (0..100).filter(|_| limit.admit(start).is_some()).count();
+    assert_eq!(admitted, 20);
+    // A second later, 20 more may go; the first says how many were held back.
+    assert_eq!(limit.admit(start + Duration::from_secs(1)), Some(80));
+    assert_eq!(limit.admit(start + Duration::from_secs(1)), Some(0));
+    // No limit: everything goes out.
+    let mut unlimited = log::LogLimit::new(0);
+    assert!((0..1000).all(|_| unlimited.admit(start) == Some(0)));
+}

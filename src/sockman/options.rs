@@ -14,9 +14,11 @@ pub const DEFAULT_LISTEN_BACKLOG: i32 = 4096;
 /// instance (whose memory never shrinks) and room for 125 peers' replies of 256 KiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
 
-/// A connection is not read from while more than this waits in its send queue: 256 KiB, more
-/// than the largest reply a headers node sends (162 kB), far less than Core's 5 MB.
-pub const DEFAULT_PAUSE_RECV_ABOVE: usize = 256 << 10;
+/// A connection is not read from while more than this waits in its send queue: 64 KiB, one
+/// receive's worth, far less than Core's 5 MB (a reply longer than this is still taken whole;
+/// reading resumes once the peer has read all but 64 KiB of it). With 256 KiB, 100 peers that
+/// ask and never read made a wasm node hold 35 MiB of replies; with 64 KiB, 11-16 MiB.
+pub const DEFAULT_PAUSE_RECV_ABOVE: usize = 64 << 10;
 
 /// How a [`SockMan`](super::SockMan) is sized.
 ///

@@ -12,6 +12,8 @@ figures, ends with `attack-suite: N passed, M failed`, exits non-zero on any fai
     scripts/attack-suite.py --full             the issue's sizes (100,000 cycles, 60 s windows)
     scripts/attack-suite.py --only spam,cycles --node-arg=--max-memory=32000000
 
+Every node gets --message-timeout set to --message-deadline (the bound trickle checks).
+
 Attacks:
   slots     --slots silent or pre-handshake-trickling peers hold every inbound slot
             (--maxconnections = --slots + 1: theirs and the node's own to bcoin): an honest
@@ -515,7 +517,11 @@ def main():
             started = time.monotonic()
             figures = []
             try:
-                attack = Attack(args, host, bcoin, workdir, name, maxconnections=maxconn(args))
+                # The node's message deadline is the one the suite checks (a --node-arg
+                # given later wins).
+                extra = ["--message-timeout", f"{args.message_deadline:g}"]
+                attack = Attack(args, host, bcoin, workdir, name, maxconnections=maxconn(args),
+                                extra=extra)
                 figures = attack.figures
                 failures = []
                 try:

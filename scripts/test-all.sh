@@ -214,6 +214,11 @@ step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; example
 step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime (WASI 0.2 and 0.3)"
 ./scripts/regtest-node.sh check
 
+step "hostile peers against the node (scripts/attack-suite.py): slots, trickle, partial, spam, cycles; native and wasmtime, RSS and descriptors sampled"
+# Bounded: about a minute a host (a 5 s message deadline, 10 s of spam, 10,000 cycles); RSS
+# growth checked against 48 MiB, the node's 32 MiB budget and what the allocator keeps.
+python3 scripts/attack-suite.py --host both --message-deadline 5 --spam-seconds 10 --memory-budget-mb 48
+
 step "at the edge: the wasi:http component in wasmtime serve, asked by curl, against bcoin (BIP 37)"
 ./scripts/edge-tests.sh
 

@@ -20,6 +20,16 @@ mod demo;
 #[path = "../examples/node/node.rs"]
 mod node;
 
+#[path = "../examples/node/eviction.rs"]
+mod eviction;
+
+#[path = "../examples/node/fair.rs"]
+mod fair;
+
+#[allow(dead_code)]
+#[path = "../examples/node/log.rs"]
+mod log;
+
 /// What the demo's node calls itself (the example's main.rs defines it there).
 const USER_AGENT: &str = "/node-demo-test:0.1.0/";
 
@@ -64,11 +74,11 @@ fn node_syncs_serves_and_drops_every_misbehaving_peer_for_its_reason() {
         ),
         (
             "a peer that never answers",
-            "silent for 500ms while we waited for the version handshake",
+            "no version handshake within 500 ms",
         ),
         (
             "a peer that never answers getheaders",
-            "silent for 500ms while we waited for headers",
+            "no headers within 500 ms",
         ),
         (
             "a peer serving a header without proof of work",
@@ -90,11 +100,12 @@ fn node_syncs_serves_and_drops_every_misbehaving_peer_for_its_reason() {
             "inbound peer 4",
             "Header error: Size too large (version, 4294967295 bytes)",
         ),
+        ("inbound peer 5", "no version handshake within 500 ms"),
         (
-            "inbound peer 5",
-            "silent for 500ms while we waited for the version handshake",
+            "inbound peer 6",
+            "evicted for inbound peer 7: every slot taken, and it never finished the version \
+             handshake",
         ),
-        ("inbound peer 7", "-maxconnections=2 reached"),
     ];
     assert_eq!(gone.len(), expected.len() + 1, "{gone:#?}");
     for ((label, reason), (want_label, want_reason)) in gone.iter().zip(expected) {
@@ -106,6 +117,6 @@ fn node_syncs_serves_and_drops_every_misbehaving_peer_for_its_reason() {
     }
     assert_eq!(
         gone.last(),
-        Some(&("inbound peer 6", "the peer closed the connection"))
+        Some(&("inbound peer 7", "the peer closed the connection"))
     );
 }

@@ -34,6 +34,7 @@ const TIMEOUTS: Timeouts = Timeouts {
     headers: Duration::from_secs(20),
     ping_interval: Duration::from_secs(60),
     pong: Duration::from_secs(30),
+    message: Duration::from_secs(15),
 };
 
 fn regtest() -> &'static Network {
@@ -370,10 +371,7 @@ fn silence_past_each_deadline_is_refused() {
             timeout: TIMEOUTS.handshake
         }
     );
-    assert_eq!(
-        err.to_string(),
-        "silent for 10s while we waited for the version handshake"
-    );
+    assert_eq!(err.to_string(), "no version handshake within 10 s");
 
     // No headers after getheaders.
     let mut pair = Pair::new(mined_chain(1));
@@ -389,6 +387,116 @@ fn silence_past_each_deadline_is_refused() {
             timeout: TIMEOUTS.headers
         })
     );
+}
+
+#[test]
+fn a_message_must_complete_within_its_deadline_from_its_first_byte() {
+    let mut pair = Pair::new(mined_chain(1));
+    pair.exchange().unwrap();
+    let message = encode_message(regtest().magic(), NetworkMessage::Ping(9));
+    let first = pair.now + Duration::from_secs(1);
+    let mut chain = mined_chain(1);
+    let mut events = Vec::new();
+    // A byte at a time, a second apart: each byte resets nothing.
+    for (i, byte) in message[..message.len() - 1].iter().enumerate() {
+        let at = first + Duration::from_secs(i as u64 % 5);
+        pair.server
+            .receive(&[*byte], &mut chain, at, &mut events)
+            .unwrap();
+    }
+    assert_eq!(
+        pair.server.next_deadline(),
+        Some(first + TIMEOUTS.message),
+        "the deadline runs from the first byte"
+    );
+    assert_eq!(
+        pair.server
+            .check_deadline(first + TIMEOUTS.message - Duration::from_millis(1)),
+        Ok(())
+    );
+    let err = pair
+        .server
+        .check_deadline(first + TIMEOUTS.message)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::Incomplete {
+            timeout: TIMEOUTS.message,
+            received: message.len() - 1,
+            length: Some(message.len()),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "a message not completed within 15 s of its first byte (31 of 32 bytes)"
+    );
+}
+
+#[test]
+fn a_completed_message_ends_its_deadline() {
+    let mut pair = Pair::new(mined_chain(1));
+    pair.exchange().unwrap();
+    let message = encode_message(regtest().magic(), NetworkMessage::Ping(9));
+    let mut chain = mined_chain(1);
+    let start = pair.now;
+    pair.server
+        .receive(&message[..10], &mut chain, start, &mut Vec::new())
+        .unwrap();
+    let err = pair
+        .server
+        .check_deadline(start + TIMEOUTS.message)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a message not completed within 15 s of its first byte (10 of its 24-byte header)"
+    );
+    pair.server
+        .receive(&message[10..], &mut chain, start, &mut Vec::new())
+        .unwrap();
+    assert_eq!(pair.server.check_deadline(start + TIMEOUTS.message), Ok(()));
+}
+
+#[test]
+fn an_announced_payload_is_not_reserved_and_a_big_buffer_is_given_back() {
+    let mut pair = Pair::new(mined_chain(1));
+    pair.exchange().unwrap();
+    let mut chain = mined_chain(1);
+    let header = MessageHeader {
+        magic: regtest().magic(),
+        command: *b"headers\0\0\0\0\0",
+        length: MAX_PAYLOAD,
+        checksum: [0; 4],
+    }
+    .encode();
+    pair.server
+        .receive(&header, &mut chain, pair.now, &mut Vec::new())
+        .unwrap();
+    pair.server
+        .receive(&[0; 10], &mut chain, pair.now, &mut Vec::new())
+        .unwrap();
+    assert_eq!(pair.server.buffered(), HEADER_LEN + 10);
+    assert!(
+        pair.server.buffered_capacity() < 2 * p2p::partial::PIECE,
+        "{} bytes reserved for a payload announced, not sent",
+        pair.server.buffered_capacity()
+    );
+
+    // A big message handled: its buffer does not stay.
+    let big = encode_message(
+        regtest().magic(),
+        NetworkMessage::Unknown {
+            command: bitcoin::p2p::message::CommandString::try_from_static("big").unwrap(),
+            payload: vec![0; 1_000_000],
+        },
+    );
+    let mut fresh = Pair::new(mined_chain(1));
+    fresh.exchange().unwrap();
+    fresh
+        .server
+        .receive(&big, &mut chain, fresh.now, &mut Vec::new())
+        .unwrap();
+    assert_eq!(fresh.server.buffered(), 0);
+    assert_eq!(fresh.server.buffered_capacity(), 0);
 }
 
 #[test]

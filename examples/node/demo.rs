@@ -37,6 +37,7 @@ const SHORT: Timeouts = Timeouts {
     headers: Duration::from_millis(500),
     ping_interval: Duration::from_secs(120),
     pong: Duration::from_secs(20),
+    message: Duration::from_millis(500),
 };
 
 /// How a misbehaving peer our node connects to answers.
@@ -313,6 +314,18 @@ impl Handler for World {
         self.with_owner(man, id, |part| part.got_permanent_send_error(man, id, err));
     }
 
+    fn memory_budget_exceeded(&mut self, man: &SockMan, id: Id, held: usize, used: usize) {
+        self.with_owner(man, id, |part| {
+            part.memory_budget_exceeded(man, id, held, used)
+        });
+    }
+
+    fn should_try_to_recv(&self, id: Id) -> bool {
+        [&self.seed, &self.ours, &self.client]
+            .iter()
+            .all(|node| node.should_try_to_recv(id))
+    }
+
     fn io_loop_completed_for_all(&mut self, man: &SockMan) {
         self.seed.io_loop_completed_for_all(man);
         self.ours.io_loop_completed_for_all(man);
@@ -453,7 +466,8 @@ pub fn run() -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
         drop(sock);
     }
 
-    // One connection more than -maxconnections allows: refused at once.
+    // One connection more than -maxconnections allows: the one before it, which never said
+    // version, is evicted to make room (an honest newcomer is never locked out).
     world.ours.set_max_connections(2);
     let first = Sock::connect(our_addr, STEP_TIMEOUT)?;
     drive(&man, &mut world, "a connection up to the limit", |world| {
@@ -465,12 +479,9 @@ pub fn run() -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
         world.ours.outcomes.len() > before
     })?;
     drop((first, second));
-    drive(
-        &man,
-        &mut world,
-        "the connection up to the limit leaving",
-        |world| world.ours.connection_count() == 1,
-    )?;
+    drive(&man, &mut world, "the newcomer leaving", |world| {
+        world.ours.connection_count() == 1
+    })?;
 
     println!();
     let chain = world.ours.chain();

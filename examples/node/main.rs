@@ -20,6 +20,10 @@
 mod p2p;
 
 mod demo;
+mod eviction;
+mod fair;
+mod limits;
+mod log;
 mod node;
 
 use std::collections::hash_map::RandomState;
@@ -30,7 +34,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin_sock::sockman::SockMan;
 
-use node::{Config, Node, Outcome};
+use limits::Limits;
+use node::{Config, Node};
 use p2p::network::{self, resolve_target, Network};
 use p2p::protocol::Timeouts;
 
@@ -40,9 +45,13 @@ pub const USER_AGENT: &str = concat!("/bitcoin-sock-node:", env!("CARGO_PKG_VERS
 /// How long a connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "\
+/// The usage text, with the bounds' flags from `limits.rs`.
+fn usage() -> String {
+    format!(
+        "\
 usage: node [--network NAME] [--connect HOST[:PORT]]... [--listen ADDR:PORT]
-            [--maxconnections N] [--verbose]
+            [--maxconnections N] [--verbose] [--message-timeout S] [--max-memory BYTES]
+            [--log-rate N]
 
   --network NAME        mainnet (default), testnet (testnet3), testnet4, signet or regtest
   --connect HOST[:PORT] sync headers from this peer (repeatable); PORT defaults to the
@@ -50,8 +59,12 @@ usage: node [--network NAME] [--connect HOST[:PORT]]... [--listen ADDR:PORT]
   --listen ADDR:PORT    accept peers here and serve them the headers synced
   --maxconnections N    most connections, inbound and outbound (default 125, as Core)
   --verbose             print each handshake, headers answer and served request
+{limits}
 
-Without arguments: the embedded default, which starts its own peers in-process.";
+Without arguments: the embedded default, which starts its own peers in-process.",
+        limits = limits::USAGE
+    )
+}
 
 struct Args {
     network: &'static Network,
@@ -59,6 +72,7 @@ struct Args {
     listen: Option<SocketAddr>,
     max_connections: usize,
     verbose: bool,
+    limits: Limits,
 }
 
 // WASI 0.3 (feature `wasip3`): `main` entered where sockets may wait; elsewhere nothing.
@@ -78,11 +92,11 @@ fn main() -> ExitCode {
     let args = match parse_args(args) {
         Ok(Some(args)) => args,
         Ok(None) => {
-            println!("{USAGE}");
+            println!("{}", usage());
             return ExitCode::SUCCESS;
         }
         Err(problem) => {
-            eprintln!("error: {problem}\n\n{USAGE}");
+            eprintln!("error: {problem}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };
@@ -102,6 +116,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         listen: None,
         max_connections: 125,
         verbose: false,
+        limits: Limits::default(),
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -139,6 +154,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     .parse()
                     .map_err(|_| format!("--maxconnections wants a number, not {value:?}"))?;
             }
+            _ if parsed.limits.parse_flag(&name, value)? => {}
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
@@ -158,7 +174,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         network.magic(),
         network.default_port
     );
-    let man = SockMan::new()?;
+    let man = SockMan::with_options(args.limits.sockman_options())?;
     if let Some(listen) = args.listen {
         let addr = man.bind_and_listen(listen)?;
         println!(
@@ -168,7 +184,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut node = Node::new(Config {
         network,
-        timeouts: Timeouts::CORE,
+        timeouts: Timeouts {
+            message: args.limits.message_timeout,
+            ..Timeouts::CORE
+        },
         max_connections: args.max_connections,
         user_agent: USER_AGENT.to_owned(),
         nonce: random_u64(),
@@ -177,6 +196,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         verbose: args.verbose,
         name: "node".to_owned(),
     });
+    node.set_log_rate(args.limits.log_rate);
     let started = Instant::now();
     let mut outbound = 0;
     for target in &args.connect {
@@ -206,11 +226,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         man.run_once(&mut node, wait)?;
         if !reported && node.outbound_done() {
             reported = true;
-            let synced = node
-                .outcomes
-                .iter()
-                .filter(|outcome| matches!(outcome, Outcome::Synced { .. }))
-                .count();
+            let synced = node.synced_count;
             let chain = node.chain();
             println!(
                 "synced: height {}, tip {}, from {synced} of {outbound} outbound peers, in {:.2} s",

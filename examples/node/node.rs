@@ -3,8 +3,16 @@
 //! all on one [`HeaderChain`]. Outbound peers are synced from; inbound peers are answered and
 //! served. Every way a peer can fail (a malformed message, an invalid header, silence past its
 //! deadline, a socket error) ends in one line saying why, and the connection closed.
+//!
+//! Against hostile peers: a newcomer finding every slot taken evicts a peer that proved least
+//! (`eviction.rs`); each peer gets at most one message handled per turn of the loop and is not
+//! read while it has more waiting (Core's one message per peer per turn), the peers that asked
+//! least lately first, within a time budget per turn (`fair.rs`), so spam does not delay an
+//! honest client; what each peer makes the node hold is declared to `SockMan`'s memory budget;
+//! lines are rate-limited (`log.rs`).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,6 +20,9 @@ use std::time::{Duration, Instant};
 use bitcoin::p2p::ServiceFlags;
 use bitcoin_sock::sockman::{Handler, Id, SockMan};
 
+use crate::eviction::{self, GroupKey, Standing};
+use crate::fair::{Load, TURN_BUDGET};
+use crate::log::LogLimit;
 use crate::p2p::chain::HeaderChain;
 use crate::p2p::network::Network;
 use crate::p2p::protocol::{Direction, Identity, Peer, PeerError, PeerEvent, Timeouts};
@@ -40,12 +51,21 @@ pub struct Config {
     pub name: String,
 }
 
+/// How many of the latest [`Outcome`]s a node keeps at least (and at most twice that).
+pub const OUTCOMES_KEPT: usize = 256;
+
 /// One connection.
 #[derive(Debug)]
 struct Connection {
     label: String,
     peer: Peer,
     opened: Instant,
+    /// What it proved, for eviction.
+    standing: Standing,
+    /// Bytes received and not yet handled, one message a turn.
+    backlog: Vec<u8>,
+    /// What its messages made us do lately: the lightest are served first.
+    load: Load,
 }
 
 /// The headers-only node.
@@ -55,8 +75,20 @@ pub struct Node {
     chain: HeaderChain,
     connections: BTreeMap<Id, Connection>,
     inbound_seen: usize,
-    /// One line per finished sync, per refused or dropped peer, for the caller to inspect.
+    /// Connections with a backlog: one message of each is handled per turn.
+    backlogged: BTreeSet<Id>,
+    /// A backlog was worked on in the last turn: the loop must not sleep.
+    busy: bool,
+    group_key: GroupKey,
+    log: RefCell<LogLimit>,
+    /// The latest outcomes (a line per finished sync, per refused or dropped peer), for the
+    /// caller to inspect: at most [`OUTCOMES_KEPT`] twice over, the oldest dropped first, so a
+    /// node that sees millions of peers keeps nothing per peer once it is gone.
     pub outcomes: Vec<Outcome>,
+    /// Outcomes ever recorded (the kept ones are the last of them).
+    pub outcomes_seen: u64,
+    /// Syncs ever finished.
+    pub synced_count: u64,
     /// `getheaders` answered, and the headers in those answers.
     pub served: (usize, usize),
 }
@@ -100,9 +132,20 @@ impl Node {
             config,
             connections: BTreeMap::new(),
             inbound_seen: 0,
+            backlogged: BTreeSet::new(),
+            busy: false,
+            group_key: GroupKey::default(),
+            log: RefCell::new(LogLimit::new(0)),
             outcomes: Vec::new(),
+            outcomes_seen: 0,
+            synced_count: 0,
             served: (0, 0),
         }
+    }
+
+    /// Print at most `rate` lines a second (0: no limit, the default).
+    pub fn set_log_rate(&mut self, rate: u32) {
+        self.log = RefCell::new(LogLimit::new(rate));
     }
 
     /// The most connections from now on.
@@ -146,10 +189,28 @@ impl Node {
 
     /// The earliest peer deadline: how long the caller's `run_once` may wait at most.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.busy {
+            // Backlogs wait for the next turn: now.
+            return Some(Instant::now());
+        }
         self.connections
             .values()
             .filter_map(|connection| connection.peer.next_deadline())
             .min()
+    }
+
+    /// Keeps `outcome`, forgetting the oldest once [`OUTCOMES_KEPT`] twice over are kept
+    /// (trimmed in one go, so recording stays O(1) amortized).
+    fn record(&mut self, outcome: Outcome) {
+        self.outcomes_seen += 1;
+        if matches!(outcome, Outcome::Synced { .. }) {
+            self.synced_count += 1;
+        }
+        if self.outcomes.len() >= 2 * OUTCOMES_KEPT {
+            self.outcomes
+                .drain(..self.outcomes.len() - OUTCOMES_KEPT + 1);
+        }
+        self.outcomes.push(outcome);
     }
 
     fn identity(&self) -> Identity {
@@ -164,6 +225,15 @@ impl Node {
     }
 
     fn say(&self, line: std::fmt::Arguments<'_>) {
+        let Some(held_back) = self.log.borrow_mut().admit(Instant::now()) else {
+            return;
+        };
+        if held_back > 0 {
+            println!(
+                "{}: ({held_back} lines not printed: more than the log rate)",
+                self.config.name
+            );
+        }
         println!("{}: {line}", self.config.name);
     }
 
@@ -210,38 +280,45 @@ impl Node {
         if self.config.verbose {
             self.say(format_args!("connected to {label}"));
         }
+        let standing = Standing::new(addr, &self.group_key, now);
         self.connections.insert(
             id,
             Connection {
                 label,
                 peer,
                 opened: now,
+                standing,
+                backlog: Vec::new(),
+                load: Load::new(now),
             },
         );
         self.flush(man, id);
         Ok(id)
     }
 
-    /// Hands what the peer's protocol queued to the socket; a send that fails drops the peer.
-    fn flush(&mut self, man: &SockMan, id: Id) {
+    /// Hands what the peer's protocol queued to the socket (how many bytes); a send that
+    /// fails drops the peer.
+    fn flush(&mut self, man: &SockMan, id: Id) -> usize {
         let Some(connection) = self.connections.get_mut(&id) else {
-            return;
+            return 0;
         };
         let bytes = connection.peer.take_outbox();
         if bytes.is_empty() {
-            return;
+            return 0;
         }
         if let Err(err) = man.send(id, &bytes, false) {
             self.drop_peer(man, id, format!("sending: {err}"));
         }
+        bytes.len()
     }
 
     /// Closes `id` and says why.
     fn drop_peer(&mut self, man: &SockMan, id: Id, reason: String) {
         man.close(id);
+        self.backlogged.remove(&id);
         if let Some(connection) = self.connections.remove(&id) {
             self.say(format_args!("disconnected {}: {reason}", connection.label));
-            self.outcomes.push(Outcome::Gone {
+            self.record(Outcome::Gone {
                 label: connection.label,
                 reason,
             });
@@ -272,6 +349,11 @@ impl Node {
                     added,
                     height,
                 } => {
+                    if added > 0 {
+                        if let Some(connection) = self.connections.get_mut(&id) {
+                            connection.standing.last_block = Some(Instant::now());
+                        }
+                    }
                     if self.config.verbose {
                         self.say(format_args!(
                             "{received} headers from {label}, {added} new, checked: height \
@@ -289,7 +371,7 @@ impl Node {
                         "synced from {label}: height {height}, tip {tip} ({rounds} getheaders \
                          rounds)"
                     ));
-                    self.outcomes.push(Outcome::Synced {
+                    self.record(Outcome::Synced {
                         label: label.clone(),
                         height,
                         tip: tip.to_string(),
@@ -314,10 +396,84 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Handles one message of `data` (or takes all of it when it completes none): how many
+    /// bytes it took, or `None` when the peer was dropped.
+    fn handle_one(&mut self, man: &SockMan, id: Id, data: &[u8]) -> Option<usize> {
+        let connection = self.connections.get_mut(&id)?;
+        let mut events = Vec::new();
+        let result =
+            connection
+                .peer
+                .receive_one(data, &mut self.chain, Instant::now(), &mut events);
+        self.on_events(id, events);
+        let answered = self.flush(man, id);
+        match result {
+            Ok(used) => {
+                if let Some(connection) = self.connections.get_mut(&id) {
+                    connection.load.add(used + answered, Instant::now());
+                }
+                Some(used)
+            }
+            Err(err) => {
+                let reason = match &err {
+                    PeerError::InvalidHeader(_) => format!("refused: {err}"),
+                    _ => err.to_string(),
+                };
+                self.drop_peer(man, id, reason);
+                None
+            }
+        }
+    }
+
+    /// After a peer's turn: notes whether it has a backlog, and declares what it makes us
+    /// hold to the manager's memory budget.
+    fn after_turn(&mut self, man: &SockMan, id: Id) {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            return;
+        };
+        if connection.backlog.is_empty() {
+            connection.backlog = Vec::new();
+            self.backlogged.remove(&id);
+        } else {
+            self.backlogged.insert(id);
+        }
+        let held = connection.peer.buffered_capacity() + connection.backlog.capacity();
+        // Unknown only once closed, and then nothing is held.
+        let _ = man.set_held(id, held);
+    }
+
+    /// Makes room for a newcomer when every slot is taken: evicts the inbound peer that proved
+    /// least (Core's `AttemptToEvictConnection`); whether one was.
+    fn evict_for_newcomer(&mut self, man: &SockMan, newcomer: &str) -> bool {
+        let inbound = self.connections.iter().filter_map(|(&id, connection)| {
+            (connection.peer.direction() == Direction::Inbound).then_some((
+                id,
+                connection.peer.handshake_done(),
+                &connection.standing,
+            ))
+        });
+        let Some(victim) = eviction::choose(inbound) else {
+            return false;
+        };
+        let proven = self
+            .connections
+            .get(&victim)
+            .is_some_and(|connection| connection.peer.handshake_done());
+        let reason = if proven {
+            format!("evicted for {newcomer}: every slot taken, and it proved least")
+        } else {
+            format!("evicted for {newcomer}: every slot taken, and it never finished the version handshake")
+        };
+        self.drop_peer(man, victim, reason);
+        true
+    }
+}
+
 impl Handler for Node {
     fn new_connection_accepted(
         &mut self,
-        _: &SockMan,
+        man: &SockMan,
         id: Id,
         _: SocketAddr,
         them: SocketAddr,
@@ -328,27 +484,37 @@ impl Handler for Node {
         } else {
             format!("inbound peer {}", self.inbound_seen)
         };
-        if self.connections.len() >= self.config.max_connections {
-            let reason = format!("-maxconnections={} reached", self.config.max_connections);
+        if self.connections.len() >= self.config.max_connections
+            && !self.evict_for_newcomer(man, &label)
+        {
+            let reason = format!(
+                "-maxconnections={} reached, every peer protected",
+                self.config.max_connections
+            );
             self.say(format_args!("refused {label}: {reason}"));
-            self.outcomes.push(Outcome::Gone { label, reason });
+            self.record(Outcome::Gone { label, reason });
             return false;
         }
+        let now = Instant::now();
         let peer = Peer::inbound(
             self.config.network,
             self.identity(),
             self.config.timeouts,
-            Instant::now(),
+            now,
         );
         if self.config.verbose {
             self.say(format_args!("accepted {label}"));
         }
+        let standing = Standing::new(them, &self.group_key, now);
         self.connections.insert(
             id,
             Connection {
                 label,
                 peer,
-                opened: Instant::now(),
+                opened: now,
+                standing,
+                backlog: Vec::new(),
+                load: Load::new(now),
             },
         );
         true
@@ -359,19 +525,16 @@ impl Handler for Node {
             man.close(id);
             return;
         };
-        let mut events = Vec::new();
-        let result = connection
-            .peer
-            .receive(data, &mut self.chain, Instant::now(), &mut events);
-        self.on_events(id, events);
-        self.flush(man, id);
-        if let Err(err) = result {
-            let reason = match &err {
-                PeerError::InvalidHeader(_) => format!("refused: {err}"),
-                _ => err.to_string(),
-            };
-            self.drop_peer(man, id, reason);
-        }
+        // Handled at the end of the loop's turn, with every other peer's, lightest first.
+        connection.backlog.extend_from_slice(data);
+        self.after_turn(man, id);
+    }
+
+    fn should_try_to_recv(&self, id: Id) -> bool {
+        // Not read while messages wait to be handled (Core's fPauseRecv, here at one receive).
+        self.connections
+            .get(&id)
+            .is_none_or(|connection| connection.backlog.is_empty())
     }
 
     fn got_eof(&mut self, man: &SockMan, id: Id) {
@@ -386,7 +549,58 @@ impl Handler for Node {
         self.drop_peer(man, id, format!("sending: {err}"));
     }
 
+    fn memory_budget_exceeded(&mut self, man: &SockMan, id: Id, held: usize, used: usize) {
+        self.drop_peer(
+            man,
+            id,
+            format!(
+                "holding {held} bytes, the most of any peer, when all peers held {used}, past \
+                 the memory budget of {}",
+                man.options().memory_budget
+            ),
+        );
+    }
+
     fn io_loop_completed_for_all(&mut self, man: &SockMan) {
+        // One message of each backlog (Core: one message per peer per turn), the peers that
+        // asked least lately first, until the turn's budget is spent; a peer whose replies
+        // pile up unread waits until they drain (Core's fPauseSend).
+        self.busy = false;
+        let pause = man.options().pause_recv_above;
+        let now = Instant::now();
+        let mut turn: Vec<(f64, Id)> = self
+            .backlogged
+            .iter()
+            .filter(|&&id| !man.send_queue_len(id).is_ok_and(|queued| queued > pause))
+            .filter_map(|id| Some((self.connections.get(id)?.load.at(now), *id)))
+            .collect();
+        turn.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (served, (_, id)) in turn.into_iter().enumerate() {
+            if served > 0 && now.elapsed() >= TURN_BUDGET {
+                // The rest in the next turn, which comes at once.
+                self.busy = true;
+                break;
+            }
+            let Some(connection) = self.connections.get_mut(&id) else {
+                self.backlogged.remove(&id);
+                continue;
+            };
+            let mut backlog = std::mem::take(&mut connection.backlog);
+            let Some(used) = self.handle_one(man, id, &backlog) else {
+                continue;
+            };
+            backlog.drain(..used.min(backlog.len()));
+            if let Some(connection) = self.connections.get_mut(&id) {
+                connection.backlog = backlog;
+            }
+            self.after_turn(man, id);
+            if !self.backlogged.contains(&id) {
+                // Drained: read again.
+                let _ = man.recheck(id);
+            } else {
+                self.busy = true;
+            }
+        }
         let now = Instant::now();
         let ids: Vec<Id> = self.connections.keys().copied().collect();
         for id in ids {
@@ -394,7 +608,9 @@ impl Handler for Node {
                 continue;
             };
             match connection.peer.check_deadline(now) {
-                Ok(()) => self.flush(man, id),
+                Ok(()) => {
+                    self.flush(man, id);
+                }
                 Err(err) => self.drop_peer(man, id, err.to_string()),
             }
         }

@@ -43,6 +43,11 @@ pub(super) struct ConnState {
     /// Closing gracefully ([`close_after_send`](super::SockMan::close_after_send)): the id is
     /// gone, the loop finishes the close.
     pub(super) closing: Option<Closing>,
+    /// Bytes the handler holds for the connection ([`set_held`](super::SockMan::set_held)).
+    pub(super) held: usize,
+    /// This connection's share of the manager's memory count (queue capacity and `held` when
+    /// last accounted).
+    pub(super) counted: usize,
 }
 
 impl Conn {
@@ -120,12 +125,19 @@ impl ConnState {
         }
     }
 
-    /// What the socket should be watched for: RECV while the handler wants to read and there
-    /// is something left to read, SEND while bytes wait in the queue and the handler lets
-    /// them go.
-    pub(super) fn wanted(&self, recv_ok: bool, send_ok: bool) -> SockEvent {
+    /// What the socket should be watched for: RECV while the handler wants to read, there
+    /// is something left to read and at most `pause_recv_above` bytes wait to be sent (Core's
+    /// `fPauseSend`; a graceful close reads regardless, to see the peer's end), SEND while
+    /// bytes wait in the queue and the handler lets them go.
+    pub(super) fn wanted(
+        &self,
+        recv_ok: bool,
+        send_ok: bool,
+        pause_recv_above: usize,
+    ) -> SockEvent {
         let mut wanted = SockEvent::empty();
-        if recv_ok && !self.recv_done {
+        let replies_pile_up = self.closing.is_none() && self.queue.len() > pause_recv_above;
+        if recv_ok && !self.recv_done && !replies_pile_up {
             wanted |= SockEvent::RECV;
         }
         let flushing = self.closing.is_some_and(|closing| closing.awaits_flush());

@@ -157,6 +157,7 @@ impl SockMan {
                 return Ok(sent);
             }
             state.queue.extend(&data[sent..]);
+            self.account(&mut state);
             self.mark_pending(&conn, &mut state);
         }
         // The rest of the message follows: let a waiting loop sleep until it has come.
@@ -204,6 +205,8 @@ impl SockMan {
         let mut state = conn.lock();
         state.closed = true;
         state.queue = Default::default();
+        state.held = 0;
+        self.account(&mut state);
         if mem::take(&mut state.pending) {
             lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
         }

@@ -67,6 +67,15 @@ pub trait Handler {
         let _ = (man, listen_addr, err);
     }
 
+    /// All connections together hold more than
+    /// [`Options::memory_budget`](super::Options::memory_budget) (`used` bytes), and this
+    /// one holds the most (`held`: its send queue and what
+    /// [`set_held`](SockMan::set_held) declared): the manager closes it when this returns.
+    /// Forget the connection here and say why; the default does nothing.
+    fn memory_budget_exceeded(&mut self, man: &SockMan, id: Id, held: usize, used: usize) {
+        let _ = (man, id, held, used);
+    }
+
     /// Whether the loop may write this connection's queued bytes and call
     /// [`ready_to_send`](Handler::ready_to_send) (Core's `ShouldTryToSend`); default `true`.
     fn should_try_to_send(&self, id: Id) -> bool {

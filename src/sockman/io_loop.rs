@@ -154,6 +154,8 @@ impl SockMan {
         }
 
         self.expire_closing();
+        // Sends from other threads, and connections an event closed before their turn ended.
+        self.enforce_budget(handler);
         handler.io_loop_completed_for_all(self);
         Ok(count)
     }
@@ -192,6 +194,7 @@ impl SockMan {
         if self.report(handler, conn, send_error, register_error) && drained {
             handler.ready_to_send(self, conn.id);
         }
+        self.enforce_budget(handler);
     }
 
     /// Calls the handler about failures found while the connection was locked; whether the
@@ -224,7 +227,8 @@ impl SockMan {
         recv_ok: bool,
         send_ok: bool,
     ) -> Option<io::Error> {
-        let wanted = state.wanted(recv_ok, send_ok);
+        self.account(state);
+        let wanted = state.wanted(recv_ok, send_ok, self.options.pause_recv_above);
         let socket = conn.sock.get()?;
         let result = match state.registered {
             Some(current) if current == wanted => return None,
@@ -341,5 +345,6 @@ impl SockMan {
             self.update_registration(conn, &mut state, recv_ok, send_ok)
         };
         self.report(handler, conn, None, register_error);
+        self.enforce_budget(handler);
     }
 }

@@ -29,6 +29,9 @@
 //! | `EventGotPermanentReadError` | [`Handler::got_permanent_read_error`] |
 //! | — (Core leaves send errors to `SendBytes`' caller) | [`Handler::got_permanent_send_error`] |
 //! | `ShouldTryToSend`, `ShouldTryToRecv` | [`Handler::should_try_to_send`], [`Handler::should_try_to_recv`] |
+//! | `SelectNodeToEvict` (`AttemptToEvictConnection`'s choice) | [`select_to_evict`] over [`EvictionCandidate`]s, [`net_group`] |
+//! | `fPauseSend` (stop processing while `-maxsendbuffer` is full) | [`Options::pause_recv_above`] |
+//! | — (Core bounds each peer, not their sum) | [`Options::memory_budget`], [`SockMan::set_held`], [`Handler::memory_budget_exceeded`] |
 //! | `EventIOLoopCompletedForOne`, `EventIOLoopCompletedForAll` | [`Handler::io_loop_completed_for_one`], [`Handler::io_loop_completed_for_all`] |
 //! | `Options::socket_handler_thread_name`, I2P | — (your thread, your name; no I2P) |
 //!
@@ -65,6 +68,14 @@
 //! [`SockManError::SendQueueFull`] and queues nothing, while a message onto an empty queue is
 //! taken whole (as Core takes every message whole), so a queue holds at most the larger of the
 //! cap and the longest message. There is one receive buffer for all connections.
+//!
+//! A connection whose queue holds more than [`Options::pause_recv_above`] is not read from
+//! until it drains (Core's `fPauseSend`): a peer that asks and never reads the answers stops
+//! being heard, and costs a queue, not a core. And all connections together have one bound,
+//! [`Options::memory_budget`]: their queues plus what the handler holds for them
+//! ([`set_held`](SockMan::set_held): unfinished messages, messages not yet processed); past
+//! it the connection holding the most is closed, after
+//! [`Handler::memory_budget_exceeded`].
 //!
 //! # Threads
 //! `SockMan` is `Send + Sync` and every method takes `&self`: natively the loop runs on one
@@ -214,10 +225,12 @@
 //! [`should_try_to_send`]: Handler::should_try_to_send
 //! [`should_try_to_recv`]: Handler::should_try_to_recv
 
+mod budget;
 mod closing;
 mod conn;
 mod connections;
 mod error;
+mod eviction;
 mod handler;
 mod io_loop;
 mod listen;
@@ -227,7 +240,7 @@ mod table;
 use std::fmt;
 use std::io;
 use std::mem;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use conn::Conn;
@@ -237,10 +250,12 @@ use table::{Listener, Slot, Table};
 use crate::sys;
 
 pub use error::SockManError;
+pub use eviction::{net_group, select_to_evict, EvictionCandidate};
 pub use handler::Handler;
 pub use listen::ACCEPT_BACKOFF;
 pub use options::{
-    Options, DEFAULT_LISTEN_BACKLOG, DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_QUEUE_CAP,
+    Options, DEFAULT_LISTEN_BACKLOG, DEFAULT_MEMORY_BUDGET, DEFAULT_PAUSE_RECV_ABOVE,
+    DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_QUEUE_CAP,
 };
 pub use table::Id;
 
@@ -264,6 +279,9 @@ pub struct SockMan {
     conn_closed: AtomicBool,
     looper: Mutex<LoopState>,
     registry: sys::Registry,
+    /// What all connections hold: their send queues and what the handler declared
+    /// ([`budget`]).
+    used: AtomicUsize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -301,6 +319,7 @@ impl SockMan {
             paused: Mutex::new(Vec::new()),
             conn_closed: AtomicBool::new(false),
             registry,
+            used: AtomicUsize::new(0),
         })
     }
 

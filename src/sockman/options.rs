@@ -10,6 +10,16 @@ pub const DEFAULT_SEND_QUEUE_CAP: usize = 5_000_000;
 /// Core listens with `SOMAXCONN`; the kernel caps it at its own limit.
 pub const DEFAULT_LISTEN_BACKLOG: i32 = 4096;
 
+/// What all connections together may hold by default: 32 MiB, small enough for a wasm
+/// instance (whose memory never shrinks) and room for 125 peers' replies of 256 KiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
+
+/// A connection is not read from while more than this waits in its send queue: 64 KiB, one
+/// receive's worth, far less than Core's 5 MB (a reply longer than this is still taken whole;
+/// reading resumes once the peer has read all but 64 KiB of it). With 256 KiB, 100 peers that
+/// ask and never read made a wasm node hold 35 MiB of replies; with 64 KiB, 11-16 MiB.
+pub const DEFAULT_PAUSE_RECV_ABOVE: usize = 64 << 10;
+
 /// How a [`SockMan`](super::SockMan) is sized.
 ///
 /// ```
@@ -34,6 +44,19 @@ pub struct Options {
     /// The listen backlog of [`bind_and_listen`](super::SockMan::bind_and_listen)
     /// ([`DEFAULT_LISTEN_BACKLOG`]).
     pub listen_backlog: i32,
+    /// The most all connections together may hold ([`DEFAULT_MEMORY_BUDGET`]): their send
+    /// queues' memory and what the handler declares with
+    /// [`set_held`](super::SockMan::set_held). Past it, the connection that holds the most is
+    /// closed. The sum can pass it by at most one receive ([`recv_buffer_size`]) and the
+    /// replies the handler queues for it before the check that follows each event.
+    ///
+    /// [`recv_buffer_size`]: Options::recv_buffer_size
+    pub memory_budget: usize,
+    /// A connection whose send queue holds more than this is not read from until the queue
+    /// is back within it ([`DEFAULT_PAUSE_RECV_ABOVE`]; Core's `fPauseSend`, which stops
+    /// processing a peer's messages while its `-maxsendbuffer` is full). Its bytes wait in
+    /// the kernel and TCP slows the peer.
+    pub pause_recv_above: usize,
 }
 
 impl Default for Options {
@@ -42,6 +65,8 @@ impl Default for Options {
             recv_buffer_size: DEFAULT_RECV_BUFFER_SIZE,
             send_queue_cap: DEFAULT_SEND_QUEUE_CAP,
             listen_backlog: DEFAULT_LISTEN_BACKLOG,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            pause_recv_above: DEFAULT_PAUSE_RECV_ABOVE,
         }
     }
 }
@@ -62,6 +87,18 @@ impl Options {
     /// Sets [`listen_backlog`](Options::listen_backlog).
     pub fn with_listen_backlog(mut self, backlog: i32) -> Options {
         self.listen_backlog = backlog;
+        self
+    }
+
+    /// Sets [`memory_budget`](Options::memory_budget).
+    pub fn with_memory_budget(mut self, bytes: usize) -> Options {
+        self.memory_budget = bytes;
+        self
+    }
+
+    /// Sets [`pause_recv_above`](Options::pause_recv_above).
+    pub fn with_pause_recv_above(mut self, bytes: usize) -> Options {
+        self.pause_recv_above = bytes;
         self
     }
 }

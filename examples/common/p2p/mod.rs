@@ -10,4 +10,5 @@
 pub mod chain;
 pub mod framing;
 pub mod network;
+pub mod partial;
 pub mod protocol;

@@ -33,6 +33,7 @@ use super::framing::{
     FrameError, MessageHeader, VersionFields, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
 use super::network::Network;
+use super::partial::Partial;
 
 /// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
 pub const MAX_RECEIVE_BUFFER: usize = HEADER_LEN + MAX_PAYLOAD as usize;
@@ -48,18 +49,24 @@ pub struct Timeouts {
     pub ping_interval: Duration,
     /// From a `ping` to its `pong`.
     pub pong: Duration,
+    /// From a message's first byte to its last: bytes that trickle in cannot keep a
+    /// connection open past this, whatever else the peer sends.
+    pub message: Duration,
 }
 
 impl Timeouts {
     /// Core's: 60 s for the handshake (`-peertimeout`), 2 minutes between pings
     /// (`PING_INTERVAL`), 20 minutes for a pong (`TIMEOUT_INTERVAL`); and 2 minutes for a
     /// `headers` answer (Core's `HEADERS_DOWNLOAD_TIMEOUT_BASE` is 15 minutes for a whole
-    /// sync; one answer of 162 kB needs far less).
+    /// sync; one answer of 162 kB needs far less); and 60 s (`-peertimeout` again) from a
+    /// message's first byte to its last (Core has no such deadline: its only guard against a
+    /// peer that trickles is the idle timeout, which every byte resets).
     pub const CORE: Timeouts = Timeouts {
         handshake: Duration::from_secs(60),
         headers: Duration::from_secs(120),
         ping_interval: Duration::from_secs(120),
         pong: Duration::from_secs(20 * 60),
+        message: Duration::from_secs(60),
     };
 }
 
@@ -131,12 +138,21 @@ pub enum PeerError {
     InvalidHeader(HeaderError),
     /// A well-formed message that breaks the protocol.
     Protocol(String),
-    /// Nothing came in time.
+    /// What we waited for did not come in time (the peer may have sent other things).
     Silent {
         /// What we were waiting for.
         waiting_for: &'static str,
         /// How long we waited.
         timeout: Duration,
+    },
+    /// A message's bytes did not all arrive within [`Timeouts::message`] of its first.
+    Incomplete {
+        /// The deadline.
+        timeout: Duration,
+        /// Bytes of it received.
+        received: usize,
+        /// Its whole length, header included, once its header is in.
+        length: Option<usize>,
     },
 }
 
@@ -149,15 +165,50 @@ impl fmt::Display for PeerError {
             PeerError::Silent {
                 waiting_for,
                 timeout,
-            } => write!(
-                f,
-                "silent for {timeout:?} while we waited for {waiting_for}"
-            ),
+            } => {
+                // "the version handshake" reads "no version handshake within 60 s".
+                let what = waiting_for
+                    .strip_prefix("the ")
+                    .or_else(|| waiting_for.strip_prefix("a "))
+                    .unwrap_or(waiting_for);
+                write!(f, "no {what} within {}", Seconds(*timeout))
+            }
+            PeerError::Incomplete {
+                timeout,
+                received,
+                length,
+            } => {
+                write!(
+                    f,
+                    "a message not completed within {} of its first byte ({received} of ",
+                    Seconds(*timeout)
+                )?;
+                match length {
+                    Some(length) => write!(f, "{length} bytes)"),
+                    None => write!(f, "its {HEADER_LEN}-byte header)"),
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for PeerError {}
+
+/// A deadline as people write it: `60 s`, `500 ms`, `1.5 s`.
+struct Seconds(Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Seconds(duration) = *self;
+        if duration.subsec_nanos() == 0 {
+            write!(f, "{} s", duration.as_secs())
+        } else if duration < Duration::from_secs(1) {
+            write!(f, "{} ms", duration.as_millis())
+        } else {
+            write!(f, "{} s", duration.as_secs_f64())
+        }
+    }
+}
 
 impl From<FrameError> for PeerError {
     fn from(err: FrameError) -> PeerError {
@@ -205,7 +256,7 @@ pub struct Peer {
     /// Whether to sync headers from the peer once the handshake is done.
     sync_from: bool,
     /// Received bytes not yet a whole message.
-    inbound: Vec<u8>,
+    inbound: Partial,
     /// Encoded messages not yet handed to the socket.
     outbox: Vec<u8>,
     their_version: Option<VersionMessage>,
@@ -220,6 +271,8 @@ pub struct Peer {
     pings_sent: u64,
     /// The handshake, `headers` or `pong` we wait for.
     waiting: Option<Wait>,
+    /// When the first byte of the message being read came (`None`: between messages).
+    message_started: Option<Instant>,
     last_received: Instant,
 }
 
@@ -264,7 +317,7 @@ impl Peer {
             identity,
             timeouts,
             sync_from: false,
-            inbound: Vec::new(),
+            inbound: Partial::default(),
             outbox: Vec::new(),
             their_version: None,
             verack: false,
@@ -274,6 +327,7 @@ impl Peer {
             ping: None,
             pings_sent: 0,
             waiting: Some(Wait::new("the version handshake", timeouts.handshake, now)),
+            message_started: None,
             last_received: now,
         }
     }
@@ -299,6 +353,12 @@ impl Peer {
         self.inbound.len()
     }
 
+    /// Memory the peer's unfinished message holds (the buffer's capacity): what a memory
+    /// budget counts.
+    pub fn buffered_capacity(&self) -> usize {
+        self.inbound.capacity()
+    }
+
     /// The encoded messages to send, in order; the outbox is empty afterwards.
     pub fn take_outbox(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.outbox)
@@ -307,18 +367,40 @@ impl Peer {
     /// When [`check_deadline`](Self::check_deadline) will next have something to do: the
     /// deadline of what we wait for, or the next idle `ping`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match self.waiting {
+        let waiting = match self.waiting {
             Some(wait) => wait.deadline,
             None => self.last_received.checked_add(self.timeouts.ping_interval),
-        }
+        };
+        let message = self.message_deadline();
+        waiting.into_iter().chain(message).min()
+    }
+
+    /// When the message being read must be complete.
+    fn message_deadline(&self) -> Option<Instant> {
+        self.message_started?.checked_add(self.timeouts.message)
     }
 
     /// Fails when what we wait for is overdue; sends a `ping` when the peer has been quiet
     /// for [`Timeouts::ping_interval`].
     ///
     /// # Errors
-    /// [`PeerError::Silent`].
+    /// [`PeerError::Silent`]; [`PeerError::Incomplete`] when the message being read is
+    /// overdue.
     pub fn check_deadline(&mut self, now: Instant) -> Result<(), PeerError> {
+        if self
+            .message_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            return Err(PeerError::Incomplete {
+                timeout: self.timeouts.message,
+                received: self.inbound.len(),
+                length: self
+                    .inbound
+                    .header()
+                    .and_then(|header| MessageHeader::of(header))
+                    .map(|header| HEADER_LEN.saturating_add(header.length as usize)),
+            });
+        }
         match self.waiting {
             Some(Wait {
                 what,
@@ -356,6 +438,28 @@ impl Peer {
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let used = self.receive_one(rest, chain, now, events)?;
+            rest = rest.get(used..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Takes bytes of `data` up to the end of the first message they complete, and handles
+    /// that message; all of `data` when none completes. Returns how many bytes it took: the
+    /// rest wait for the caller's next turn (Core handles one message per peer per turn, so
+    /// one peer's burst cannot hold up the others).
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    pub fn receive_one(
+        &mut self,
+        data: &[u8],
+        chain: &mut HeaderChain,
+        now: Instant,
+        events: &mut Vec<PeerEvent>,
+    ) -> Result<usize, PeerError> {
         self.last_received = now;
         let mut rest = data;
         while !rest.is_empty() {
@@ -363,26 +467,37 @@ impl Peer {
             // than one (bounded) message, however much arrives at once.
             let want = self.bytes_wanted()?;
             let take = want.min(rest.len());
-            self.inbound.extend_from_slice(&rest[..take]);
+            if self.inbound.is_empty() {
+                self.message_started = Some(now);
+            }
+            // Held as bytes come (never reserved from the announced length), so a peer
+            // that announces 4,000,000 bytes and sends ten makes us hold ten.
+            self.inbound.push(&rest[..take], want);
             rest = &rest[take..];
-            if let Some((message, used)) = parse_message(&self.inbound, self.network.magic())? {
-                self.inbound.drain(..used);
-                self.handle(message, chain, now, events)?;
+            if self.inbound.header().is_some() && self.bytes_wanted()? == 0 {
+                let whole = self.inbound.take_whole();
+                self.message_started = None;
+                // Complete, so parsed (`None` cannot come; the next bytes start afresh).
+                if let Some((message, _)) = parse_message(&whole, self.network.magic())? {
+                    self.handle(message, chain, now, events)?;
+                    return Ok(data.len() - rest.len());
+                }
             }
         }
-        Ok(())
+        Ok(data.len())
     }
 
     /// How many more bytes the message being read needs: the rest of its 24-byte header, or
     /// the rest of its payload once the header is in (and checked).
+    /// 0 once the message is complete.
     fn bytes_wanted(&self) -> Result<usize, PeerError> {
-        match self.inbound.first_chunk::<HEADER_LEN>() {
+        match self.inbound.header() {
             None => Ok(HEADER_LEN - self.inbound.len()),
             Some(header) => {
                 let header = MessageHeader::decode(header, self.network.magic())?;
                 // At most MAX_PAYLOAD: decode checked it.
                 let total = HEADER_LEN + header.length as usize;
-                Ok(total.saturating_sub(self.inbound.len()).max(1))
+                Ok(total.saturating_sub(self.inbound.len()))
             }
         }
     }

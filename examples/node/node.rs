@@ -14,7 +14,7 @@ use bitcoin_sock::sockman::{Handler, Id, SockMan};
 
 use crate::p2p::chain::HeaderChain;
 use crate::p2p::network::Network;
-use crate::p2p::protocol::{Direction, Identity, Peer, PeerError, PeerEvent, Timeouts};
+use crate::p2p::protocol::{Identity, Peer, PeerError, PeerEvent, Timeouts};
 
 /// How the node runs.
 #[derive(Debug, Clone)]
@@ -137,11 +137,12 @@ impl Node {
         self.connections.contains_key(&id)
     }
 
-    /// Whether every outbound peer finished syncing or is gone.
-    pub fn outbound_done(&self) -> bool {
-        self.connections.values().all(|connection| {
-            connection.peer.direction() == Direction::Inbound || connection.peer.synced()
-        })
+    /// Where connection `id` is: `None` when it is not (or no longer) ours, else whether its
+    /// handshake is done and whether its first sync ended.
+    pub fn peer_state(&self, id: Id) -> Option<(bool, bool)> {
+        self.connections
+            .get(&id)
+            .map(|connection| (connection.peer.handshake_done(), connection.peer.synced()))
     }
 
     /// The earliest peer deadline: how long the caller's `run_once` may wait at most.
@@ -197,6 +198,54 @@ impl Node {
                 return Err(problem);
             }
         };
+        self.add_outbound(man, id, addr, label);
+        Ok(id)
+    }
+
+    /// Connects to `dest` (`HOST:PORT`, `[v6]:PORT`; looked up each time, as Core does for
+    /// `-connect`) with [`SockMan::connect_by_name`] and starts the handshake; `dest` names
+    /// the peer in what is printed.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), with the lookup's error for a name that does not
+    /// resolve.
+    pub fn connect_by_name(
+        &mut self,
+        man: &SockMan,
+        dest: &str,
+        timeout: Duration,
+    ) -> Result<Id, String> {
+        if self.connections.len() >= self.config.max_connections {
+            let problem = format!(
+                "not connecting to {dest}: -maxconnections={} reached",
+                self.config.max_connections
+            );
+            self.say(format_args!("{problem}"));
+            return Err(problem);
+        }
+        let id = match man.connect_by_name(dest, timeout) {
+            Ok(id) => id,
+            Err(err) => {
+                let problem = format!("connecting to {dest}: {err}");
+                self.say(format_args!("{problem}"));
+                return Err(problem);
+            }
+        };
+        let addr = match man.peer_addr(id) {
+            Ok(addr) => addr,
+            Err(err) => {
+                man.close(id);
+                let problem = format!("connecting to {dest}: {err}");
+                self.say(format_args!("{problem}"));
+                return Err(problem);
+            }
+        };
+        self.add_outbound(man, id, addr, dest.to_owned());
+        Ok(id)
+    }
+
+    /// Starts the handshake on the new outbound connection `id` to `addr`.
+    fn add_outbound(&mut self, man: &SockMan, id: Id, addr: SocketAddr, label: String) {
         let now = Instant::now();
         let peer = Peer::outbound(
             self.config.network,
@@ -219,7 +268,6 @@ impl Node {
             },
         );
         self.flush(man, id);
-        Ok(id)
     }
 
     /// Hands what the peer's protocol queued to the socket; a send that fails drops the peer.
@@ -254,6 +302,12 @@ impl Node {
         };
         let label = connection.label.clone();
         let opened = connection.opened;
+        // Headers added after the first sync ended (not in the batch that ended it): the
+        // tip followed.
+        let following = connection.peer.synced()
+            && !events
+                .iter()
+                .any(|event| matches!(event, PeerEvent::Synced { .. }));
         for event in events {
             match event {
                 PeerEvent::HandshakeDone {
@@ -272,7 +326,13 @@ impl Node {
                     added,
                     height,
                 } => {
-                    if self.config.verbose {
+                    if following && added > 0 {
+                        // The tip moved after the sync: one line per new tip.
+                        self.say(format_args!(
+                            "new tip from {label}: height {height}, tip {}",
+                            self.chain.tip()
+                        ));
+                    } else if self.config.verbose {
                         self.say(format_args!(
                             "{received} headers from {label}, {added} new, checked: height \
                              {height}"

@@ -7,13 +7,20 @@
 //! peer does:
 //! * handshake: `version` (the outbound side first, as Core), `verack`; a peer whose nonce is
 //!   ours is ourselves;
-//! * `ping` is answered with `pong`; a peer quiet for [`Timeouts::ping_interval`] gets a
-//!   `ping` and must answer it;
-//! * header sync (when asked for): `getheaders` from our tip, each `headers` answer checked
-//!   and added to the chain, the next round asked until an answer is short;
+//! * `ping` is answered with `pong`; once the handshake is done we `ping` every
+//!   [`Timeouts::ping_interval`] and drop a peer whose `pong` is [`Timeouts::pong`] late
+//!   (Core's keep-alive, `keepalive.rs`);
+//! * header sync (when asked for): `sendheaders` (BIP 130), `getheaders` from our tip, each
+//!   `headers` answer checked and added to the chain, the next round asked until an answer is
+//!   short; then the tip is followed: a block announced by `inv`, or a `headers` announcement
+//!   that does not build on a block we have, is asked for with `getheaders` from our tip, and
+//!   an announcement that builds on our chain is added at once;
 //! * `getheaders` from the peer is answered from the chain (at most 2,000 headers);
 //! * silence: whenever we wait for something (the handshake, `headers`, `pong`), a deadline
 //!   runs; [`Peer::check_deadline`] fails once it passed.
+//!
+//! A new connection's sync starts from the chain's tip, so a node that lost its peer
+//! mid-sync resumes where it stopped when it connects again.
 //!
 //! The receive buffer holds at most one unfinished message: every complete message is taken
 //! off it at once, and [`parse_message`] refuses a message header that announces more than
@@ -24,6 +31,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
 
@@ -32,6 +40,7 @@ use super::framing::{
     encode_message, get_headers, parse_message, version_message, BlockHash, BlockHeader,
     FrameError, MessageHeader, VersionFields, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
+use super::keepalive::{Keepalive, PingTimeout, PING_INTERVAL, TIMEOUT_INTERVAL};
 use super::network::Network;
 
 /// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
@@ -44,9 +53,9 @@ pub struct Timeouts {
     pub handshake: Duration,
     /// From a `getheaders` to its `headers`.
     pub headers: Duration,
-    /// Quiet time after which we `ping`.
+    /// Time between our `ping`s (Core's `PING_INTERVAL`).
     pub ping_interval: Duration,
-    /// From a `ping` to its `pong`.
+    /// From a `ping` to its `pong` (Core's `TIMEOUT_INTERVAL`).
     pub pong: Duration,
 }
 
@@ -58,8 +67,8 @@ impl Timeouts {
     pub const CORE: Timeouts = Timeouts {
         handshake: Duration::from_secs(60),
         headers: Duration::from_secs(120),
-        ping_interval: Duration::from_secs(120),
-        pong: Duration::from_secs(20 * 60),
+        ping_interval: PING_INTERVAL,
+        pong: TIMEOUT_INTERVAL,
     };
 }
 
@@ -131,6 +140,8 @@ pub enum PeerError {
     InvalidHeader(HeaderError),
     /// A well-formed message that breaks the protocol.
     Protocol(String),
+    /// Our `ping` went unanswered (Core's `ping timeout: %fs`).
+    PingTimeout(PingTimeout),
     /// Nothing came in time.
     Silent {
         /// What we were waiting for.
@@ -146,6 +157,7 @@ impl fmt::Display for PeerError {
             PeerError::Frame(err) => write!(f, "{err}"),
             PeerError::InvalidHeader(err) => write!(f, "{err}"),
             PeerError::Protocol(problem) => f.write_str(problem),
+            PeerError::PingTimeout(timeout) => write!(f, "{timeout}"),
             PeerError::Silent {
                 waiting_for,
                 timeout,
@@ -191,7 +203,7 @@ enum Sync {
     Idle,
     /// A `getheaders` is out.
     Requested,
-    /// An answer was short.
+    /// An answer was short: we are at the peer's tip, and follow its announcements.
     Done,
 }
 
@@ -215,12 +227,15 @@ pub struct Peer {
     /// The chain height of the last header of the latest full answer: each full answer must
     /// reach higher than the one before, or the peer is not helping.
     reached: u32,
-    /// An outstanding `ping`'s nonce.
-    ping: Option<u64>,
-    pings_sent: u64,
-    /// The handshake, `headers` or `pong` we wait for.
+    /// A block was announced while a `getheaders` was out, which may have been answered
+    /// before the block existed: ask once more when the answer ends short.
+    more_wanted: bool,
+    /// The first sync ended ([`PeerEvent::Synced`] was given).
+    synced_once: bool,
+    /// Our pings, from the end of the handshake on.
+    keepalive: Option<Keepalive>,
+    /// The handshake or `headers` we wait for.
     waiting: Option<Wait>,
-    last_received: Instant,
 }
 
 impl Peer {
@@ -271,10 +286,10 @@ impl Peer {
             sync: Sync::Idle,
             rounds: 0,
             reached: 0,
-            ping: None,
-            pings_sent: 0,
+            more_wanted: false,
+            synced_once: false,
+            keepalive: None,
             waiting: Some(Wait::new("the version handshake", timeouts.handshake, now)),
-            last_received: now,
         }
     }
 
@@ -288,9 +303,15 @@ impl Peer {
         self.their_version.is_some() && self.verack
     }
 
-    /// Whether header sync from this peer finished (an answer was short).
+    /// Whether header sync from this peer finished once (an answer was short); it stays
+    /// true while the peer's announcements are followed.
     pub fn synced(&self) -> bool {
-        self.sync == Sync::Done
+        self.synced_once
+    }
+
+    /// Whether a `ping` of ours waits for its `pong`.
+    pub fn ping_outstanding(&self) -> bool {
+        self.keepalive.as_ref().is_some_and(Keepalive::waiting)
     }
 
     /// Bytes buffered from the peer, not yet a whole message (at most
@@ -305,42 +326,41 @@ impl Peer {
     }
 
     /// When [`check_deadline`](Self::check_deadline) will next have something to do: the
-    /// deadline of what we wait for, or the next idle `ping`.
+    /// deadline of what we wait for, the outstanding `ping`'s, or when the next `ping` is due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match self.waiting {
-            Some(wait) => wait.deadline,
-            None => self.last_received.checked_add(self.timeouts.ping_interval),
+        let waiting = self.waiting.and_then(|wait| wait.deadline);
+        let keepalive = self.keepalive.as_ref().and_then(Keepalive::next_deadline);
+        match (waiting, keepalive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Fails when what we wait for is overdue; sends a `ping` when the peer has been quiet
-    /// for [`Timeouts::ping_interval`].
+    /// Fails when what we wait for is overdue or our `ping` went unanswered; queues a `ping`
+    /// every [`Timeouts::ping_interval`] once the handshake is done.
     ///
     /// # Errors
-    /// [`PeerError::Silent`].
+    /// [`PeerError::Silent`], [`PeerError::PingTimeout`].
     pub fn check_deadline(&mut self, now: Instant) -> Result<(), PeerError> {
-        match self.waiting {
-            Some(Wait {
-                what,
-                timeout,
-                deadline: Some(deadline),
-            }) if now >= deadline => Err(PeerError::Silent {
-                waiting_for: what,
-                timeout,
-            }),
-            Some(_) => Ok(()),
-            None => {
-                let quiet = now.saturating_duration_since(self.last_received);
-                if quiet >= self.timeouts.ping_interval && self.handshake_done() {
-                    self.pings_sent += 1;
-                    let nonce = self.identity.nonce.wrapping_add(self.pings_sent);
-                    self.ping = Some(nonce);
-                    self.queue(NetworkMessage::Ping(nonce));
-                    self.waiting = Some(Wait::new("a pong", self.timeouts.pong, now));
-                }
-                Ok(())
+        if let Some(Wait {
+            what,
+            timeout,
+            deadline: Some(deadline),
+        }) = self.waiting
+        {
+            if now >= deadline {
+                return Err(PeerError::Silent {
+                    waiting_for: what,
+                    timeout,
+                });
             }
         }
+        if let Some(keepalive) = &mut self.keepalive {
+            if let Some(nonce) = keepalive.poll(now).map_err(PeerError::PingTimeout)? {
+                self.queue(NetworkMessage::Ping(nonce));
+            }
+        }
+        Ok(())
     }
 
     /// Takes `data` from the socket: every message it completes is handled (answers go to
@@ -356,7 +376,6 @@ impl Peer {
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
-        self.last_received = now;
         let mut rest = data;
         while !rest.is_empty() {
             // Take only what completes the message being read, so the buffer never holds more
@@ -422,10 +441,20 @@ impl Peer {
             // feature negotiation (wtxidrelay, sendaddrv2); so does this.
             _ if !self.handshake_done() => {}
             NetworkMessage::Ping(nonce) => self.queue(NetworkMessage::Pong(nonce)),
-            NetworkMessage::Pong(nonce) if self.ping == Some(nonce) => {
-                self.ping = None;
-                if self.waiting.is_some_and(|wait| wait.what == "a pong") {
-                    self.waiting = None;
+            NetworkMessage::Pong(nonce) => {
+                if let Some(keepalive) = &mut self.keepalive {
+                    keepalive.pong(nonce);
+                }
+            }
+            NetworkMessage::Inv(inventory) if self.sync_from => {
+                let new_block = inventory.iter().any(|item| match item {
+                    Inventory::Block(hash)
+                    | Inventory::WitnessBlock(hash)
+                    | Inventory::CompactBlock(hash) => chain.height_of(hash).is_none(),
+                    _ => false,
+                });
+                if new_block {
+                    self.want_headers(chain, now);
                 }
             }
             NetworkMessage::GetHeaders(request) => {
@@ -443,8 +472,8 @@ impl Peer {
                 });
             }
             NetworkMessage::Headers(headers) => self.got_headers(&headers, chain, now, events)?,
-            // inv, addr, sendheaders, sendcmpct, feefilter, ...: nothing a headers-only peer
-            // needs.
+            // addr, sendheaders, sendcmpct, feefilter, an inbound peer's inv, ...: nothing a
+            // headers-only peer needs.
             _ => {}
         }
         Ok(())
@@ -460,6 +489,12 @@ impl Peer {
             return;
         }
         self.waiting = None;
+        self.keepalive = Some(Keepalive::new(
+            self.timeouts.ping_interval,
+            self.timeouts.pong,
+            self.identity.nonce,
+            now,
+        ));
         if let Some(version) = &self.their_version {
             events.push(PeerEvent::HandshakeDone {
                 user_agent: version.user_agent.clone(),
@@ -467,6 +502,18 @@ impl Peer {
             });
         }
         if self.sync_from {
+            // BIP 130: announce new blocks to us as `headers`, not `inv`.
+            self.queue(NetworkMessage::SendHeaders);
+            self.request_headers(chain, now);
+        }
+    }
+
+    /// A block we lack was announced: ask for headers from our tip, or, with a `getheaders`
+    /// already out, once more after its answer.
+    fn want_headers(&mut self, chain: &HeaderChain, now: Instant) {
+        if self.sync == Sync::Requested {
+            self.more_wanted = true;
+        } else {
             self.request_headers(chain, now);
         }
     }
@@ -485,45 +532,68 @@ impl Peer {
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
-        let added = chain.connect(headers).map_err(PeerError::InvalidHeader)?;
         let requested = self.sync == Sync::Requested;
+        if !requested && self.sync_from {
+            // An announcement (BIP 130) of blocks whose parent we lack: we missed some, so
+            // ask from our tip, as Core does with headers that do not connect.
+            if let Some(first) = headers.first() {
+                if chain.height_of(&first.prev_blockhash).is_none() {
+                    self.want_headers(chain, now);
+                    return Ok(());
+                }
+            }
+        }
+        let added = chain.connect(headers).map_err(PeerError::InvalidHeader)?;
         if requested {
             self.waiting = None;
+            // Whatever comes next is an announcement until we ask again.
+            self.sync = Sync::Done;
         }
         events.push(PeerEvent::HeadersAdded {
             received: headers.len(),
             added,
             height: chain.height(),
         });
-        if !requested {
-            // An announcement (after `sendheaders`, or a new block): added above if it
-            // builds on our tip.
+        if headers.len() >= MAX_HEADERS {
+            // A full answer: ask for the next part, unless this one got us nowhere (a peer
+            // that ignores our locator would otherwise keep us asking forever).
+            let reached = headers
+                .last()
+                .and_then(|last| chain.height_of(&last.block_hash()))
+                .unwrap_or(0);
+            if reached <= self.reached {
+                if !requested {
+                    // Unasked, it costs us nothing to ignore.
+                    return Ok(());
+                }
+                return Err(PeerError::Protocol(format!(
+                    "a full headers answer that ends at height {reached}, no higher than the \
+                     one before ({})",
+                    self.reached
+                )));
+            }
+            self.reached = reached;
+            if self.sync_from {
+                self.request_headers(chain, now);
+            }
             return Ok(());
         }
-        if headers.len() < MAX_HEADERS {
-            self.sync = Sync::Done;
+        if !requested {
+            // An announcement that built on our chain: added above.
+            return Ok(());
+        }
+        if std::mem::take(&mut self.more_wanted) {
+            self.request_headers(chain, now);
+            return Ok(());
+        }
+        if !self.synced_once {
+            self.synced_once = true;
             events.push(PeerEvent::Synced {
                 height: chain.height(),
                 tip: chain.tip(),
                 rounds: self.rounds,
             });
-            return Ok(());
         }
-        // A full answer: ask for the next part, unless this one got us nowhere (a peer that
-        // ignores our locator would otherwise keep us asking forever).
-        let reached = headers
-            .last()
-            .and_then(|last| chain.height_of(&last.block_hash()))
-            .unwrap_or(0);
-        if reached <= self.reached {
-            return Err(PeerError::Protocol(format!(
-                "a full headers answer that ends at height {reached}, no higher than the one \
-                 before ({})",
-                self.reached
-            )));
-        }
-        self.reached = reached;
-        self.request_headers(chain, now);
         Ok(())
     }
 

@@ -24,7 +24,10 @@ use p2p::framing::{
 };
 use p2p::keepalive::PingTimeout;
 use p2p::network::{self, Network};
-use p2p::protocol::{Identity, Peer, PeerError, PeerEvent, Timeouts, MAX_RECEIVE_BUFFER};
+use p2p::protocol::{
+    Identity, Peer, PeerError, PeerEvent, Timeouts, MAX_BLOCKS_TO_ANNOUNCE, MAX_RECEIVE_BUFFER,
+    MAX_UNCONNECTING,
+};
 
 const TIMEOUTS: Timeouts = Timeouts {
     handshake: Duration::from_secs(10),
@@ -652,4 +655,121 @@ fn a_new_connection_resumes_the_sync_from_the_chain_it_has() {
             rounds: 1
         })
     );
+}
+
+#[test]
+fn a_peer_at_our_tip_gets_new_blocks_announced_as_headers_when_it_asked() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    // The client sent sendheaders and was served up to height 5.
+    let old = pair.server_chain.height();
+    let new = mine_more(&mut pair, 2);
+    let mut events = Vec::new();
+    assert!(pair.server.announce(&pair.server_chain, old, &mut events));
+    assert_eq!(events, [PeerEvent::Announced { height: 7 }]);
+    let sent = messages(&pair.server.take_outbox());
+    assert!(matches!(&sent[..], [NetworkMessage::Headers(headers)] if *headers == new));
+    pair.client_receives(&encode_message(regtest().magic(), sent[0].clone()))
+        .unwrap();
+    assert_eq!(pair.client_chain.tip(), pair.server_chain.tip());
+    // Announced once: the peer is at the new tip now, not the old one.
+    assert!(!pair.server.announce(&pair.server_chain, old, &mut events));
+}
+
+#[test]
+fn many_new_blocks_or_a_peer_without_sendheaders_get_an_inv_of_the_tip() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    let old = pair.server_chain.height();
+    mine_more(&mut pair, MAX_BLOCKS_TO_ANNOUNCE + 1);
+    assert!(pair
+        .server
+        .announce(&pair.server_chain, old, &mut Vec::new()));
+    let sent = messages(&pair.server.take_outbox());
+    let tip = pair.server_chain.tip();
+    assert!(matches!(&sent[..], [NetworkMessage::Inv(inv)] if *inv == [Inventory::Block(tip)]));
+    // The client asks, and ends at the tip.
+    pair.client_receives(&encode_message(regtest().magic(), sent[0].clone()))
+        .unwrap();
+    pair.exchange().unwrap();
+    assert_eq!(pair.client_chain.tip(), tip);
+
+    // A peer that never sent sendheaders: an inv even for one block.
+    let mut server = Peer::inbound(regtest(), identity(2), TIMEOUTS, pair.now);
+    let mut chain = mined_chain(3);
+    let version = version_message(VersionFields {
+        services: ServiceFlags::NONE,
+        timestamp: 0,
+        receiver: None,
+        nonce: 9,
+        user_agent: String::new(),
+        start_height: 0,
+        relay: false,
+    });
+    let magic = regtest().magic();
+    let mut hello = encode_message(magic, NetworkMessage::Version(version));
+    hello.extend(encode_message(magic, NetworkMessage::Verack));
+    hello.extend(encode_message(
+        magic,
+        NetworkMessage::GetHeaders(bitcoin::p2p::message_blockdata::GetHeadersMessage {
+            version: 70016,
+            locator_hashes: vec![regtest().genesis()],
+            stop_hash: bitcoin::BlockHash::all_zeros(),
+        }),
+    ));
+    server
+        .receive(&hello, &mut chain, pair.now, &mut Vec::new())
+        .unwrap();
+    server.take_outbox();
+    let grown = {
+        let mut bigger = mined_chain(4);
+        std::mem::swap(&mut chain, &mut bigger);
+        chain
+    };
+    assert!(server.announce(&grown, 3, &mut Vec::new()));
+    let sent = messages(&server.take_outbox());
+    assert!(matches!(&sent[..], [NetworkMessage::Inv(_)]));
+}
+
+#[test]
+fn a_peer_not_at_our_tip_is_not_announced_to() {
+    let mut pair = Pair::new(mined_chain(2_100));
+    handshake(&mut pair);
+    // One full answer served (up to 2,000), the rest not asked yet.
+    let ask = pair.client.take_outbox();
+    pair.server_receives(&ask).unwrap();
+    pair.server.take_outbox();
+    mine_more(&mut pair, 1);
+    assert!(!pair
+        .server
+        .announce(&pair.server_chain, 2_100, &mut Vec::new()));
+    assert!(pair.server.take_outbox().is_empty());
+}
+
+#[test]
+fn headers_that_never_connect_are_asked_about_nine_times_then_refused() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    let stranger = mined_chain(8);
+    let orphan = *stranger.header(8).unwrap();
+    let bytes = encode_message(regtest().magic(), NetworkMessage::Headers(vec![orphan]));
+    for round in 1..MAX_UNCONNECTING {
+        pair.client_receives(&bytes).unwrap();
+        let sent = messages(&pair.client.take_outbox());
+        assert!(
+            matches!(&sent[..], [NetworkMessage::GetHeaders(_)]),
+            "round {round}: {sent:?}"
+        );
+        // Answered (nothing new), so the next announcement is not an answer.
+        pair.client_receives(&encode_message(
+            regtest().magic(),
+            NetworkMessage::Headers(Vec::new()),
+        ))
+        .unwrap();
+    }
+    let err = pair.client_receives(&bytes).unwrap_err();
+    assert!(matches!(
+        err,
+        PeerError::InvalidHeader(HeaderError::NotConnected { .. })
+    ));
 }

@@ -296,6 +296,28 @@ impl Node {
         }
     }
 
+    /// The tip moved past `old_height` (headers from `from`): tells every other peer that was
+    /// at the old tip (BIP 130), so light clients that stay connected follow without asking.
+    fn announce(&mut self, man: &SockMan, from: Id, old_height: u32) {
+        let ids: Vec<Id> = self.connections.keys().copied().collect();
+        for id in ids {
+            if id == from {
+                continue;
+            }
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            let mut events = Vec::new();
+            if connection
+                .peer
+                .announce(&self.chain, old_height, &mut events)
+            {
+                self.on_events(id, events);
+                self.flush(man, id);
+            }
+        }
+    }
+
     fn on_events(&mut self, id: Id, events: Vec<PeerEvent>) {
         let Some(connection) = self.connections.get(&id) else {
             return;
@@ -356,6 +378,11 @@ impl Node {
                         rounds,
                         took,
                     });
+                }
+                PeerEvent::Announced { height } => {
+                    if self.config.verbose {
+                        self.say(format_args!("announced height {height} to {label}"));
+                    }
                 }
                 PeerEvent::ServedHeaders {
                     count,
@@ -420,11 +447,15 @@ impl Handler for Node {
             return;
         };
         let mut events = Vec::new();
+        let old_height = self.chain.height();
         let result = connection
             .peer
             .receive(data, &mut self.chain, Instant::now(), &mut events);
         self.on_events(id, events);
         self.flush(man, id);
+        if self.chain.height() > old_height {
+            self.announce(man, id, old_height);
+        }
         if let Err(err) = result {
             let reason = match &err {
                 PeerError::InvalidHeader(_) => format!("refused: {err}"),

@@ -46,6 +46,15 @@ use super::network::Network;
 /// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
 pub const MAX_RECEIVE_BUFFER: usize = HEADER_LEN + MAX_PAYLOAD as usize;
 
+/// `headers` messages in a row whose first header builds on a block we lack, each answered
+/// with a `getheaders` from our tip, before the peer is dropped (Core's
+/// `MAX_NUM_UNCONNECTING_HEADERS_MSGS`).
+pub const MAX_UNCONNECTING: u32 = 10;
+
+/// Most new headers announced in one `headers` message; more go as an `inv` of the tip,
+/// which makes the peer ask (Core's `MAX_BLOCKS_TO_ANNOUNCE`).
+pub const MAX_BLOCKS_TO_ANNOUNCE: u32 = 8;
+
 /// How long a peer may keep us waiting.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -121,6 +130,11 @@ pub enum PeerEvent {
         tip: BlockHash,
         /// `getheaders` rounds it took.
         rounds: u32,
+    },
+    /// We announced our new tip to the peer (`headers` or `inv`).
+    Announced {
+        /// The new tip's height.
+        height: u32,
     },
     /// We answered the peer's `getheaders`.
     ServedHeaders {
@@ -232,6 +246,13 @@ pub struct Peer {
     more_wanted: bool,
     /// The first sync ended ([`PeerEvent::Synced`] was given).
     synced_once: bool,
+    /// `headers` messages in a row that did not connect.
+    unconnecting: u32,
+    /// The peer sent `sendheaders` (BIP 130): announce new blocks as `headers`.
+    wants_headers: bool,
+    /// The height of the last header we served the peer: where its chain is, as far as we
+    /// know. New blocks are announced only to a peer at our previous tip.
+    served_to: Option<u32>,
     /// Our pings, from the end of the handshake on.
     keepalive: Option<Keepalive>,
     /// The handshake or `headers` we wait for.
@@ -288,6 +309,9 @@ impl Peer {
             reached: 0,
             more_wanted: false,
             synced_once: false,
+            unconnecting: 0,
+            wants_headers: false,
+            served_to: None,
             keepalive: None,
             waiting: Some(Wait::new("the version handshake", timeouts.handshake, now)),
         }
@@ -466,12 +490,14 @@ impl Peer {
                     .unwrap_or_else(|| chain.height());
                 let answer = NetworkMessage::Headers(headers.to_vec());
                 self.queue(answer);
+                self.served_to = after_height.checked_add(u32::try_from(count).unwrap_or(0));
                 events.push(PeerEvent::ServedHeaders {
                     count,
                     after_height,
                 });
             }
             NetworkMessage::Headers(headers) => self.got_headers(&headers, chain, now, events)?,
+            NetworkMessage::SendHeaders => self.wants_headers = true,
             // addr, sendheaders, sendcmpct, feefilter, an inbound peer's inv, ...: nothing a
             // headers-only peer needs.
             _ => {}
@@ -508,6 +534,34 @@ impl Peer {
         }
     }
 
+    /// Announces the blocks after `old_height` (our previous tip) up to `chain`'s tip, if the
+    /// peer is at that previous tip as far as we know (we served it up to there): as
+    /// `headers` when it asked for them (BIP 130) and they are few, else as an `inv` of the
+    /// tip. True when something was queued.
+    pub fn announce(
+        &mut self,
+        chain: &HeaderChain,
+        old_height: u32,
+        events: &mut Vec<PeerEvent>,
+    ) -> bool {
+        let height = chain.height();
+        if !self.handshake_done() || self.served_to != Some(old_height) || height <= old_height {
+            return false;
+        }
+        let new = height - old_height;
+        if self.wants_headers && new <= MAX_BLOCKS_TO_ANNOUNCE {
+            let headers = (old_height + 1..=height)
+                .filter_map(|height| chain.header(height).copied())
+                .collect();
+            self.queue(NetworkMessage::Headers(headers));
+        } else {
+            self.queue(NetworkMessage::Inv(vec![Inventory::Block(chain.tip())]));
+        }
+        self.served_to = Some(height);
+        events.push(PeerEvent::Announced { height });
+        true
+    }
+
     /// A block we lack was announced: ask for headers from our tip, or, with a `getheaders`
     /// already out, once more after its answer.
     fn want_headers(&mut self, chain: &HeaderChain, now: Instant) {
@@ -533,15 +587,23 @@ impl Peer {
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
         let requested = self.sync == Sync::Requested;
-        if !requested && self.sync_from {
-            // An announcement (BIP 130) of blocks whose parent we lack: we missed some, so
-            // ask from our tip, as Core does with headers that do not connect.
-            if let Some(first) = headers.first() {
-                if chain.height_of(&first.prev_blockhash).is_none() {
-                    self.want_headers(chain, now);
-                    return Ok(());
-                }
+        let unconnecting = headers
+            .first()
+            .is_some_and(|first| chain.height_of(&first.prev_blockhash).is_none());
+        if unconnecting && self.sync_from && self.unconnecting + 1 < MAX_UNCONNECTING {
+            // Blocks whose parent we lack (an announcement after some we missed, or one that
+            // crossed our getheaders): ask from our tip, as Core does. The tenth in a row goes
+            // on to be refused below.
+            self.unconnecting += 1;
+            if requested {
+                self.request_headers(chain, now);
+            } else {
+                self.want_headers(chain, now);
             }
+            return Ok(());
+        }
+        if !unconnecting && !headers.is_empty() {
+            self.unconnecting = 0;
         }
         let added = chain.connect(headers).map_err(PeerError::InvalidHeader)?;
         if requested {

@@ -195,6 +195,12 @@ step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; example
 step "a real Bitcoin node (bcoin, regtest, 4,500 blocks) -> our node and light clients, native and wasmtime"
 ./scripts/regtest-node.sh check
 
+step "transit faults: bcoin -> fault proxy -> our node (native, then in wasmtime) -> fault proxy -> light clients, 14 scenarios each (about 3 minutes)"
+./scripts/transit-faults.sh --host both
+
+step "soak: our node (native, then in wasmtime) serving a churn of good, cut-off, never-reading and trickling clients, 90 s each; RSS and descriptors flat after warm-up, syncs at the tip, good clients' p99 within 1 s (the long soak: scripts/soak.sh --hours H)"
+./scripts/soak.sh --host both --duration 90 --warmup 40
+
 step "at the edge: the wasi:http component in wasmtime serve, asked by curl, against bcoin (BIP 37)"
 ./scripts/edge-tests.sh
 

@@ -409,7 +409,7 @@ def main():
     if args.list:
         for name, func, today in SCENARIOS:
             doc = " ".join((func.__doc__ or "").split())
-            print(f"{name}: {doc}\n    today: {today}")
+            print(f"{name}: {doc}\n    before #22: {today}")
         return 0
     wanted = [s for s in args.only.split(",") if s]
     unknown = set(wanted) - {name for name, _, _ in SCENARIOS}

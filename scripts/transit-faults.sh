@@ -7,7 +7,7 @@
 #   scripts/transit-faults.sh                       every scenario, our node native
 #   scripts/transit-faults.sh --host both           native, then in wasmtime
 #   scripts/transit-faults.sh --only reset-mid-headers,follow-tip
-#   scripts/transit-faults.sh --list                the scenarios, and what today's node does
+#   scripts/transit-faults.sh --list                the scenarios, and what the node did before #22
 #   scripts/transit-faults.sh --node-arg=--verbose  pass a flag to every node started
 #
 # Self-cleaning: bcoin, the proxies, nodes and clients are children of the Python runner,

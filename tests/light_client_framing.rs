@@ -509,12 +509,21 @@ fn networks_have_distinct_magics_and_ports_and_known_names() {
 }
 
 #[test]
-fn host_and_port_are_split_like_cores_split_host_port() {
-    let split = network::split_host_port;
-    assert_eq!(split("127.0.0.1:18444", 8333), Ok(("127.0.0.1", 18444)));
-    assert_eq!(split("node.example", 8333), Ok(("node.example", 8333)));
-    assert_eq!(split("[::1]:18444", 8333), Ok(("::1", 18444)));
-    assert_eq!(split("::1", 8333), Ok(("::1", 8333)));
-    assert!(split("127.0.0.1:port", 8333).is_err());
-    assert!(split("[::1", 8333).is_err());
+fn the_default_port_is_added_only_where_none_is_given() {
+    let with = network::with_default_port;
+    assert_eq!(with("127.0.0.1:18444", 8333), "127.0.0.1:18444");
+    assert_eq!(with("node.example", 8333), "node.example:8333");
+    assert_eq!(with("127.0.0.1", 8333), "127.0.0.1:8333");
+    assert_eq!(with("[::1]:18444", 8333), "[::1]:18444");
+    assert_eq!(with("::1", 8333), "[::1]:8333");
+    assert_eq!(with("[::1]", 8333), "[::1]:8333");
+    // The crate's split then takes each, or says why not.
+    let split = bitcoin_sock::split_host_port;
+    assert_eq!(split(&with("::1", 8333)).unwrap(), ("::1", 8333));
+    assert_eq!(
+        split(&with("node.example", 18444)).unwrap(),
+        ("node.example", 18444)
+    );
+    assert!(split(&with("127.0.0.1:port", 8333)).is_err());
+    assert!(split(&with("[::1", 8333)).is_err());
 }

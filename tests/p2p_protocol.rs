@@ -23,11 +23,15 @@ use bitcoin::p2p::{Magic, ServiceFlags};
 use bitcoin::{CompactTarget, TxMerkleNode};
 use p2p::chain::{check_proof_of_work, grind, HeaderChain, HeaderError, PowError};
 use p2p::framing::{
-    encode_message, version_message, BlockHeader, FrameError, MessageHeader, VersionFields,
-    HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
+    encode_message, parse_message, version_message, BlockHeader, FrameError, MessageHeader,
+    VersionFields, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
+use p2p::keepalive::PingTimeout;
 use p2p::network::{self, Network};
-use p2p::protocol::{Identity, Peer, PeerError, PeerEvent, Timeouts, MAX_RECEIVE_BUFFER};
+use p2p::protocol::{
+    Identity, Peer, PeerError, PeerEvent, Timeouts, MAX_BLOCKS_TO_ANNOUNCE, MAX_RECEIVE_BUFFER,
+    MAX_UNCONNECTING,
+};
 
 const TIMEOUTS: Timeouts = Timeouts {
     handshake: Duration::from_secs(10),
@@ -500,28 +504,384 @@ fn an_announced_payload_is_not_reserved_and_a_big_buffer_is_given_back() {
 }
 
 #[test]
-fn a_quiet_peer_is_pinged_and_must_answer() {
+fn every_peer_is_pinged_each_interval_and_dropped_when_the_pong_is_late() {
     let mut pair = Pair::new(mined_chain(1));
     pair.exchange().unwrap();
     assert!(pair.client.synced());
-    let quiet = pair.now + TIMEOUTS.ping_interval;
-    assert_eq!(pair.client.next_deadline(), Some(quiet));
-    pair.client.check_deadline(quiet).unwrap();
-    // A ping went out; the pong deadline runs.
-    assert_eq!(pair.client.next_deadline(), Some(quiet + TIMEOUTS.pong));
+    // Core's MaybeSendPing: one interval after the handshake, whatever the peer sent since.
+    let due = pair.now + TIMEOUTS.ping_interval;
+    assert_eq!(pair.client.next_deadline(), Some(due));
+    pair.client
+        .check_deadline(due - Duration::from_millis(1))
+        .unwrap();
+    assert!(pair.client.take_outbox().is_empty());
+    pair.client.check_deadline(due).unwrap();
+    assert!(pair.client.ping_outstanding());
+    let ping = pair.client.take_outbox();
+    assert_eq!(&ping[4..8], b"ping");
+    // The pong deadline runs (Core's TIMEOUT_INTERVAL); past it, Core's text.
+    assert_eq!(pair.client.next_deadline(), Some(due + TIMEOUTS.pong));
     assert_eq!(
-        pair.client.check_deadline(quiet + TIMEOUTS.pong),
-        Err(PeerError::Silent {
-            waiting_for: "a pong",
-            timeout: TIMEOUTS.pong
+        pair.client
+            .check_deadline(due + TIMEOUTS.pong - Duration::from_millis(1)),
+        Ok(())
+    );
+    let err = pair.client.check_deadline(due + TIMEOUTS.pong).unwrap_err();
+    assert_eq!(
+        err,
+        PeerError::PingTimeout(PingTimeout {
+            waited: TIMEOUTS.pong
         })
     );
-    // Answered, it is quiet again until the next interval.
-    pair.now = quiet;
+    assert_eq!(err.to_string(), "ping timeout: 30.000000s");
+    // Answered, the next ping is one interval after the last one went out.
+    pair.now = due;
+    pair.server_receives(&ping).unwrap();
     pair.exchange().unwrap();
-    assert_eq!(pair.client.check_deadline(quiet + TIMEOUTS.pong), Ok(()));
+    assert!(!pair.client.ping_outstanding());
+    assert_eq!(pair.client.check_deadline(due + TIMEOUTS.pong), Ok(()));
     assert_eq!(
         pair.client.next_deadline(),
-        Some(quiet + TIMEOUTS.ping_interval)
+        Some(due + TIMEOUTS.ping_interval)
     );
+    // The server (inbound) pings too, on its own clock.
+    assert!(pair.server.next_deadline().is_some());
+}
+
+#[test]
+fn a_pong_with_another_nonce_does_not_end_the_wait() {
+    let mut pair = Pair::new(mined_chain(1));
+    pair.exchange().unwrap();
+    let due = pair.now + TIMEOUTS.ping_interval;
+    pair.client.check_deadline(due).unwrap();
+    pair.client.take_outbox();
+    let wrong = encode_message(regtest().magic(), NetworkMessage::Pong(12_345));
+    pair.client_receives(&wrong).unwrap();
+    assert!(pair.client.ping_outstanding());
+    assert!(matches!(
+        pair.client.check_deadline(due + TIMEOUTS.pong),
+        Err(PeerError::PingTimeout(_))
+    ));
+}
+
+#[test]
+fn a_chatty_peer_that_does_not_answer_pings_is_still_dropped() {
+    let mut pair = Pair::new(mined_chain(1));
+    pair.exchange().unwrap();
+    let due = pair.now + TIMEOUTS.ping_interval;
+    pair.client.check_deadline(due).unwrap();
+    pair.client.take_outbox();
+    // Pings of its own right up to the deadline: traffic, but no pong.
+    let chatter = encode_message(regtest().magic(), NetworkMessage::Ping(1));
+    pair.now = due + TIMEOUTS.pong - Duration::from_millis(1);
+    pair.client_receives(&chatter).unwrap();
+    assert!(matches!(
+        pair.client.check_deadline(due + TIMEOUTS.pong),
+        Err(PeerError::PingTimeout(_))
+    ));
+}
+
+#[test]
+fn sync_asks_for_header_announcements_first() {
+    let mut pair = Pair::new(mined_chain(1));
+    handshake(&mut pair);
+    let sent = messages(&pair.client.take_outbox());
+    // verack, then sendheaders (BIP 130), then the getheaders.
+    let commands: Vec<&str> = sent.iter().map(|message| message.cmd()).collect();
+    assert_eq!(commands, ["verack", "sendheaders", "getheaders"]);
+}
+
+/// The messages in `bytes`, in order.
+fn messages(bytes: &[u8]) -> Vec<NetworkMessage> {
+    let mut rest = bytes;
+    let mut found = Vec::new();
+    while let Some((message, used)) = parse_message(rest, regtest().magic()).unwrap() {
+        found.push(message);
+        rest = &rest[used..];
+    }
+    assert!(rest.is_empty());
+    found
+}
+
+/// The server's chain grows by `count` blocks; the headers that grew it.
+fn mine_more(pair: &mut Pair, count: u32) -> Vec<BlockHeader> {
+    let start = pair.server_chain.height() + 1;
+    for height in start..start + count {
+        let header = BlockHeader {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: pair.server_chain.tip(),
+            merkle_root: TxMerkleNode::from_byte_array([height as u8; 32]),
+            time: 1_800_000_000 + height,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce: 0,
+        };
+        pair.server_chain
+            .connect(&[grind(header, regtest().pow_limit()).unwrap()])
+            .unwrap();
+    }
+    (start..start + count)
+        .filter_map(|height| pair.server_chain.header(height).copied())
+        .collect()
+}
+
+#[test]
+fn a_block_announced_by_inv_is_fetched_as_headers() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    assert_eq!(pair.client_chain.height(), 5);
+    let new = mine_more(&mut pair, 2);
+    let inv = NetworkMessage::Inv(vec![Inventory::Block(new[1].block_hash())]);
+    pair.client_receives(&encode_message(regtest().magic(), inv))
+        .unwrap();
+    // A getheaders from our tip went out, with its deadline.
+    let outbox = pair.client.take_outbox();
+    assert_eq!(&outbox[4..14], b"getheaders");
+    assert_eq!(
+        pair.client.next_deadline(),
+        Some(pair.now + TIMEOUTS.headers)
+    );
+    pair.server_receives(&outbox).unwrap();
+    pair.exchange().unwrap();
+    assert_eq!(
+        (pair.client_chain.height(), pair.client_chain.tip()),
+        (7, pair.server_chain.tip())
+    );
+    // Announced again, a block we have asks for nothing.
+    let inv = NetworkMessage::Inv(vec![Inventory::Block(new[1].block_hash())]);
+    pair.client_receives(&encode_message(regtest().magic(), inv))
+        .unwrap();
+    assert!(pair.client.take_outbox().is_empty());
+}
+
+#[test]
+fn a_headers_announcement_on_our_tip_is_added_at_once() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    let new = mine_more(&mut pair, 1);
+    let announcement = NetworkMessage::Headers(new.clone());
+    pair.client_receives(&encode_message(regtest().magic(), announcement))
+        .unwrap();
+    assert_eq!(pair.client_chain.tip(), pair.server_chain.tip());
+    // Nothing asked: it connected.
+    assert!(pair.client.take_outbox().is_empty());
+    assert_eq!(
+        pair.client_events.last(),
+        Some(&PeerEvent::HeadersAdded {
+            received: 1,
+            added: 1,
+            height: 6
+        })
+    );
+}
+
+#[test]
+fn an_announcement_that_does_not_connect_asks_from_our_tip() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    let new = mine_more(&mut pair, 3);
+    // Only the last of three new headers: its parent is unknown to the client.
+    let announcement = NetworkMessage::Headers(vec![new[2]]);
+    pair.client_receives(&encode_message(regtest().magic(), announcement))
+        .unwrap();
+    assert_eq!(pair.client_chain.height(), 5);
+    let outbox = pair.client.take_outbox();
+    assert_eq!(&outbox[4..14], b"getheaders");
+    pair.server_receives(&outbox).unwrap();
+    pair.exchange().unwrap();
+    assert_eq!(
+        (pair.client_chain.height(), pair.client_chain.tip()),
+        (8, pair.server_chain.tip())
+    );
+}
+
+#[test]
+fn a_block_announced_while_a_getheaders_is_out_is_asked_for_after_its_answer() {
+    let mut pair = Pair::new(mined_chain(5));
+    handshake(&mut pair);
+    // The client's getheaders is out; the server answers it before the new block exists.
+    let ask = pair.client.take_outbox();
+    pair.server_receives(&ask).unwrap();
+    let stale_answer = pair.server.take_outbox();
+    let new = mine_more(&mut pair, 1);
+    let inv = NetworkMessage::Inv(vec![Inventory::Block(new[0].block_hash())]);
+    pair.client_receives(&encode_message(regtest().magic(), inv))
+        .unwrap();
+    // Nothing more asked while the getheaders is out.
+    assert!(pair.client.take_outbox().is_empty());
+    pair.client_receives(&stale_answer).unwrap();
+    assert_eq!(pair.client_chain.height(), 5);
+    // The short answer did not end it: asked once more.
+    let again = pair.client.take_outbox();
+    assert_eq!(&again[4..14], b"getheaders");
+    pair.server_receives(&again).unwrap();
+    pair.exchange().unwrap();
+    assert_eq!(pair.client_chain.tip(), pair.server_chain.tip());
+    // One Synced event, for the first sync only.
+    let synced = pair
+        .client_events
+        .iter()
+        .filter(|event| matches!(event, PeerEvent::Synced { .. }))
+        .count();
+    assert_eq!(synced, 1);
+}
+
+#[test]
+fn a_new_connection_resumes_the_sync_from_the_chain_it_has() {
+    // A node that synced 2,000 headers and lost its peer: the next connection's first
+    // getheaders names the block at height 2,000 first.
+    let server_chain = mined_chain(2_100);
+    let mut client_chain = HeaderChain::new(regtest());
+    let first: Vec<BlockHeader> = (1..=2_000)
+        .filter_map(|height| server_chain.header(height).copied())
+        .collect();
+    client_chain.connect(&first).unwrap();
+    let mut pair = Pair::new(server_chain);
+    pair.client = Peer::outbound(
+        regtest(),
+        identity(1),
+        TIMEOUTS,
+        addr(),
+        &client_chain,
+        true,
+        pair.now,
+    );
+    pair.client_chain = client_chain;
+    handshake(&mut pair);
+    let outbox = pair.client.take_outbox();
+    let Some(NetworkMessage::GetHeaders(request)) = messages(&outbox).pop() else {
+        panic!("no getheaders last");
+    };
+    assert_eq!(
+        request.locator_hashes.first(),
+        pair.client_chain.hash_at(2_000).as_ref()
+    );
+    pair.server_receives(&outbox).unwrap();
+    pair.exchange().unwrap();
+    assert_eq!(pair.client_chain.height(), 2_100);
+    // One round: resumed, not started over.
+    assert_eq!(
+        pair.client_events.last(),
+        Some(&PeerEvent::Synced {
+            height: 2_100,
+            tip: pair.server_chain.tip(),
+            rounds: 1
+        })
+    );
+}
+
+#[test]
+fn a_peer_at_our_tip_gets_new_blocks_announced_as_headers_when_it_asked() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    // The client sent sendheaders and was served up to height 5.
+    let old = pair.server_chain.height();
+    let new = mine_more(&mut pair, 2);
+    let mut events = Vec::new();
+    assert!(pair.server.announce(&pair.server_chain, old, &mut events));
+    assert_eq!(events, [PeerEvent::Announced { height: 7 }]);
+    let sent = messages(&pair.server.take_outbox());
+    assert!(matches!(&sent[..], [NetworkMessage::Headers(headers)] if *headers == new));
+    pair.client_receives(&encode_message(regtest().magic(), sent[0].clone()))
+        .unwrap();
+    assert_eq!(pair.client_chain.tip(), pair.server_chain.tip());
+    // Announced once: the peer is at the new tip now, not the old one.
+    assert!(!pair.server.announce(&pair.server_chain, old, &mut events));
+}
+
+#[test]
+fn many_new_blocks_or_a_peer_without_sendheaders_get_an_inv_of_the_tip() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    let old = pair.server_chain.height();
+    mine_more(&mut pair, MAX_BLOCKS_TO_ANNOUNCE + 1);
+    assert!(pair
+        .server
+        .announce(&pair.server_chain, old, &mut Vec::new()));
+    let sent = messages(&pair.server.take_outbox());
+    let tip = pair.server_chain.tip();
+    assert!(matches!(&sent[..], [NetworkMessage::Inv(inv)] if *inv == [Inventory::Block(tip)]));
+    // The client asks, and ends at the tip.
+    pair.client_receives(&encode_message(regtest().magic(), sent[0].clone()))
+        .unwrap();
+    pair.exchange().unwrap();
+    assert_eq!(pair.client_chain.tip(), tip);
+
+    // A peer that never sent sendheaders: an inv even for one block.
+    let mut server = Peer::inbound(regtest(), identity(2), TIMEOUTS, pair.now);
+    let mut chain = mined_chain(3);
+    let version = version_message(VersionFields {
+        services: ServiceFlags::NONE,
+        timestamp: 0,
+        receiver: None,
+        nonce: 9,
+        user_agent: String::new(),
+        start_height: 0,
+        relay: false,
+    });
+    let magic = regtest().magic();
+    let mut hello = encode_message(magic, NetworkMessage::Version(version));
+    hello.extend(encode_message(magic, NetworkMessage::Verack));
+    hello.extend(encode_message(
+        magic,
+        NetworkMessage::GetHeaders(bitcoin::p2p::message_blockdata::GetHeadersMessage {
+            version: 70016,
+            locator_hashes: vec![regtest().genesis()],
+            stop_hash: bitcoin::BlockHash::all_zeros(),
+        }),
+    ));
+    server
+        .receive(&hello, &mut chain, pair.now, &mut Vec::new())
+        .unwrap();
+    server.take_outbox();
+    let grown = {
+        let mut bigger = mined_chain(4);
+        std::mem::swap(&mut chain, &mut bigger);
+        chain
+    };
+    assert!(server.announce(&grown, 3, &mut Vec::new()));
+    let sent = messages(&server.take_outbox());
+    assert!(matches!(&sent[..], [NetworkMessage::Inv(_)]));
+}
+
+#[test]
+fn a_peer_not_at_our_tip_is_not_announced_to() {
+    let mut pair = Pair::new(mined_chain(2_100));
+    handshake(&mut pair);
+    // One full answer served (up to 2,000), the rest not asked yet.
+    let ask = pair.client.take_outbox();
+    pair.server_receives(&ask).unwrap();
+    pair.server.take_outbox();
+    mine_more(&mut pair, 1);
+    assert!(!pair
+        .server
+        .announce(&pair.server_chain, 2_100, &mut Vec::new()));
+    assert!(pair.server.take_outbox().is_empty());
+}
+
+#[test]
+fn headers_that_never_connect_are_asked_about_nine_times_then_refused() {
+    let mut pair = Pair::new(mined_chain(5));
+    pair.exchange().unwrap();
+    let stranger = mined_chain(8);
+    let orphan = *stranger.header(8).unwrap();
+    let bytes = encode_message(regtest().magic(), NetworkMessage::Headers(vec![orphan]));
+    for round in 1..MAX_UNCONNECTING {
+        pair.client_receives(&bytes).unwrap();
+        let sent = messages(&pair.client.take_outbox());
+        assert!(
+            matches!(&sent[..], [NetworkMessage::GetHeaders(_)]),
+            "round {round}: {sent:?}"
+        );
+        // Answered (nothing new), so the next announcement is not an answer.
+        pair.client_receives(&encode_message(
+            regtest().magic(),
+            NetworkMessage::Headers(Vec::new()),
+        ))
+        .unwrap();
+    }
+    let err = pair.client_receives(&bytes).unwrap_err();
+    assert!(matches!(
+        err,
+        PeerError::InvalidHeader(HeaderError::NotConnected { .. })
+    ));
 }

@@ -25,6 +25,7 @@ mod fair;
 mod limits;
 mod log;
 mod node;
+mod outbound;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -36,28 +37,39 @@ use bitcoin_sock::sockman::SockMan;
 
 use limits::Limits;
 use node::{Config, Node};
-use p2p::network::{self, resolve_target, Network};
+use outbound::{Backoff, Outbound, Status, ONE_SHOT_ATTEMPTS};
+use p2p::network::{self, Network};
 use p2p::protocol::Timeouts;
 
 /// What the node calls itself in its `version` message (BIP 14).
 pub const USER_AGENT: &str = concat!("/bitcoin-sock-node:", env!("CARGO_PKG_VERSION"), "/");
 
-/// How long a connect may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connect may take (Core's `DEFAULT_CONNECT_TIMEOUT`, 5 s). The node's loop
+/// waits for it, so it is kept short.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The usage text, with the bounds' flags from `limits.rs`.
 fn usage() -> String {
     format!(
         "\
 usage: node [--network NAME] [--connect HOST[:PORT]]... [--listen ADDR:PORT]
-            [--maxconnections N] [--verbose] [--message-timeout S] [--max-memory BYTES]
-            [--log-rate N]
+            [--maxconnections N] [--ping-interval S] [--timeout-interval S]
+            [--headers-timeout S] [--reconnect-delay S] [--max-reconnect-delay S] [--verbose]
+            [--message-timeout S] [--max-memory BYTES] [--log-rate N]
 
   --network NAME        mainnet (default), testnet (testnet3), testnet4, signet or regtest
-  --connect HOST[:PORT] sync headers from this peer (repeatable); PORT defaults to the
-                        network's
+  --connect HOST[:PORT] sync headers from this peer and follow its tip (repeatable); PORT
+                        defaults to the network's. Reconnected when the connection goes
+                        (without --listen: given up after 10 failed attempts in a row)
   --listen ADDR:PORT    accept peers here and serve them the headers synced
   --maxconnections N    most connections, inbound and outbound (default 125, as Core)
+  --ping-interval S     seconds between our pings to each peer (default 120, Core's
+                        PING_INTERVAL)
+  --timeout-interval S  seconds a pong may take before the peer is dropped (default 1200,
+                        Core's TIMEOUT_INTERVAL)
+  --headers-timeout S   seconds a peer may take to answer our getheaders (default 120)
+  --reconnect-delay S   first delay before reconnecting, and its step (default 0.5, Core's)
+  --max-reconnect-delay S  longest delay between attempts (default 5)
   --verbose             print each handshake, headers answer and served request
 {limits}
 
@@ -71,6 +83,8 @@ struct Args {
     connect: Vec<String>,
     listen: Option<SocketAddr>,
     max_connections: usize,
+    timeouts: Timeouts,
+    backoff: Backoff,
     verbose: bool,
     limits: Limits,
 }
@@ -115,6 +129,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         connect: Vec::new(),
         listen: None,
         max_connections: 125,
+        timeouts: Timeouts::CORE,
+        backoff: Backoff::CORE,
         verbose: false,
         limits: Limits::default(),
     };
@@ -154,6 +170,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     .parse()
                     .map_err(|_| format!("--maxconnections wants a number, not {value:?}"))?;
             }
+            "--ping-interval" => parsed.timeouts.ping_interval = seconds(&name, &value()?)?,
+            "--timeout-interval" => parsed.timeouts.pong = seconds(&name, &value()?)?,
+            "--headers-timeout" => parsed.timeouts.headers = seconds(&name, &value()?)?,
+            "--reconnect-delay" => parsed.backoff.base = seconds(&name, &value()?)?,
+            "--max-reconnect-delay" => parsed.backoff.max = seconds(&name, &value()?)?,
             _ if parsed.limits.parse_flag(&name, value)? => {}
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -161,11 +182,25 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     if parsed.connect.is_empty() && parsed.listen.is_none() {
         return Err("nothing to do: give --connect, --listen or both".to_owned());
     }
+    if parsed.backoff.max < parsed.backoff.base {
+        return Err("--max-reconnect-delay is below --reconnect-delay".to_owned());
+    }
     Ok(Some(parsed))
 }
 
-/// The node against real peers: runs until every outbound peer is synced or gone and, with
-/// `--listen`, on (until killed) serving inbound peers.
+/// A positive number of seconds (fractions allowed, e.g. `0.5`), at most a year.
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    let bad = || format!("{flag} wants a number of seconds above 0, not {value:?}");
+    let secs: f64 = value.parse().map_err(|_| bad())?;
+    if !(secs > 0.0 && secs <= 365.0 * 86_400.0) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The node against real peers: keeps its `--connect` peers (reconnecting with a bounded
+/// backoff, following their tip) and, with `--listen`, serves inbound peers until killed;
+/// without `--listen` it ends once every outbound peer synced or was given up.
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let network = args.network;
     println!(
@@ -186,7 +221,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         network,
         timeouts: Timeouts {
             message: args.limits.message_timeout,
-            ..Timeouts::CORE
+            ..args.timeouts
         },
         max_connections: args.max_connections,
         user_agent: USER_AGENT.to_owned(),
@@ -198,49 +233,76 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     });
     node.set_log_rate(args.limits.log_rate);
     let started = Instant::now();
-    let mut outbound = 0;
-    for target in &args.connect {
-        let addr = match resolve_target(target, network.default_port) {
-            Ok(addr) => addr,
-            Err(problem) => {
-                println!("node: {problem}");
-                continue;
-            }
-        };
-        if node
-            .connect(&man, addr, Some(addr.to_string()), CONNECT_TIMEOUT)
-            .is_ok()
-        {
-            outbound += 1;
-        }
-    }
-    let mut reported = outbound == 0;
+    let dests = args
+        .connect
+        .iter()
+        .map(|target| network::with_default_port(target, network.default_port))
+        .collect();
+    let give_up = args.listen.is_none().then_some(ONE_SHOT_ATTEMPTS);
+    let mut outbound = Outbound::new(dests, args.backoff, give_up, started);
+    let mut reported = outbound.is_empty();
     loop {
+        for index in outbound.due(Instant::now()) {
+            let dest = outbound.dest(index).to_owned();
+            match node.connect_by_name(&man, &dest, CONNECT_TIMEOUT) {
+                Ok(id) => outbound.connected(index, id),
+                Err(_) => {
+                    let retry_in = outbound.failed(index, Instant::now());
+                    say_retry(&dest, retry_in, outbound.attempts(index));
+                }
+            }
+        }
         let now = Instant::now();
-        let wait = node
-            .next_deadline()
+        let wait = [node.next_deadline(), outbound.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
             .map_or(Duration::from_secs(1), |deadline| {
                 deadline.saturating_duration_since(now)
             })
             .min(Duration::from_secs(1));
         man.run_once(&mut node, wait)?;
-        if !reported && node.outbound_done() {
+        let lost = outbound.update(Instant::now(), |id| match node.peer_state(id) {
+            None => Status::Gone,
+            Some((false, _)) => Status::Connecting,
+            Some((true, false)) => Status::Handshaken,
+            Some((true, true)) => Status::Synced,
+        });
+        for gone in lost {
+            say_retry(&gone.dest, gone.retry_in, gone.attempts);
+        }
+        if !reported && outbound.done() {
             reported = true;
-            let synced = node.synced_count;
             let chain = node.chain();
             println!(
-                "synced: height {}, tip {}, from {synced} of {outbound} outbound peers, in {:.2} s",
+                "synced: height {}, tip {}, from {} of {} outbound peers, in {:.2} s",
                 chain.height(),
                 chain.tip(),
+                outbound.synced_count(),
+                outbound.len(),
                 started.elapsed().as_secs_f64()
             );
             if args.listen.is_some() {
                 println!("serving the headers to inbound peers until stopped");
+            } else {
+                node.close_all(&man);
+                return Ok(());
             }
         }
-        if args.listen.is_none() && node.outbound_done() {
-            return Ok(());
-        }
+    }
+}
+
+/// One line per retry scheduled (or target given up).
+fn say_retry(dest: &str, retry_in: Option<Duration>, attempts: u64) {
+    match retry_in {
+        Some(delay) => println!(
+            "node: reconnecting to {dest} in {:.1} s",
+            delay.as_secs_f64()
+        ),
+        None => println!(
+            "node: giving up on {dest} after {attempts} attempts ({ONE_SHOT_ATTEMPTS} failed \
+             in a row)"
+        ),
     }
 }
 

@@ -180,11 +180,12 @@ impl Node {
         self.connections.contains_key(&id)
     }
 
-    /// Whether every outbound peer finished syncing or is gone.
-    pub fn outbound_done(&self) -> bool {
-        self.connections.values().all(|connection| {
-            connection.peer.direction() == Direction::Inbound || connection.peer.synced()
-        })
+    /// Where connection `id` is: `None` when it is not (or no longer) ours, else whether its
+    /// handshake is done and whether its first sync ended.
+    pub fn peer_state(&self, id: Id) -> Option<(bool, bool)> {
+        self.connections
+            .get(&id)
+            .map(|connection| (connection.peer.handshake_done(), connection.peer.synced()))
     }
 
     /// The earliest peer deadline: how long the caller's `run_once` may wait at most.
@@ -267,6 +268,54 @@ impl Node {
                 return Err(problem);
             }
         };
+        self.add_outbound(man, id, addr, label);
+        Ok(id)
+    }
+
+    /// Connects to `dest` (`HOST:PORT`, `[v6]:PORT`; looked up each time, as Core does for
+    /// `-connect`) with [`SockMan::connect_by_name`] and starts the handshake; `dest` names
+    /// the peer in what is printed.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), with the lookup's error for a name that does not
+    /// resolve.
+    pub fn connect_by_name(
+        &mut self,
+        man: &SockMan,
+        dest: &str,
+        timeout: Duration,
+    ) -> Result<Id, String> {
+        if self.connections.len() >= self.config.max_connections {
+            let problem = format!(
+                "not connecting to {dest}: -maxconnections={} reached",
+                self.config.max_connections
+            );
+            self.say(format_args!("{problem}"));
+            return Err(problem);
+        }
+        let id = match man.connect_by_name(dest, timeout) {
+            Ok(id) => id,
+            Err(err) => {
+                let problem = format!("connecting to {dest}: {err}");
+                self.say(format_args!("{problem}"));
+                return Err(problem);
+            }
+        };
+        let addr = match man.peer_addr(id) {
+            Ok(addr) => addr,
+            Err(err) => {
+                man.close(id);
+                let problem = format!("connecting to {dest}: {err}");
+                self.say(format_args!("{problem}"));
+                return Err(problem);
+            }
+        };
+        self.add_outbound(man, id, addr, dest.to_owned());
+        Ok(id)
+    }
+
+    /// Starts the handshake on the new outbound connection `id` to `addr`.
+    fn add_outbound(&mut self, man: &SockMan, id: Id, addr: SocketAddr, label: String) {
         let now = Instant::now();
         let peer = Peer::outbound(
             self.config.network,
@@ -293,7 +342,6 @@ impl Node {
             },
         );
         self.flush(man, id);
-        Ok(id)
     }
 
     /// Hands what the peer's protocol queued to the socket (how many bytes); a send that
@@ -325,12 +373,40 @@ impl Node {
         }
     }
 
+    /// The tip moved past `old_height` (headers from `from`): tells every other peer that was
+    /// at the old tip (BIP 130), so light clients that stay connected follow without asking.
+    fn announce(&mut self, man: &SockMan, from: Id, old_height: u32) {
+        let ids: Vec<Id> = self.connections.keys().copied().collect();
+        for id in ids {
+            if id == from {
+                continue;
+            }
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            let mut events = Vec::new();
+            if connection
+                .peer
+                .announce(&self.chain, old_height, &mut events)
+            {
+                self.on_events(id, events);
+                self.flush(man, id);
+            }
+        }
+    }
+
     fn on_events(&mut self, id: Id, events: Vec<PeerEvent>) {
         let Some(connection) = self.connections.get(&id) else {
             return;
         };
         let label = connection.label.clone();
         let opened = connection.opened;
+        // Headers added after the first sync ended (not in the batch that ended it): the
+        // tip followed.
+        let following = connection.peer.synced()
+            && !events
+                .iter()
+                .any(|event| matches!(event, PeerEvent::Synced { .. }));
         for event in events {
             match event {
                 PeerEvent::HandshakeDone {
@@ -354,7 +430,13 @@ impl Node {
                             connection.standing.last_block = Some(Instant::now());
                         }
                     }
-                    if self.config.verbose {
+                    if following && added > 0 {
+                        // The tip moved after the sync: one line per new tip.
+                        self.say(format_args!(
+                            "new tip from {label}: height {height}, tip {}",
+                            self.chain.tip()
+                        ));
+                    } else if self.config.verbose {
                         self.say(format_args!(
                             "{received} headers from {label}, {added} new, checked: height \
                              {height}"
@@ -379,6 +461,11 @@ impl Node {
                         took,
                     });
                 }
+                PeerEvent::Announced { height } => {
+                    if self.config.verbose {
+                        self.say(format_args!("announced height {height} to {label}"));
+                    }
+                }
                 PeerEvent::ServedHeaders {
                     count,
                     after_height,
@@ -402,12 +489,16 @@ impl Node {
     fn handle_one(&mut self, man: &SockMan, id: Id, data: &[u8]) -> Option<usize> {
         let connection = self.connections.get_mut(&id)?;
         let mut events = Vec::new();
+        let old_height = self.chain.height();
         let result =
             connection
                 .peer
                 .receive_one(data, &mut self.chain, Instant::now(), &mut events);
         self.on_events(id, events);
         let answered = self.flush(man, id);
+        if self.chain.height() > old_height {
+            self.announce(man, id, old_height);
+        }
         match result {
             Ok(used) => {
                 if let Some(connection) = self.connections.get_mut(&id) {

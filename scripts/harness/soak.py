@@ -68,9 +68,20 @@ class Soak:
             self.open_clients -= n
 
     def tip_ok(self, height, tip, since):
-        """Whether (height, tip) is a tip bcoin had at or after index `since` of self.tips."""
+        """Whether (height, tip) is a tip bcoin had at or after index `since` of self.tips.
+        The miner appends a tip after its RPCs return, which can be after the node relayed
+        the block and a client synced to it: a tip not listed yet counts when it is bcoin's
+        block at that height and not below the tip when the sync started."""
         with self.lock:
-            return any((int(h), t) == (height, tip) for h, t in self.tips[since:])
+            if any((int(h), t) == (height, tip) for h, t in self.tips[since:]):
+                return True
+            floor = int(self.tips[since][0])
+        if height < floor:
+            return False
+        try:
+            return self.bcoin.rpc("getblockhash", [height]) == tip
+        except Exception:
+            return False
 
     def good_client(self, worker):
         rng = random.Random(self.args.seed * 101 + worker)
@@ -240,6 +251,7 @@ def run_host(args, host, bcoin, workdir):
         if args.mine_interval > 0:
             threads.append(threading.Thread(target=soak.miner, daemon=True))
         started = time.monotonic()
+        cpu_start = procs.cpu_seconds(node.pid)
         for thread in threads:
             thread.start()
         duration = args.duration
@@ -260,6 +272,8 @@ def run_host(args, host, bcoin, workdir):
                           f"{soak.example_syncs}, cut {soak.cut_off}, never-read "
                           f"{soak.never_read}, tricklers {soak.tricklers}", flush=True)
         soak.stop.set()
+        cpu_end = procs.cpu_seconds(node.pid)
+        cpu_span = time.monotonic() - started
         for thread in threads:
             thread.join(130)
         ended = time.monotonic()
@@ -291,7 +305,15 @@ def run_host(args, host, bcoin, workdir):
         def pct(p):
             return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
 
+        # RSS over the run after warm-up, a tenth at a time: (lowest, median) MiB of each.
+        tenths = []
+        for i in range(10):
+            window = [s[1] for s in samples
+                      if after_warm + i * tenth <= s[0] <= after_warm + (i + 1) * tenth]
+            if window:
+                tenths.append(f"{min(window) / 1024:.1f}/{statistics.median(window) / 1024:.1f}")
         figures += [
+            f"RSS after warm-up by tenths (lowest/median MiB): {' '.join(tenths)}",
             f"{span:.0f} s, warm-up {warmup:.0f} s: {soak.syncs} syncs by the harness's clients "
             f"+ {soak.example_syncs} by light_client --clients {args.example_clients} "
             f"({soak.example_runs} runs), {soak.cut_off} cut off mid-sync, "
@@ -307,6 +329,10 @@ def run_host(args, host, bcoin, workdir):
             f"connection opened after warm-up ({conns_after_warm})",
             f"good getheaders round trips: {len(lat)}, median {pct(0.5):.0f} ms, p99 "
             f"{pct(0.99):.0f} ms, max {pct(1.0):.0f} ms",
+            f"the node's CPU: {cpu_end - cpu_start:.0f} s in {cpu_span:.0f} s "
+            f"({100 * (cpu_end - cpu_start) / cpu_span:.0f}% of one core; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+            if cpu_start is not None and cpu_end is not None else "the node's CPU: not read",
         ]
         growth = (rss_end - rss_warm) / 1024
         if growth > args.rss_growth_mb:

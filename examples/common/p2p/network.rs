@@ -91,40 +91,32 @@ pub fn by_magic(magic: Magic) -> Option<&'static Network> {
     NETWORKS.iter().find(|network| network.magic() == magic)
 }
 
+/// `target` as a destination the crate's [`bitcoin_sock::split_host_port`] and
+/// `connect_by_name` take (`HOST:PORT`, `[v6]:PORT`): `default_port` added when it has none
+/// (`node.example`, `127.0.0.1`, a bare IPv6 address, `[v6]`), as Core's `-connect` does.
+/// Anything else is given back unchanged, for the crate to accept or refuse with its reason.
+pub fn with_default_port(target: &str, default_port: u16) -> String {
+    if target.parse::<std::net::Ipv6Addr>().is_ok() {
+        return format!("[{target}]:{default_port}");
+    }
+    let bracketed = target.starts_with('[') && target.ends_with(']');
+    if bracketed || !target.contains(':') {
+        return format!("{target}:{default_port}");
+    }
+    target.to_owned()
+}
+
 /// The first address `target` (`HOST[:PORT]`, `[v6]:PORT`) resolves to, `PORT` defaulting to
-/// `default_port`. The one place the examples turn a peer's name into an address.
+/// `default_port`: [`with_default_port`], then the crate's `split_host_port` and `resolve`.
 ///
 /// # Errors
 /// A malformed target, a failed lookup, or a name with no address.
 pub fn resolve_target(target: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
-    let (host, port) = split_host_port(target, default_port)?;
+    let dest = with_default_port(target, default_port);
+    let (host, port) = bitcoin_sock::split_host_port(&dest).map_err(|err| err.to_string())?;
     let addresses = bitcoin_sock::resolve(host, port).map_err(|err| err.to_string())?;
     addresses
         .first()
         .copied()
         .ok_or(format!("{host} resolved to no address"))
-}
-
-/// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 with a port; a bare IPv6 address also works).
-pub fn split_host_port(target: &str, default_port: u16) -> Result<(&str, u16), String> {
-    let parse_port = |port: &str| {
-        port.parse::<u16>()
-            .map_err(|_| format!("bad port {port:?} in {target:?}"))
-    };
-    if let Some(rest) = target.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or(format!("missing ']' in {target:?}"))?;
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host, parse_port(port)?)),
-            None if after.is_empty() => Ok((host, default_port)),
-            None => Err(format!("unexpected {after:?} after ']' in {target:?}")),
-        };
-    }
-    match target.split_once(':') {
-        // More than one colon and no brackets: an IPv6 address without a port.
-        Some((_, rest)) if rest.contains(':') => Ok((target, default_port)),
-        Some((host, port)) => Ok((host, parse_port(port)?)),
-        None => Ok((target, default_port)),
-    }
 }

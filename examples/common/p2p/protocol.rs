@@ -7,13 +7,20 @@
 //! peer does:
 //! * handshake: `version` (the outbound side first, as Core), `verack`; a peer whose nonce is
 //!   ours is ourselves;
-//! * `ping` is answered with `pong`; a peer quiet for [`Timeouts::ping_interval`] gets a
-//!   `ping` and must answer it;
-//! * header sync (when asked for): `getheaders` from our tip, each `headers` answer checked
-//!   and added to the chain, the next round asked until an answer is short;
+//! * `ping` is answered with `pong`; once the handshake is done we `ping` every
+//!   [`Timeouts::ping_interval`] and drop a peer whose `pong` is [`Timeouts::pong`] late
+//!   (Core's keep-alive, `keepalive.rs`);
+//! * header sync (when asked for): `sendheaders` (BIP 130), `getheaders` from our tip, each
+//!   `headers` answer checked and added to the chain, the next round asked until an answer is
+//!   short; then the tip is followed: a block announced by `inv`, or a `headers` announcement
+//!   that does not build on a block we have, is asked for with `getheaders` from our tip, and
+//!   an announcement that builds on our chain is added at once;
 //! * `getheaders` from the peer is answered from the chain (at most 2,000 headers);
 //! * silence: whenever we wait for something (the handshake, `headers`, `pong`), a deadline
 //!   runs; [`Peer::check_deadline`] fails once it passed.
+//!
+//! A new connection's sync starts from the chain's tip, so a node that lost its peer
+//! mid-sync resumes where it stopped when it connects again.
 //!
 //! The receive buffer holds at most one unfinished message: every complete message is taken
 //! off it at once, and [`parse_message`] refuses a message header that announces more than
@@ -24,6 +31,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
 
@@ -32,11 +40,21 @@ use super::framing::{
     encode_message, get_headers, parse_message, version_message, BlockHash, BlockHeader,
     FrameError, MessageHeader, VersionFields, HEADER_LEN, MAX_HEADERS, MAX_PAYLOAD,
 };
+use super::keepalive::{Keepalive, PingTimeout, PING_INTERVAL, TIMEOUT_INTERVAL};
 use super::network::Network;
 use super::partial::Partial;
 
 /// The most bytes [`Peer::receive`] buffers: one message header and the largest payload.
 pub const MAX_RECEIVE_BUFFER: usize = HEADER_LEN + MAX_PAYLOAD as usize;
+
+/// `headers` messages in a row whose first header builds on a block we lack, each answered
+/// with a `getheaders` from our tip, before the peer is dropped (Core's
+/// `MAX_NUM_UNCONNECTING_HEADERS_MSGS`).
+pub const MAX_UNCONNECTING: u32 = 10;
+
+/// Most new headers announced in one `headers` message; more go as an `inv` of the tip,
+/// which makes the peer ask (Core's `MAX_BLOCKS_TO_ANNOUNCE`).
+pub const MAX_BLOCKS_TO_ANNOUNCE: u32 = 8;
 
 /// How long a peer may keep us waiting.
 #[derive(Debug, Clone, Copy)]
@@ -45,9 +63,9 @@ pub struct Timeouts {
     pub handshake: Duration,
     /// From a `getheaders` to its `headers`.
     pub headers: Duration,
-    /// Quiet time after which we `ping`.
+    /// Time between our `ping`s (Core's `PING_INTERVAL`).
     pub ping_interval: Duration,
-    /// From a `ping` to its `pong`.
+    /// From a `ping` to its `pong` (Core's `TIMEOUT_INTERVAL`).
     pub pong: Duration,
     /// From a message's first byte to its last: bytes that trickle in cannot keep a
     /// connection open past this, whatever else the peer sends.
@@ -64,8 +82,8 @@ impl Timeouts {
     pub const CORE: Timeouts = Timeouts {
         handshake: Duration::from_secs(60),
         headers: Duration::from_secs(120),
-        ping_interval: Duration::from_secs(120),
-        pong: Duration::from_secs(20 * 60),
+        ping_interval: PING_INTERVAL,
+        pong: TIMEOUT_INTERVAL,
         message: Duration::from_secs(60),
     };
 }
@@ -120,6 +138,11 @@ pub enum PeerEvent {
         /// `getheaders` rounds it took.
         rounds: u32,
     },
+    /// We announced our new tip to the peer (`headers` or `inv`).
+    Announced {
+        /// The new tip's height.
+        height: u32,
+    },
     /// We answered the peer's `getheaders`.
     ServedHeaders {
         /// Headers sent.
@@ -138,6 +161,8 @@ pub enum PeerError {
     InvalidHeader(HeaderError),
     /// A well-formed message that breaks the protocol.
     Protocol(String),
+    /// Our `ping` went unanswered (Core's `ping timeout: %fs`).
+    PingTimeout(PingTimeout),
     /// What we waited for did not come in time (the peer may have sent other things).
     Silent {
         /// What we were waiting for.
@@ -162,6 +187,7 @@ impl fmt::Display for PeerError {
             PeerError::Frame(err) => write!(f, "{err}"),
             PeerError::InvalidHeader(err) => write!(f, "{err}"),
             PeerError::Protocol(problem) => f.write_str(problem),
+            PeerError::PingTimeout(timeout) => write!(f, "{timeout}"),
             PeerError::Silent {
                 waiting_for,
                 timeout,
@@ -242,7 +268,7 @@ enum Sync {
     Idle,
     /// A `getheaders` is out.
     Requested,
-    /// An answer was short.
+    /// An answer was short: we are at the peer's tip, and follow its announcements.
     Done,
 }
 
@@ -266,14 +292,24 @@ pub struct Peer {
     /// The chain height of the last header of the latest full answer: each full answer must
     /// reach higher than the one before, or the peer is not helping.
     reached: u32,
-    /// An outstanding `ping`'s nonce.
-    ping: Option<u64>,
-    pings_sent: u64,
-    /// The handshake, `headers` or `pong` we wait for.
+    /// A block was announced while a `getheaders` was out, which may have been answered
+    /// before the block existed: ask once more when the answer ends short.
+    more_wanted: bool,
+    /// The first sync ended ([`PeerEvent::Synced`] was given).
+    synced_once: bool,
+    /// `headers` messages in a row that did not connect.
+    unconnecting: u32,
+    /// The peer sent `sendheaders` (BIP 130): announce new blocks as `headers`.
+    wants_headers: bool,
+    /// The height of the last header we served the peer: where its chain is, as far as we
+    /// know. New blocks are announced only to a peer at our previous tip.
+    served_to: Option<u32>,
+    /// Our pings, from the end of the handshake on.
+    keepalive: Option<Keepalive>,
+    /// The handshake or `headers` we wait for.
     waiting: Option<Wait>,
     /// When the first byte of the message being read came (`None`: between messages).
     message_started: Option<Instant>,
-    last_received: Instant,
 }
 
 impl Peer {
@@ -324,11 +360,14 @@ impl Peer {
             sync: Sync::Idle,
             rounds: 0,
             reached: 0,
-            ping: None,
-            pings_sent: 0,
+            more_wanted: false,
+            synced_once: false,
+            unconnecting: 0,
+            wants_headers: false,
+            served_to: None,
+            keepalive: None,
             waiting: Some(Wait::new("the version handshake", timeouts.handshake, now)),
             message_started: None,
-            last_received: now,
         }
     }
 
@@ -342,9 +381,15 @@ impl Peer {
         self.their_version.is_some() && self.verack
     }
 
-    /// Whether header sync from this peer finished (an answer was short).
+    /// Whether header sync from this peer finished once (an answer was short); it stays
+    /// true while the peer's announcements are followed.
     pub fn synced(&self) -> bool {
-        self.sync == Sync::Done
+        self.synced_once
+    }
+
+    /// Whether a `ping` of ours waits for its `pong`.
+    pub fn ping_outstanding(&self) -> bool {
+        self.keepalive.as_ref().is_some_and(Keepalive::waiting)
     }
 
     /// Bytes buffered from the peer, not yet a whole message (at most
@@ -365,14 +410,14 @@ impl Peer {
     }
 
     /// When [`check_deadline`](Self::check_deadline) will next have something to do: the
-    /// deadline of what we wait for, or the next idle `ping`.
+    /// deadline of what we wait for, the outstanding `ping`'s, or when the next `ping` is due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let waiting = match self.waiting {
-            Some(wait) => wait.deadline,
-            None => self.last_received.checked_add(self.timeouts.ping_interval),
-        };
-        let message = self.message_deadline();
-        waiting.into_iter().chain(message).min()
+        let waiting = self.waiting.and_then(|wait| wait.deadline);
+        let keepalive = self.keepalive.as_ref().and_then(Keepalive::next_deadline);
+        [waiting, keepalive, self.message_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// When the message being read must be complete.
@@ -380,12 +425,12 @@ impl Peer {
         self.message_started?.checked_add(self.timeouts.message)
     }
 
-    /// Fails when what we wait for is overdue; sends a `ping` when the peer has been quiet
-    /// for [`Timeouts::ping_interval`].
+    /// Fails when what we wait for is overdue or our `ping` went unanswered; queues a `ping`
+    /// every [`Timeouts::ping_interval`] once the handshake is done.
     ///
     /// # Errors
-    /// [`PeerError::Silent`]; [`PeerError::Incomplete`] when the message being read is
-    /// overdue.
+    /// [`PeerError::Silent`], [`PeerError::PingTimeout`]; [`PeerError::Incomplete`] when the
+    /// message being read is overdue.
     pub fn check_deadline(&mut self, now: Instant) -> Result<(), PeerError> {
         if self
             .message_deadline()
@@ -401,28 +446,25 @@ impl Peer {
                     .map(|header| HEADER_LEN.saturating_add(header.length as usize)),
             });
         }
-        match self.waiting {
-            Some(Wait {
-                what,
-                timeout,
-                deadline: Some(deadline),
-            }) if now >= deadline => Err(PeerError::Silent {
-                waiting_for: what,
-                timeout,
-            }),
-            Some(_) => Ok(()),
-            None => {
-                let quiet = now.saturating_duration_since(self.last_received);
-                if quiet >= self.timeouts.ping_interval && self.handshake_done() {
-                    self.pings_sent += 1;
-                    let nonce = self.identity.nonce.wrapping_add(self.pings_sent);
-                    self.ping = Some(nonce);
-                    self.queue(NetworkMessage::Ping(nonce));
-                    self.waiting = Some(Wait::new("a pong", self.timeouts.pong, now));
-                }
-                Ok(())
+        if let Some(Wait {
+            what,
+            timeout,
+            deadline: Some(deadline),
+        }) = self.waiting
+        {
+            if now >= deadline {
+                return Err(PeerError::Silent {
+                    waiting_for: what,
+                    timeout,
+                });
             }
         }
+        if let Some(keepalive) = &mut self.keepalive {
+            if let Some(nonce) = keepalive.poll(now).map_err(PeerError::PingTimeout)? {
+                self.queue(NetworkMessage::Ping(nonce));
+            }
+        }
+        Ok(())
     }
 
     /// Takes `data` from the socket: every message it completes is handled (answers go to
@@ -460,7 +502,6 @@ impl Peer {
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<usize, PeerError> {
-        self.last_received = now;
         let mut rest = data;
         while !rest.is_empty() {
             // Take only what completes the message being read, so the buffer never holds more
@@ -537,10 +578,20 @@ impl Peer {
             // feature negotiation (wtxidrelay, sendaddrv2); so does this.
             _ if !self.handshake_done() => {}
             NetworkMessage::Ping(nonce) => self.queue(NetworkMessage::Pong(nonce)),
-            NetworkMessage::Pong(nonce) if self.ping == Some(nonce) => {
-                self.ping = None;
-                if self.waiting.is_some_and(|wait| wait.what == "a pong") {
-                    self.waiting = None;
+            NetworkMessage::Pong(nonce) => {
+                if let Some(keepalive) = &mut self.keepalive {
+                    keepalive.pong(nonce);
+                }
+            }
+            NetworkMessage::Inv(inventory) if self.sync_from => {
+                let new_block = inventory.iter().any(|item| match item {
+                    Inventory::Block(hash)
+                    | Inventory::WitnessBlock(hash)
+                    | Inventory::CompactBlock(hash) => chain.height_of(hash).is_none(),
+                    _ => false,
+                });
+                if new_block {
+                    self.want_headers(chain, now);
                 }
             }
             NetworkMessage::GetHeaders(request) => {
@@ -552,14 +603,16 @@ impl Peer {
                     .unwrap_or_else(|| chain.height());
                 let answer = NetworkMessage::Headers(headers.to_vec());
                 self.queue(answer);
+                self.served_to = after_height.checked_add(u32::try_from(count).unwrap_or(0));
                 events.push(PeerEvent::ServedHeaders {
                     count,
                     after_height,
                 });
             }
             NetworkMessage::Headers(headers) => self.got_headers(&headers, chain, now, events)?,
-            // inv, addr, sendheaders, sendcmpct, feefilter, ...: nothing a headers-only peer
-            // needs.
+            NetworkMessage::SendHeaders => self.wants_headers = true,
+            // addr, sendheaders, sendcmpct, feefilter, an inbound peer's inv, ...: nothing a
+            // headers-only peer needs.
             _ => {}
         }
         Ok(())
@@ -575,6 +628,12 @@ impl Peer {
             return;
         }
         self.waiting = None;
+        self.keepalive = Some(Keepalive::new(
+            self.timeouts.ping_interval,
+            self.timeouts.pong,
+            self.identity.nonce,
+            now,
+        ));
         if let Some(version) = &self.their_version {
             events.push(PeerEvent::HandshakeDone {
                 user_agent: version.user_agent.clone(),
@@ -582,6 +641,46 @@ impl Peer {
             });
         }
         if self.sync_from {
+            // BIP 130: announce new blocks to us as `headers`, not `inv`.
+            self.queue(NetworkMessage::SendHeaders);
+            self.request_headers(chain, now);
+        }
+    }
+
+    /// Announces the blocks after `old_height` (our previous tip) up to `chain`'s tip, if the
+    /// peer is at that previous tip as far as we know (we served it up to there): as
+    /// `headers` when it asked for them (BIP 130) and they are few, else as an `inv` of the
+    /// tip. True when something was queued.
+    pub fn announce(
+        &mut self,
+        chain: &HeaderChain,
+        old_height: u32,
+        events: &mut Vec<PeerEvent>,
+    ) -> bool {
+        let height = chain.height();
+        if !self.handshake_done() || self.served_to != Some(old_height) || height <= old_height {
+            return false;
+        }
+        let new = height - old_height;
+        if self.wants_headers && new <= MAX_BLOCKS_TO_ANNOUNCE {
+            let headers = (old_height + 1..=height)
+                .filter_map(|height| chain.header(height).copied())
+                .collect();
+            self.queue(NetworkMessage::Headers(headers));
+        } else {
+            self.queue(NetworkMessage::Inv(vec![Inventory::Block(chain.tip())]));
+        }
+        self.served_to = Some(height);
+        events.push(PeerEvent::Announced { height });
+        true
+    }
+
+    /// A block we lack was announced: ask for headers from our tip, or, with a `getheaders`
+    /// already out, once more after its answer.
+    fn want_headers(&mut self, chain: &HeaderChain, now: Instant) {
+        if self.sync == Sync::Requested {
+            self.more_wanted = true;
+        } else {
             self.request_headers(chain, now);
         }
     }
@@ -600,45 +699,76 @@ impl Peer {
         now: Instant,
         events: &mut Vec<PeerEvent>,
     ) -> Result<(), PeerError> {
-        let added = chain.connect(headers).map_err(PeerError::InvalidHeader)?;
         let requested = self.sync == Sync::Requested;
+        let unconnecting = headers
+            .first()
+            .is_some_and(|first| chain.height_of(&first.prev_blockhash).is_none());
+        if unconnecting && self.sync_from && self.unconnecting + 1 < MAX_UNCONNECTING {
+            // Blocks whose parent we lack (an announcement after some we missed, or one that
+            // crossed our getheaders): ask from our tip, as Core does. The tenth in a row goes
+            // on to be refused below.
+            self.unconnecting += 1;
+            if requested {
+                self.request_headers(chain, now);
+            } else {
+                self.want_headers(chain, now);
+            }
+            return Ok(());
+        }
+        if !unconnecting && !headers.is_empty() {
+            self.unconnecting = 0;
+        }
+        let added = chain.connect(headers).map_err(PeerError::InvalidHeader)?;
         if requested {
             self.waiting = None;
+            // Whatever comes next is an announcement until we ask again.
+            self.sync = Sync::Done;
         }
         events.push(PeerEvent::HeadersAdded {
             received: headers.len(),
             added,
             height: chain.height(),
         });
-        if !requested {
-            // An announcement (after `sendheaders`, or a new block): added above if it
-            // builds on our tip.
+        if headers.len() >= MAX_HEADERS {
+            // A full answer: ask for the next part, unless this one got us nowhere (a peer
+            // that ignores our locator would otherwise keep us asking forever).
+            let reached = headers
+                .last()
+                .and_then(|last| chain.height_of(&last.block_hash()))
+                .unwrap_or(0);
+            if reached <= self.reached {
+                if !requested {
+                    // Unasked, it costs us nothing to ignore.
+                    return Ok(());
+                }
+                return Err(PeerError::Protocol(format!(
+                    "a full headers answer that ends at height {reached}, no higher than the \
+                     one before ({})",
+                    self.reached
+                )));
+            }
+            self.reached = reached;
+            if self.sync_from {
+                self.request_headers(chain, now);
+            }
             return Ok(());
         }
-        if headers.len() < MAX_HEADERS {
-            self.sync = Sync::Done;
+        if !requested {
+            // An announcement that built on our chain: added above.
+            return Ok(());
+        }
+        if std::mem::take(&mut self.more_wanted) {
+            self.request_headers(chain, now);
+            return Ok(());
+        }
+        if !self.synced_once {
+            self.synced_once = true;
             events.push(PeerEvent::Synced {
                 height: chain.height(),
                 tip: chain.tip(),
                 rounds: self.rounds,
             });
-            return Ok(());
         }
-        // A full answer: ask for the next part, unless this one got us nowhere (a peer that
-        // ignores our locator would otherwise keep us asking forever).
-        let reached = headers
-            .last()
-            .and_then(|last| chain.height_of(&last.block_hash()))
-            .unwrap_or(0);
-        if reached <= self.reached {
-            return Err(PeerError::Protocol(format!(
-                "a full headers answer that ends at height {reached}, no higher than the one \
-                 before ({})",
-                self.reached
-            )));
-        }
-        self.reached = reached;
-        self.request_headers(chain, now);
         Ok(())
     }
 

@@ -44,6 +44,15 @@ fi
 wasm-bindgen-test-runner --version
 node --version
 
+step "toolchain: cargo-public-api (the public API listings of scripts/public-api.sh)"
+# Pinned in scripts/public-api.sh: the release that reads the rustdoc JSON format of the
+# project's toolchain. About 8 minutes, once.
+CARGO_PUBLIC_API_VERSION=$(sed -n 's/^CARGO_PUBLIC_API_VERSION=//p' scripts/public-api.sh)
+if [ "$(cargo public-api --version 2>/dev/null || true)" != "cargo-public-api $CARGO_PUBLIC_API_VERSION" ]; then
+    cargo install --locked "cargo-public-api@$CARGO_PUBLIC_API_VERSION"
+fi
+cargo public-api --version
+
 step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD, fuzz target), docs"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
@@ -70,6 +79,9 @@ cargo fmt --check --manifest-path hosts/restricted/Cargo.toml
 cargo clippy --release --manifest-path hosts/restricted/Cargo.toml --target-dir "$HOST_TARGET_DIR" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
+
+step "public API: the listings in api/ are the API (a change to it is a diff there)"
+./scripts/public-api.sh
 
 step "package: what crates.io would get (the manifest's include list) builds on its own"
 # On a clean checkout, as CI's fresh clone is; uncommitted changes make it fail on purpose.

@@ -113,7 +113,12 @@ impl fmt::Debug for SockEvent {
 
 /// One entry of a many-socket wait ([`Sock::wait_many`](crate::Sock::wait_many)): the events
 /// asked for and, after the wait, the events that occurred. Core's `Sock::Events`.
+///
+/// Made with [`Events::new`]; its fields are read and written directly. `#[non_exhaustive]`,
+/// so a later version may add a field (as Core may add to its struct) without breaking code
+/// that builds entries with `new`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Events {
     /// The events to wait for.
     pub requested: SockEvent,

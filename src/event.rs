@@ -1,7 +1,7 @@
 //! The readiness events of Core's `Sock::Wait`: [`SockEvent`] and [`Events`].
 
 use std::fmt;
-use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
+use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Sub, SubAssign};
 
 /// A set of socket readiness events, with Core's bit values.
 ///
@@ -15,6 +15,7 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 /// assert!(ev.contains(SockEvent::RECV));
 /// assert_eq!(ev.bits(), 0b011);
 /// assert_eq!(format!("{ev:?}"), "RECV | SEND");
+/// assert_eq!(ev - SockEvent::RECV, SockEvent::SEND); // set difference
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SockEvent(u8);
@@ -62,6 +63,34 @@ impl SockEvent {
     /// Whether no event is in the set.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// The events of `self` that are not in `other` (also `self - other`), as bitflags'
+    /// `difference`.
+    ///
+    /// ```
+    /// use bitcoin_sock::SockEvent;
+    ///
+    /// let requested = SockEvent::RECV | SockEvent::SEND;
+    /// assert_eq!(requested.difference(SockEvent::RECV), SockEvent::SEND);
+    /// assert!(SockEvent::RECV.difference(SockEvent::RECV).is_empty());
+    /// ```
+    pub const fn difference(self, other: SockEvent) -> SockEvent {
+        SockEvent(self.0 & !other.0)
+    }
+}
+
+impl Sub for SockEvent {
+    type Output = SockEvent;
+    /// [`difference`](SockEvent::difference).
+    fn sub(self, rhs: SockEvent) -> SockEvent {
+        self.difference(rhs)
+    }
+}
+
+impl SubAssign for SockEvent {
+    fn sub_assign(&mut self, rhs: SockEvent) {
+        *self = self.difference(rhs);
     }
 }
 

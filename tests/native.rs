@@ -819,3 +819,19 @@ fn an_interrupt_from_another_thread_wakes_a_long_sleep_for() {
         assert!(start.elapsed() < PROMPTLY, "{:?}", start.elapsed());
     });
 }
+
+#[test]
+fn only_v6_can_be_changed_before_bind_on_an_adopted_socket() {
+    let _serial = serial();
+    if !has_ipv6() {
+        return;
+    }
+    // The OS takes IPV6_V6ONLY only before bind: a socket made elsewhere, not bound yet.
+    let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)
+        .expect("an IPv6 socket");
+    let sock = Sock::adopt(socket).expect("adopt");
+    sock.set_only_v6(false).expect("IPV6_V6ONLY off");
+    assert!(!sock.only_v6().expect("only_v6"));
+    sock.set_only_v6(true).expect("IPV6_V6ONLY on");
+    assert!(sock.only_v6().expect("only_v6"));
+}

@@ -2,7 +2,7 @@
 //! waiting.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
@@ -252,6 +252,16 @@ pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
 /// `send(2)` with `MSG_NOSIGNAL` where the OS has it.
 pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     socket.send_with_flags(data, SEND_FLAGS)
+}
+
+/// `sendmsg(2)` (`WSASend` on Windows) of every buffer in order, with the flags of [`send`].
+pub(crate) fn send_vectored(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket.send_vectored_with_flags(bufs, SEND_FLAGS)
+}
+
+/// A second descriptor for the same socket (`fcntl(F_DUPFD_CLOEXEC)`, `WSADuplicateSocketW`).
+pub(crate) fn try_clone(socket: &Socket) -> io::Result<Socket> {
+    socket.try_clone()
 }
 
 fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
@@ -521,6 +531,8 @@ pub(crate) fn get_sock_opt(socket: &Socket, opt: SockOpt) -> io::Result<SockOptV
             // SO_ERROR always holds an OS code; keep the kind's errno-less form out of the API.
             e.raw_os_error().unwrap_or(0)
         })),
+        SockOpt::Linger => SockOptValue::Linger(socket.linger()?),
+        SockOpt::Ipv6V6Only => SockOptValue::Bool(socket.only_v6()?),
     })
 }
 
@@ -547,6 +559,8 @@ pub(crate) fn set_sock_opt(socket: &Socket, opt: SetSockOpt) -> io::Result<()> {
                 socket.set_ttl_v4(ttl.into())
             }
         }
+        SetSockOpt::Linger(linger) => socket.set_linger(linger),
+        SetSockOpt::Ipv6V6Only(on) => socket.set_only_v6(on),
     }
 }
 

@@ -39,13 +39,13 @@ mod tcp;
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
 pub(crate) use errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
-pub(crate) use io::{is_flushed, peek, recv, send, start_flush};
+pub(crate) use io::{is_flushed, peek, recv, send, send_vectored, start_flush};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
 pub(crate) use registry::{Readiness, Registry};
 pub(crate) use tcp::{
     accept, bind, connect_finish, connect_start, is_selectable, listen, reset_on_close,
-    set_non_blocking, shutdown,
+    set_non_blocking, shutdown, try_clone,
 };
 
 /// A `wasi:sockets/tcp` socket with its streams and the state WASI leaves to the guest.

@@ -22,7 +22,9 @@ pub(crate) fn get_sock_opt(socket: &Socket, opt: SockOpt) -> io::Result<SockOptV
         }
         SockOpt::Ttl => SockOptValue::Size(tcp.hop_limit().map_err(error_code_to_io)?.into()),
         SockOpt::Error => SockOptValue::Error(socket.lock().pending_error.take()),
-        SockOpt::NoDelay | SockOpt::ReuseAddress => return Err(unsupported(opt)),
+        // TCP_NODELAY, SO_REUSEADDR, SO_LINGER, IPV6_V6ONLY, and whatever a later option
+        // WASI 0.2 lacks.
+        _ => return Err(unsupported(opt)),
     })
 }
 
@@ -38,7 +40,7 @@ pub(crate) fn set_sock_opt(socket: &Socket, opt: SetSockOpt) -> io::Result<()> {
         SetSockOpt::RecvBufferSize(bytes) => tcp.set_receive_buffer_size(bytes as u64),
         SetSockOpt::SendBufferSize(bytes) => tcp.set_send_buffer_size(bytes as u64),
         SetSockOpt::Ttl(hops) => tcp.set_hop_limit(hops),
-        SetSockOpt::NoDelay(_) | SetSockOpt::ReuseAddress(_) => return Err(unsupported(opt.opt())),
+        _ => return Err(unsupported(opt.opt())),
     }
     .map_err(error_code_to_io)
 }

@@ -86,6 +86,11 @@ pub(crate) fn accept(socket: &Socket) -> io::Result<(Socket, SocketAddr)> {
     Ok((Socket::connected(peer, input, output), from_wasi_addr(addr)))
 }
 
+/// WASI 0.2 has no way to duplicate a socket resource.
+pub(crate) fn try_clone(_socket: &Socket) -> io::Result<Socket> {
+    Err(crate::error::unsupported("duplicating a socket"))
+}
+
 /// WASI sockets are always non-blocking.
 pub(crate) fn set_non_blocking(_socket: &Socket) -> io::Result<()> {
     Ok(())

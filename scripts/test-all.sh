@@ -57,6 +57,9 @@ step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD, fu
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
+# Without the socket2 feature the library's API names std's types only (README, "Types from
+# dependencies"); the tests and examples use socket2's route, so the library alone.
+cargo clippy --lib --no-default-features -- -D warnings
 # Socket-less targets: the library, the test that pins its Unsupported answers, and the tests
 # of what needs no socket.
 cargo clippy --lib --test unsupported --test no_socket --test api_values --target wasm32-wasip1 -- -D warnings

@@ -52,6 +52,14 @@
 //!
 //! On targets without sockets (`wasm32-unknown-unknown`, `wasm32-wasip1`) everything compiles
 //! and every socket operation fails with [`std::io::ErrorKind::Unsupported`].
+//!
+//! # Types from dependencies
+//! The API names std's types where it can (natively `From<OwnedFd>`, `TryFrom<Sock> for
+//! OwnedFd`, `Sock::borrow_fd`, the raw-descriptor traits; the `OwnedSocket` family on
+//! Windows). What follows a dependency's version: natively [`OsSocket`] (`socket2::Socket`
+//! 0.6) and [`Sock::get`], [`Sock::release`], [`Sock::adopt`], `From<socket2::Socket>`, under
+//! the cargo feature `socket2` (on by default); on `wasm32-wasip2` the conversions from and to
+//! the `wasi` crate's (0.14) socket types.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -85,5 +93,7 @@ pub use opt::{SockOpt, SockOptValue};
 pub use parse::split_host_port;
 pub use recv_error::IntrRecvError;
 pub use resolve::resolve;
-pub use sock::{OsSocket, Sock};
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
+pub use sock::OsSocket;
+pub use sock::Sock;
 pub use socks5::Socks5Error;

@@ -12,6 +12,13 @@ use crate::{Events, SockError, SockEvent};
 /// The backend's owned socket, as [`Sock::get`] lends it and [`Sock::release`] returns it:
 /// natively a [`socket2::Socket`](https://docs.rs/socket2), on WASI preview 2 the crate's
 /// wrapper of a `wasi:sockets/tcp` socket and its streams.
+///
+/// Natively this type, and every item that takes or gives it, follows `socket2`'s version
+/// (0.6): they come with the cargo feature `socket2` (on by default). std's traits are the
+/// route that follows no dependency: `From<OwnedFd>`, `TryFrom<Sock> for OwnedFd`,
+/// `Sock::borrow_fd` and the raw-descriptor traits (the `OwnedSocket` family on Windows),
+/// and `From` std's `TcpStream`, `TcpListener`, `UnixStream`, `UnixListener`.
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
 pub type OsSocket = sys::Socket;
 
 /// One stream socket (TCP, or natively on Unix a Unix-domain one), owned, or none: Core's `Sock`.
@@ -168,7 +175,7 @@ impl Sock {
     /// every valid sock here: there is no `select`, so no `FD_SETSIZE` limit. False for the
     /// invalid sock.
     pub fn is_selectable(&self) -> bool {
-        self.get().is_some_and(sys::is_selectable)
+        self.socket().is_some_and(sys::is_selectable)
     }
 
     /// Shuts down the sending half (Core's `ShutdownSend`): the peer reads end of stream.
@@ -339,15 +346,20 @@ impl Sock {
     }
 
     /// The socket, lent (Core's `Get`); `None` for the invalid sock. Natively this is a
-    /// `socket2::Socket`, which gives `AsRawFd`/`AsFd` (`AsRawSocket`/`AsSocket` on Windows)
-    /// and every option socket2 knows.
+    /// `socket2::Socket` (feature `socket2`, which follows socket2's version: [`OsSocket`]),
+    /// which gives every option socket2 knows; `borrow_fd` (Unix) lends std's
+    /// `BorrowedFd` without it.
+    #[cfg(any(feature = "socket2", target_family = "wasm"))]
     pub fn get(&self) -> Option<&OsSocket> {
-        self.socket.as_ref()
+        self.socket()
     }
 
     /// Gives up the socket without closing it (Core's `Release`); the sock becomes invalid.
+    /// Natively a `socket2::Socket` (feature `socket2`: [`OsSocket`]); `OwnedFd::try_from`
+    /// gives std's type without it.
+    #[cfg(any(feature = "socket2", target_family = "wasm"))]
     pub fn release(&mut self) -> Option<OsSocket> {
-        self.socket.take()
+        self.take_socket()
     }
 
     /// Closes the socket now (Core's `Reset`); the sock becomes invalid. Does nothing on the
@@ -362,32 +374,55 @@ impl Sock {
         }
     }
 
-    /// [`get`](Sock::get), or the `NotConnected` error every operation on the invalid sock
-    /// gives.
-    pub(crate) fn try_get(&self) -> io::Result<&OsSocket> {
-        self.get().ok_or_else(not_connected)
+    /// The backend's socket, lent; `None` for the invalid sock.
+    pub(crate) fn socket(&self) -> Option<&sys::Socket> {
+        self.socket.as_ref()
+    }
+
+    /// The backend's socket, given up; the sock becomes invalid.
+    pub(crate) fn take_socket(&mut self) -> Option<sys::Socket> {
+        self.socket.take()
+    }
+
+    /// [`socket`](Sock::socket), or the `NotConnected` error every operation on the invalid
+    /// sock gives.
+    pub(crate) fn try_get(&self) -> io::Result<&sys::Socket> {
+        self.socket().ok_or_else(not_connected)
+    }
+
+    /// Adopts `socket` as [`Sock::adopt`] does, without its error: should the OS refuse to
+    /// make the socket non-blocking (in practice only a handle that is no socket, or a closed
+    /// one), the sock holds it as it is, and a blocking socket's calls are not bounded by any
+    /// timeout.
+    #[cfg_attr(not(sockets), allow(dead_code))] // nothing to adopt without sockets
+    pub(crate) fn adopt_quietly(socket: sys::Socket) -> Sock {
+        let _ = sys::adopt(&socket);
+        Sock::from_os(socket)
     }
 }
 
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
 impl From<OsSocket> for Sock {
     /// Adopts `socket` as [`Sock::adopt`] does, without its error: should the OS refuse to
     /// make the socket non-blocking (in practice only a handle that is no socket, or a closed
     /// one), the sock holds it as it is, and a blocking socket's calls are not bounded by any
     /// timeout. Use [`Sock::adopt`] where that must not pass silently.
     fn from(socket: OsSocket) -> Sock {
-        let _ = sys::adopt(&socket);
-        Sock::from_os(socket)
+        Sock::adopt_quietly(socket)
     }
 }
 
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
 impl Sock {
     /// Adopts a socket made elsewhere (Core's `Sock(SOCKET)` constructor) and makes it behave
     /// like one this crate made: non-blocking (Core's timeouts silently stop working on
     /// blocking sockets; `fcntl(2)` / `ioctlsocket(FIONBIO)`), and on Apple without
     /// `SIGPIPE` (`SO_NOSIGPIPE`). On WASI every socket is non-blocking already.
     ///
-    /// `socket` is the backend's socket ([`OsSocket`]): natively a `socket2::Socket`, which
-    /// std's `TcpStream`, `TcpListener` and owned descriptors convert into.
+    /// `socket` is the backend's socket ([`OsSocket`]): natively a `socket2::Socket` (feature
+    /// `socket2`), which std's `TcpStream`, `TcpListener` and owned descriptors convert into.
+    /// Without socket2: `Sock::from(owned_fd)`, then [`set_non_blocking`](Sock::set_non_blocking)
+    /// reports what this reports.
     ///
     /// # Errors
     /// The OS error of either step (both are tried); the socket is closed then.

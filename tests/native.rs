@@ -835,3 +835,60 @@ fn only_v6_can_be_changed_before_bind_on_an_adopted_socket() {
     sock.set_only_v6(true).expect("IPV6_V6ONLY on");
     assert!(sock.only_v6().expect("only_v6"));
 }
+
+/// std's own types, the route that follows no dependency's version (issue #25).
+#[cfg(unix)]
+#[test]
+fn owned_fd_converts_into_a_non_blocking_sock_and_back() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let _serial = serial();
+    let s = fd::new_socket();
+    assert!(!fd::is_non_blocking(s));
+    // SAFETY: `s` is a fresh socket that nothing else owns.
+    let sock = Sock::from(unsafe { OwnedFd::from_raw_fd(s) });
+    assert!(fd::is_non_blocking(s), "adopted as a blocking socket");
+    assert_eq!(sock.as_raw_fd(), s);
+    assert_eq!(sock.borrow_fd().expect("a valid sock").as_raw_fd(), s);
+    let owned = OwnedFd::try_from(sock).expect("a valid sock gives its descriptor");
+    assert_eq!(owned.as_raw_fd(), s);
+    assert!(fd::is_open(s), "released, not closed");
+    drop(owned);
+    fd::assert_closed(s);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_invalid_sock_has_no_descriptor_to_lend_or_give() {
+    use std::os::fd::OwnedFd;
+    let _serial = serial();
+    assert!(Sock::default().borrow_fd().is_none());
+    let err = OwnedFd::try_from(Sock::default()).expect_err("no descriptor");
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
+    assert_eq!(err.to_string(), "not connected");
+}
+
+/// std's own types on Windows, the route that follows no dependency's version (issue #25).
+#[cfg(windows)]
+#[test]
+fn owned_socket_converts_into_a_sock_and_back() {
+    use std::os::windows::io::{AsRawSocket, OwnedSocket};
+    let _serial = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let raw = listener.as_raw_socket();
+    let sock = Sock::from(OwnedSocket::from(listener));
+    assert_eq!(sock.as_raw_socket(), raw);
+    assert_eq!(
+        sock.borrow_socket().expect("a valid sock").as_raw_socket(),
+        raw
+    );
+    // Non-blocking: nothing is pending, so accept says so instead of blocking.
+    assert_eq!(
+        sock.accept().expect_err("nothing pending").kind(),
+        ErrorKind::WouldBlock
+    );
+    let owned = OwnedSocket::try_from(sock).expect("a valid sock gives its socket");
+    assert_eq!(owned.as_raw_socket(), raw);
+    assert!(Sock::default().borrow_socket().is_none());
+    let err = OwnedSocket::try_from(Sock::default()).expect_err("no socket");
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
+}

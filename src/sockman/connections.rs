@@ -208,7 +208,7 @@ impl SockMan {
             lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
         }
         if state.registered.take().is_some() {
-            if let Some(socket) = conn.sock.get() {
+            if let Some(socket) = conn.sock.socket() {
                 let _ = self.registry.deregister(socket, conn.key);
             }
         }

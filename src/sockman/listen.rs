@@ -43,7 +43,7 @@ impl SockMan {
                 held: false,
             }),
         });
-        let Some(socket) = listener.sock.get() else {
+        let Some(socket) = listener.sock.socket() else {
             table.release_slot(key);
             return Err(crate::error::not_connected());
         };
@@ -68,7 +68,7 @@ impl SockMan {
             if let Slot::Listener(listener) = &table.slots[key] {
                 // Waits for an accept in progress on the loop's thread.
                 lock(&listener.state).open = false;
-                if let Some(socket) = listener.sock.get() {
+                if let Some(socket) = listener.sock.socket() {
                     let _ = self.registry.deregister(socket, key);
                 }
                 table.release_slot(key);
@@ -107,7 +107,7 @@ impl SockMan {
             return Ok(());
         }
         if state.paused_until.is_none() {
-            if let Some(socket) = listener.sock.get() {
+            if let Some(socket) = listener.sock.socket() {
                 self.registry
                     .reregister(socket, listener.key, SockEvent::empty())?;
             }
@@ -131,7 +131,7 @@ impl SockMan {
             return Ok(());
         }
         if state.paused_until.is_none() {
-            if let Some(socket) = listener.sock.get() {
+            if let Some(socket) = listener.sock.socket() {
                 self.registry
                     .reregister(socket, listener.key, SockEvent::RECV)?;
             }
@@ -222,7 +222,7 @@ impl SockMan {
             let mut state = lock(&listener.state);
             state.backoff = (state.backoff * 2).clamp(ACCEPT_BACKOFF, MAX_WAIT_FOR_IO);
             state.paused_until = Some(Instant::now() + state.backoff);
-            if let Some(socket) = listener.sock.get() {
+            if let Some(socket) = listener.sock.socket() {
                 // Still registered (nothing to read is reported for nothing); on failure it
                 // stays watched and is tried again at the next wait, as before.
                 let _ = self
@@ -259,7 +259,7 @@ impl SockMan {
                     if state.held {
                         return false;
                     }
-                    if let Some(socket) = listener.sock.get() {
+                    if let Some(socket) = listener.sock.socket() {
                         let _ = self
                             .registry
                             .reregister(socket, listener.key, SockEvent::RECV);

@@ -316,7 +316,7 @@ impl Drop for SockMan {
         for (key, slot) in table.slots.into_iter().enumerate() {
             match slot {
                 Slot::Listener(listener) => {
-                    if let Some(socket) = listener.sock.get() {
+                    if let Some(socket) = listener.sock.socket() {
                         let _ = self.registry.deregister(socket, key);
                     }
                 }

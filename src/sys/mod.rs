@@ -151,7 +151,7 @@ pub(crate) trait PollTarget {
 
 impl PollTarget for (&Sock, Events) {
     fn socket(&self) -> Option<&Socket> {
-        self.0.get()
+        self.0.socket()
     }
     fn requested(&self) -> SockEvent {
         self.1.requested

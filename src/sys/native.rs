@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::PollTarget;
 use crate::opt::SetSockOpt;
-use crate::{Sock, SockEvent, SockOpt, SockOptValue};
+use crate::{SockEvent, SockOpt, SockOptValue};
 
 mod resolve;
 pub(crate) use resolve::resolve;
@@ -21,6 +21,9 @@ pub(crate) use resolve::resolve;
 pub(crate) const NETWORK_REFUSED_HINT: Option<&str> = None;
 /// Native resolvers have no permission to refuse.
 pub(crate) const LOOKUP_REFUSED_HINT: Option<&str> = None;
+
+// Sockets made elsewhere, adopted as `Sock`, and the sock as std's descriptor types.
+mod convert;
 
 // Unix-domain sockets, with the calls that give addresses of any family.
 #[cfg(unix)]
@@ -63,79 +66,6 @@ pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
     #[cfg(not(target_vendor = "apple"))]
     let no_sigpipe = Ok(());
     non_blocking.and(no_sigpipe)
-}
-
-// Sockets made elsewhere, adopted as `Sock`: std's TCP types and raw descriptors, as socket2
-// does beside its backends.
-
-impl From<std::net::TcpStream> for Sock {
-    /// Adopts a connected stream, in non-blocking mode, as `Sock::from(socket2::Socket)`
-    /// (a refusal is not reported: [`Sock::adopt`] reports it).
-    fn from(stream: std::net::TcpStream) -> Sock {
-        Sock::from(socket2::Socket::from(stream))
-    }
-}
-
-impl From<std::net::TcpListener> for Sock {
-    /// Adopts a listener, in non-blocking mode (so `accept` never blocks), as
-    /// `Sock::from(socket2::Socket)` (a refusal is not reported: [`Sock::adopt`] reports it).
-    fn from(listener: std::net::TcpListener) -> Sock {
-        Sock::from(socket2::Socket::from(listener))
-    }
-}
-
-#[cfg(unix)]
-impl std::os::fd::AsRawFd for Sock {
-    /// The descriptor, or `-1` for the invalid sock (Core's `INVALID_SOCKET`).
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.get().map_or(-1, std::os::fd::AsRawFd::as_raw_fd)
-    }
-}
-
-#[cfg(unix)]
-impl std::os::fd::FromRawFd for Sock {
-    /// Adopts a raw descriptor, in non-blocking mode, as `Sock::from(socket2::Socket)` (a
-    /// refusal is not reported: [`Sock::adopt`] reports it).
-    ///
-    /// # Safety
-    /// `fd` must be an open socket that nothing else owns; the sock will close it.
-    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Sock {
-        // SAFETY: the caller hands over sole ownership of an open socket.
-        Sock::from(unsafe { socket2::Socket::from_raw_fd(fd) })
-    }
-}
-
-#[cfg(unix)]
-impl std::os::fd::IntoRawFd for Sock {
-    /// Gives up the descriptor without closing it; `-1` for the invalid sock.
-    fn into_raw_fd(mut self) -> std::os::fd::RawFd {
-        self.release()
-            .map_or(-1, std::os::fd::IntoRawFd::into_raw_fd)
-    }
-}
-
-#[cfg(windows)]
-impl std::os::windows::io::AsRawSocket for Sock {
-    /// The socket, or `INVALID_SOCKET` for the invalid sock.
-    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
-        self.get().map_or(
-            windows_sys::Win32::Networking::WinSock::INVALID_SOCKET as _,
-            std::os::windows::io::AsRawSocket::as_raw_socket,
-        )
-    }
-}
-
-#[cfg(windows)]
-impl std::os::windows::io::FromRawSocket for Sock {
-    /// Adopts a raw socket, in non-blocking mode, as `Sock::from(socket2::Socket)` (a refusal
-    /// is not reported: [`Sock::adopt`] reports it).
-    ///
-    /// # Safety
-    /// `socket` must be an open socket that nothing else owns; the sock will close it.
-    unsafe fn from_raw_socket(socket: std::os::windows::io::RawSocket) -> Sock {
-        // SAFETY: the caller hands over sole ownership of an open socket.
-        Sock::from(unsafe { socket2::Socket::from_raw_socket(socket) })
-    }
 }
 
 /// `socket(2)` + `connect(2)` without waiting: the connect may still be in progress.

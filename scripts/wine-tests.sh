@@ -35,6 +35,7 @@ WINE_ONLY=(
     "promises a_peer_reset_is_recv_and_err_then_connection_reset_then_end_of_stream"
     "promises a_peer_reset_makes_is_connected_give_the_reset_text"
     "promises a_peer_reset_fails_recv_until_terminator_with_a_recv_error"
+    "sock_extras linger_zero_makes_the_close_reset_the_connection"
     # Wine 8.0's getsockopt(SO_ERROR) leaves the error in place; Windows documents that reading
     # SO_ERROR clears it, as Linux and WASI do.
     "promises a_refused_connect_started_by_hand_leaves_its_error_for_take_error"

@@ -10,7 +10,7 @@
 //! | `Sock::Events`, `EventsPerSock` | [`Events`], `&mut [(&Sock, Events)]` |
 //! | `Send`, `Recv`, `Recv(MSG_PEEK)` | [`Sock::send`], [`Sock::recv`], [`Sock::peek`] |
 //! | `Wait`, `WaitMany` | [`Sock::wait`], [`Sock::wait_many`] |
-//! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] |
+//! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] ([`Disconnected`]) |
 //! | `ConnectSocketDirectly` | [`Sock::connect`] |
 //! | `ConnectNode` (a `"host:port"` destination: `SplitHostPort`, `Lookup`, `ConnectDirectly` per address) | [`Sock::connect_by_name`], [`split_host_port`], [`resolve`], [`Sock::connect_any`] |
 //! | `CreateSock(AF_UNIX, ...)` + `ConnectToSocket`, `Proxy::Connect` for `unix:` | [`Sock::connect_unix`], [`Sock::connect_to`] ([`SockAddress`], [`UnixAddress`]) |
@@ -68,6 +68,7 @@ mod addr;
 mod buf;
 mod connect;
 mod deadline;
+mod disconnected;
 mod error;
 mod error_text;
 mod event;
@@ -85,6 +86,7 @@ mod sys;
 pub use addr::{SockAddress, UnixAddress};
 pub use buf::{BufSock, DEFAULT_BUF_CAPACITY};
 pub use deadline::DeadlineIo;
+pub use disconnected::Disconnected;
 pub use error::{io_error_is_permanent, network_error_string, os_error_code, OpError, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;

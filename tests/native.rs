@@ -605,7 +605,7 @@ fn is_connected_after_a_peer_reset_gives_the_reset_text() {
     drop(pair.server);
     wait_for(&pair.client, SockEvent::RECV);
     assert_eq!(
-        pair.client.is_connected(),
+        pair.client.is_connected().map_err(|e| e.to_string()),
         Err(network_error_string(code::ECONNRESET))
     );
 }

@@ -91,8 +91,14 @@ fn embedded() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => println!("unexpected: {other:?}"),
     }
-    println!("is_connected: {:?}", server.is_connected());
-    println!("invalid sock: {:?}", Sock::default().is_connected());
+    println!(
+        "is_connected: {:?}",
+        server.is_connected().map_err(|e| e.to_string())
+    );
+    println!(
+        "invalid sock: {:?}",
+        Sock::default().is_connected().map_err(|e| e.to_string())
+    );
     Ok(())
 }
 
@@ -114,6 +120,9 @@ fn remote(target: &str, line: &str) -> Result<(), Box<dyn std::error::Error>> {
         Ok(reply) => println!("reply: {}", String::from_utf8_lossy(&reply)),
         Err(err) => println!("no reply line: {err}"),
     }
-    println!("is_connected: {:?}", sock.is_connected());
+    println!(
+        "is_connected: {:?}",
+        sock.is_connected().map_err(|e| e.to_string())
+    );
     Ok(())
 }

@@ -44,12 +44,24 @@ fi
 wasm-bindgen-test-runner --version
 node --version
 
+step "toolchain: cargo-public-api (the public API listings of scripts/public-api.sh)"
+# Pinned in scripts/public-api.sh: the release that reads the rustdoc JSON format of the
+# project's toolchain. About 8 minutes, once.
+CARGO_PUBLIC_API_VERSION=$(sed -n 's/^CARGO_PUBLIC_API_VERSION=//p' scripts/public-api.sh)
+if [ "$(cargo public-api --version 2>/dev/null || true)" != "cargo-public-api $CARGO_PUBLIC_API_VERSION" ]; then
+    cargo install --locked "cargo-public-api@$CARGO_PUBLIC_API_VERSION"
+fi
+cargo public-api --version
+
 step "lints: fmt, clippy (native, every wasm target, Windows, macOS, FreeBSD, fuzz target), docs"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-wasip2 -- -D warnings
 # The WASI 0.3 backend (src/sys/wasi/p3/) on wasm32-wasip2.
 cargo clippy --all-targets --target wasm32-wasip2 --features wasip3 -- -D warnings
+# Without the socket2 feature the library's API names std's types only (README, "Types from
+# dependencies"); the tests and examples use socket2's route, so the library alone.
+cargo clippy --lib --no-default-features -- -D warnings
 # Socket-less targets: the library, the test that pins its Unsupported answers, and the tests
 # of what needs no socket.
 cargo clippy --lib --test unsupported --test no_socket --test api_values --target wasm32-wasip1 -- -D warnings
@@ -73,6 +85,9 @@ cargo clippy --release --manifest-path hosts/restricted/Cargo.toml --target-dir 
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --target wasm32-wasip2 --features wasip3
+
+step "public API: the listings in api/ are the API (a change to it is a diff there)"
+./scripts/public-api.sh
 
 step "package: what crates.io would get (the manifest's include list) builds on its own"
 # On a clean checkout, as CI's fresh clone is; uncommitted changes make it fail on purpose.

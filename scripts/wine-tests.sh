@@ -37,6 +37,7 @@ WINE_ONLY=(
     "promises a_peer_reset_fails_recv_until_terminator_with_a_recv_error"
     "close a_sock_dropped_with_unread_bytes_and_its_sends_stuck_resets_its_peer_at_once"
     "close a_sockman_connection_closed_with_unread_bytes_and_its_queue_stuck_resets_its_peer_at_once"
+    "sock_extras linger_zero_makes_the_close_reset_the_connection"
     # Wine 8.0's getsockopt(SO_ERROR) leaves the error in place; Windows documents that reading
     # SO_ERROR clears it, as Linux and WASI do.
     "promises a_refused_connect_started_by_hand_leaves_its_error_for_take_error"

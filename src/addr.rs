@@ -35,7 +35,10 @@ use crate::{sys, Sock, SockError};
 /// assert_eq!(unix.as_unix(), Some(&UnixAddress::path("/run/tor/socks")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// `#[non_exhaustive]`: a later version may add an address family (a match needs a `_` arm).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SockAddress {
     /// An IPv4 or IPv6 address and port (Core's `CService`).
     Ip(SocketAddr),

@@ -333,7 +333,7 @@ impl<S: SockIo> SockIo for BufSock<S> {
             return Ok((requested & SockEvent::RECV) | SockEvent::ERR);
         }
         if requested.contains(SockEvent::RECV) && buffered {
-            let others = SockEvent::from_bits_truncate(requested.bits() & !SockEvent::RECV.bits());
+            let others = requested.difference(SockEvent::RECV);
             let occurred = if others.is_empty() {
                 SockEvent::empty()
             } else {

@@ -1,7 +1,7 @@
 //! The readiness events of Core's `Sock::Wait`: [`SockEvent`] and [`Events`].
 
 use std::fmt;
-use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
+use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Sub, SubAssign};
 
 /// A set of socket readiness events, with Core's bit values.
 ///
@@ -15,6 +15,7 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 /// assert!(ev.contains(SockEvent::RECV));
 /// assert_eq!(ev.bits(), 0b011);
 /// assert_eq!(format!("{ev:?}"), "RECV | SEND");
+/// assert_eq!(ev - SockEvent::RECV, SockEvent::SEND); // set difference
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SockEvent(u8);
@@ -62,6 +63,34 @@ impl SockEvent {
     /// Whether no event is in the set.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// The events of `self` that are not in `other` (also `self - other`), as bitflags'
+    /// `difference`.
+    ///
+    /// ```
+    /// use bitcoin_sock::SockEvent;
+    ///
+    /// let requested = SockEvent::RECV | SockEvent::SEND;
+    /// assert_eq!(requested.difference(SockEvent::RECV), SockEvent::SEND);
+    /// assert!(SockEvent::RECV.difference(SockEvent::RECV).is_empty());
+    /// ```
+    pub const fn difference(self, other: SockEvent) -> SockEvent {
+        SockEvent(self.0 & !other.0)
+    }
+}
+
+impl Sub for SockEvent {
+    type Output = SockEvent;
+    /// [`difference`](SockEvent::difference).
+    fn sub(self, rhs: SockEvent) -> SockEvent {
+        self.difference(rhs)
+    }
+}
+
+impl SubAssign for SockEvent {
+    fn sub_assign(&mut self, rhs: SockEvent) {
+        *self = self.difference(rhs);
     }
 }
 
@@ -113,7 +142,12 @@ impl fmt::Debug for SockEvent {
 
 /// One entry of a many-socket wait ([`Sock::wait_many`](crate::Sock::wait_many)): the events
 /// asked for and, after the wait, the events that occurred. Core's `Sock::Events`.
+///
+/// Made with [`Events::new`]; its fields are read and written directly. `#[non_exhaustive]`,
+/// so a later version may add a field (as Core may add to its struct) without breaking code
+/// that builds entries with `new`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Events {
     /// The events to wait for.
     pub requested: SockEvent,

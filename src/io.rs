@@ -3,8 +3,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::error::{describe, is_permanent};
-use crate::{DeadlineIo, IntrRecvError, Sock, SockError, SockEvent, ThreadInterrupt};
+use crate::error::is_permanent;
+use crate::{DeadlineIo, Disconnected, IntrRecvError, Sock, SockError, SockEvent, ThreadInterrupt};
 
 /// The longest single wait inside [`SockIo::send_complete`] and
 /// [`SockIo::recv_until_terminator`], so an interrupt is noticed within about this long
@@ -187,16 +187,17 @@ pub trait SockIo {
     /// would-block means connected.
     ///
     /// # Errors
-    /// The reason it is not, as Core's `errmsg`: `"closed"` when the peer closed; the
-    /// [`network_error_string`](crate::network_error_string) of a permanent error; `"not
-    /// connected"` for the invalid sock.
-    fn is_connected(&self) -> Result<(), String> {
+    /// Why it is not, as a [`Disconnected`] whose `Display` is Core's `errmsg`:
+    /// [`Disconnected::Closed`] (`"closed"`) when the peer closed; [`Disconnected::Error`]
+    /// with a permanent error (its [`network_error_string`](crate::network_error_string), e.g.
+    /// a reset; `"not connected"` for the invalid sock).
+    fn is_connected(&self) -> Result<(), Disconnected> {
         let mut byte = [0u8; 1];
         match self.peek(&mut byte) {
-            Ok(0) => Err("closed".to_owned()),
+            Ok(0) => Err(Disconnected::Closed),
             Ok(_) => Ok(()),
             Err(e) if !is_permanent(&e) => Ok(()),
-            Err(e) => Err(describe(&e)),
+            Err(e) => Err(Disconnected::Error(e)),
         }
     }
 }
@@ -244,7 +245,7 @@ impl<T: SockIo + ?Sized> SockIo for &T {
         (**self).recv_until_terminator(terminator, timeout, interrupt, max_data)
     }
 
-    fn is_connected(&self) -> Result<(), String> {
+    fn is_connected(&self) -> Result<(), Disconnected> {
         (**self).is_connected()
     }
 }

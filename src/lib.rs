@@ -10,7 +10,7 @@
 //! | `Sock::Events`, `EventsPerSock` | [`Events`], `&mut [(&Sock, Events)]` |
 //! | `Send`, `Recv`, `Recv(MSG_PEEK)` | [`Sock::send`], [`Sock::recv`], [`Sock::peek`] |
 //! | `Wait`, `WaitMany` | [`Sock::wait`], [`Sock::wait_many`] |
-//! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] |
+//! | `SendComplete`, `RecvUntilTerminator`, `IsConnected` | [`SockIo::send_complete`], [`SockIo::recv_until_terminator`], [`SockIo::is_connected`] ([`Disconnected`]) |
 //! | `ConnectSocketDirectly` | [`Sock::connect`] |
 //! | `ConnectNode` (a `"host:port"` destination: `SplitHostPort`, `Lookup`, `ConnectDirectly` per address) | [`Sock::connect_by_name`], [`split_host_port`], [`resolve`], [`Sock::connect_any`] |
 //! | `CreateSock(AF_UNIX, ...)` + `ConnectToSocket`, `Proxy::Connect` for `unix:` | [`Sock::connect_unix`], [`Sock::connect_to`] ([`SockAddress`], [`UnixAddress`]) |
@@ -53,6 +53,14 @@
 //!
 //! On targets without sockets (`wasm32-unknown-unknown`, `wasm32-wasip1`) everything compiles
 //! and every socket operation fails with [`std::io::ErrorKind::Unsupported`].
+//!
+//! # Types from dependencies
+//! The API names std's types where it can (natively `From<OwnedFd>`, `TryFrom<Sock> for
+//! OwnedFd`, `Sock::borrow_fd`, the raw-descriptor traits; the `OwnedSocket` family on
+//! Windows). What follows a dependency's version: natively [`OsSocket`] (`socket2::Socket`
+//! 0.6) and [`Sock::get`], [`Sock::release`], [`Sock::adopt`], `From<socket2::Socket>`, under
+//! the cargo feature `socket2` (on by default); on `wasm32-wasip2` the conversions from and to
+//! the `wasi` crate's (0.14) socket types.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -61,6 +69,7 @@ mod addr;
 mod buf;
 mod connect;
 mod deadline;
+mod disconnected;
 mod error;
 mod error_text;
 mod event;
@@ -78,6 +87,7 @@ mod sys;
 pub use addr::{SockAddress, UnixAddress};
 pub use buf::{BufSock, DEFAULT_BUF_CAPACITY};
 pub use deadline::DeadlineIo;
+pub use disconnected::Disconnected;
 pub use error::{io_error_is_permanent, network_error_string, os_error_code, OpError, SockError};
 pub use event::{Events, SockEvent};
 pub use interrupt::ThreadInterrupt;
@@ -86,7 +96,9 @@ pub use opt::{SockOpt, SockOptValue};
 pub use parse::split_host_port;
 pub use recv_error::IntrRecvError;
 pub use resolve::resolve;
-pub use sock::{OsSocket, Sock};
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
+pub use sock::OsSocket;
+pub use sock::Sock;
 pub use socks5::Socks5Error;
 
 /// What [`wasip3_main!`] expands to names (WASI 0.3 only).

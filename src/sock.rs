@@ -1,18 +1,24 @@
 //! [`Sock`]: one owned TCP socket (or none), Core's `Sock` class.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::error::{self, not_connected};
-use crate::opt::SetSockOpt;
 use crate::sys;
-use crate::{Events, SockError, SockEvent, SockOpt, SockOptValue};
+use crate::{Events, SockError, SockEvent};
 
 /// The backend's owned socket, as [`Sock::get`] lends it and [`Sock::release`] returns it:
 /// natively a [`socket2::Socket`](https://docs.rs/socket2), on WASI preview 2 the crate's
 /// wrapper of a `wasi:sockets/tcp` socket and its streams.
+///
+/// Natively this type, and every item that takes or gives it, follows `socket2`'s version
+/// (0.6): they come with the cargo feature `socket2` (on by default). std's traits are the
+/// route that follows no dependency: `From<OwnedFd>`, `TryFrom<Sock> for OwnedFd`,
+/// `Sock::borrow_fd` and the raw-descriptor traits (the `OwnedSocket` family on Windows),
+/// and `From` std's `TcpStream`, `TcpListener`, `UnixStream`, `UnixListener`.
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
 pub type OsSocket = sys::Socket;
 
 /// One stream socket (TCP, or natively on Unix a Unix-domain one), owned, or none: Core's `Sock`.
@@ -169,7 +175,7 @@ impl Sock {
     /// every valid sock here: there is no `select`, so no `FD_SETSIZE` limit. False for the
     /// invalid sock.
     pub fn is_selectable(&self) -> bool {
-        self.get().is_some_and(sys::is_selectable)
+        self.socket().is_some_and(sys::is_selectable)
     }
 
     /// Shuts down the sending half (Core's `ShutdownSend`): the peer reads end of stream.
@@ -196,6 +202,30 @@ impl Sock {
     /// `BrokenPipe` or `ConnectionReset`); `NotConnected` on the invalid sock.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
         sys::send(self.try_get()?, data)
+    }
+
+    /// Sends as much of `bufs`, in order, as the socket takes now, in one call where the host
+    /// has one (`sendmsg(2)`, `WSASend`; Rust's `Write::write_vectored`): a ring buffer's two
+    /// halves, or a header and its payload, without copying them together. WASI 0.2 streams
+    /// write one buffer per call: there it sends from the first non-empty buffer, as std's
+    /// default `write_vectored` does, and a caller loops as for any partial send.
+    ///
+    /// # Errors
+    /// As [`send`](Sock::send). `Ok(0)` only when every buffer is empty.
+    ///
+    /// ```
+    /// use bitcoin_sock::{Sock, SockEvent};
+    /// use std::io::IoSlice;
+    /// use std::time::Duration;
+    ///
+    /// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 8)?;
+    /// let client = Sock::connect(listener.local_addr()?, Duration::from_secs(5))?;
+    /// let sent = client.send_vectored(&[IoSlice::new(b"head"), IoSlice::new(b"payload")])?;
+    /// assert!(sent >= 4); // all 11 bytes natively; at least the first buffer everywhere
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sys::send_vectored(self.try_get()?, bufs)
     }
 
     /// Receives into `buf` (Core's `Recv`); `Ok(0)` means the peer closed (or `buf` is empty).
@@ -299,112 +329,16 @@ impl Sock {
         }
     }
 
-    /// Reads a socket option (Core's `GetSockOpt`, typed).
+    /// A second sock for the same socket (`dup(2)`; std's `TcpStream::try_clone`): both send
+    /// and receive on the one connection, and it stays open until both are closed. A reset
+    /// through either ([`set_linger`](Sock::set_linger) zero) applies to both. Not for sharing a sock
+    /// between threads: `Sock` is `Sync`, so lend `&Sock` instead.
     ///
     /// # Errors
-    /// `Unsupported` when the host has no such option (see [`SockOpt`]); the OS error;
-    /// `NotConnected` on the invalid sock.
-    pub fn get_sock_opt(&self, opt: SockOpt) -> io::Result<SockOptValue> {
-        sys::get_sock_opt(self.try_get()?, opt)
-    }
-
-    /// Writes a socket option (Core's `SetSockOpt`, typed).
-    ///
-    /// # Errors
-    /// `InvalidInput` for a value of the wrong type or a read-only option; `Unsupported` when
-    /// the host has no such option; the OS error; `NotConnected` on the invalid sock.
-    pub fn set_sock_opt(&self, opt: SockOpt, value: SockOptValue) -> io::Result<()> {
-        let socket = self.try_get()?;
-        sys::set_sock_opt(socket, SetSockOpt::new(opt, value)?)
-    }
-
-    /// Enables or disables `TCP_NODELAY` (Nagle's algorithm off when `true`).
-    ///
-    /// # Errors
-    /// As [`set_sock_opt`](Sock::set_sock_opt).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.set_sock_opt(SockOpt::NoDelay, SockOptValue::Bool(nodelay))
-    }
-
-    /// Whether `TCP_NODELAY` is set.
-    ///
-    /// # Errors
-    /// As [`get_sock_opt`](Sock::get_sock_opt).
-    pub fn nodelay(&self) -> io::Result<bool> {
-        self.get_bool(SockOpt::NoDelay)
-    }
-
-    /// Enables or disables `SO_KEEPALIVE`.
-    ///
-    /// # Errors
-    /// As [`set_sock_opt`](Sock::set_sock_opt).
-    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
-        self.set_sock_opt(SockOpt::KeepAlive, SockOptValue::Bool(keepalive))
-    }
-
-    /// Whether `SO_KEEPALIVE` is set.
-    ///
-    /// # Errors
-    /// As [`get_sock_opt`](Sock::get_sock_opt).
-    pub fn keepalive(&self) -> io::Result<bool> {
-        self.get_bool(SockOpt::KeepAlive)
-    }
-
-    /// Sets the kernel receive buffer size (`SO_RCVBUF`).
-    ///
-    /// # Errors
-    /// As [`set_sock_opt`](Sock::set_sock_opt).
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.set_sock_opt(SockOpt::RecvBufferSize, SockOptValue::Size(size))
-    }
-
-    /// The kernel receive buffer size (`SO_RCVBUF`).
-    ///
-    /// # Errors
-    /// As [`get_sock_opt`](Sock::get_sock_opt).
-    pub fn recv_buffer_size(&self) -> io::Result<usize> {
-        self.get_size(SockOpt::RecvBufferSize)
-    }
-
-    /// Sets the kernel send buffer size (`SO_SNDBUF`).
-    ///
-    /// # Errors
-    /// As [`set_sock_opt`](Sock::set_sock_opt).
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.set_sock_opt(SockOpt::SendBufferSize, SockOptValue::Size(size))
-    }
-
-    /// The kernel send buffer size (`SO_SNDBUF`).
-    ///
-    /// # Errors
-    /// As [`get_sock_opt`](Sock::get_sock_opt).
-    pub fn send_buffer_size(&self) -> io::Result<usize> {
-        self.get_size(SockOpt::SendBufferSize)
-    }
-
-    /// Takes the pending socket error (`SO_ERROR`), clearing it.
-    ///
-    /// # Errors
-    /// As [`get_sock_opt`](Sock::get_sock_opt).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self.get_sock_opt(SockOpt::Error)? {
-            SockOptValue::Error(code) => Ok(code.map(io::Error::from_raw_os_error)),
-            other => Err(unexpected(SockOpt::Error, other)),
-        }
-    }
-
-    fn get_bool(&self, opt: SockOpt) -> io::Result<bool> {
-        match self.get_sock_opt(opt)? {
-            SockOptValue::Bool(on) => Ok(on),
-            other => Err(unexpected(opt, other)),
-        }
-    }
-
-    fn get_size(&self, opt: SockOpt) -> io::Result<usize> {
-        match self.get_sock_opt(opt)? {
-            SockOptValue::Size(size) => Ok(size),
-            other => Err(unexpected(opt, other)),
-        }
+    /// The OS error (e.g. out of descriptors); `Unsupported` where the host cannot duplicate
+    /// a socket (WASI 0.2); `NotConnected` on the invalid sock.
+    pub fn try_clone(&self) -> io::Result<Sock> {
+        sys::try_clone(self.try_get()?).map(Sock::from_os)
     }
 
     /// Whether the sock holds a socket (Core: `Get() != INVALID_SOCKET`).
@@ -413,15 +347,20 @@ impl Sock {
     }
 
     /// The socket, lent (Core's `Get`); `None` for the invalid sock. Natively this is a
-    /// `socket2::Socket`, which gives `AsRawFd`/`AsFd` (`AsRawSocket`/`AsSocket` on Windows)
-    /// and every option socket2 knows.
+    /// `socket2::Socket` (feature `socket2`, which follows socket2's version: [`OsSocket`]),
+    /// which gives every option socket2 knows; `borrow_fd` (Unix) lends std's
+    /// `BorrowedFd` without it.
+    #[cfg(any(feature = "socket2", target_family = "wasm"))]
     pub fn get(&self) -> Option<&OsSocket> {
-        self.socket.as_ref()
+        self.socket()
     }
 
     /// Gives up the socket without closing it (Core's `Release`); the sock becomes invalid.
+    /// Natively a `socket2::Socket` (feature `socket2`: [`OsSocket`]); `OwnedFd::try_from`
+    /// gives std's type without it.
+    #[cfg(any(feature = "socket2", target_family = "wasm"))]
     pub fn release(&mut self) -> Option<OsSocket> {
-        self.socket.take()
+        self.take_socket()
     }
 
     /// Closes the socket now (Core's `Reset`); the sock becomes invalid. Does nothing on the
@@ -436,36 +375,55 @@ impl Sock {
         }
     }
 
-    /// [`get`](Sock::get), or the `NotConnected` error every operation on the invalid sock
-    /// gives.
-    pub(crate) fn try_get(&self) -> io::Result<&OsSocket> {
-        self.get().ok_or_else(not_connected)
+    /// The backend's socket, lent; `None` for the invalid sock.
+    pub(crate) fn socket(&self) -> Option<&sys::Socket> {
+        self.socket.as_ref()
+    }
+
+    /// The backend's socket, given up; the sock becomes invalid.
+    pub(crate) fn take_socket(&mut self) -> Option<sys::Socket> {
+        self.socket.take()
+    }
+
+    /// [`socket`](Sock::socket), or the `NotConnected` error every operation on the invalid
+    /// sock gives.
+    pub(crate) fn try_get(&self) -> io::Result<&sys::Socket> {
+        self.socket().ok_or_else(not_connected)
+    }
+
+    /// Adopts `socket` as [`Sock::adopt`] does, without its error: should the OS refuse to
+    /// make the socket non-blocking (in practice only a handle that is no socket, or a closed
+    /// one), the sock holds it as it is, and a blocking socket's calls are not bounded by any
+    /// timeout.
+    #[cfg_attr(not(sockets), allow(dead_code))] // nothing to adopt without sockets
+    pub(crate) fn adopt_quietly(socket: sys::Socket) -> Sock {
+        let _ = sys::adopt(&socket);
+        Sock::from_os(socket)
     }
 }
 
-fn unexpected(opt: SockOpt, value: SockOptValue) -> io::Error {
-    io::Error::other(format!("socket option {opt:?} gave {value:?}"))
-}
-
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
 impl From<OsSocket> for Sock {
     /// Adopts `socket` as [`Sock::adopt`] does, without its error: should the OS refuse to
     /// make the socket non-blocking (in practice only a handle that is no socket, or a closed
     /// one), the sock holds it as it is, and a blocking socket's calls are not bounded by any
     /// timeout. Use [`Sock::adopt`] where that must not pass silently.
     fn from(socket: OsSocket) -> Sock {
-        let _ = sys::adopt(&socket);
-        Sock::from_os(socket)
+        Sock::adopt_quietly(socket)
     }
 }
 
+#[cfg(any(feature = "socket2", target_family = "wasm"))]
 impl Sock {
     /// Adopts a socket made elsewhere (Core's `Sock(SOCKET)` constructor) and makes it behave
     /// like one this crate made: non-blocking (Core's timeouts silently stop working on
     /// blocking sockets; `fcntl(2)` / `ioctlsocket(FIONBIO)`), and on Apple without
     /// `SIGPIPE` (`SO_NOSIGPIPE`). On WASI every socket is non-blocking already.
     ///
-    /// `socket` is the backend's socket ([`OsSocket`]): natively a `socket2::Socket`, which
-    /// std's `TcpStream`, `TcpListener` and owned descriptors convert into.
+    /// `socket` is the backend's socket ([`OsSocket`]): natively a `socket2::Socket` (feature
+    /// `socket2`), which std's `TcpStream`, `TcpListener` and owned descriptors convert into.
+    /// Without socket2: `Sock::from(owned_fd)`, then [`set_non_blocking`](Sock::set_non_blocking)
+    /// reports what this reports.
     ///
     /// # Errors
     /// The OS error of either step (both are tried); the socket is closed then.

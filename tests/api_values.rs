@@ -45,6 +45,11 @@ fn sock_event_algebra_is_bit_arithmetic_on_every_pair_of_sets() {
             let mut and = a;
             and &= b;
             assert_eq!(and, a & b);
+            assert_eq!(a.difference(b).bits(), x & !y, "{a:?} - {b:?}");
+            assert_eq!(a - b, a.difference(b));
+            let mut minus = a;
+            minus -= b;
+            assert_eq!(minus, a - b);
             assert_eq!(a == b, x == y);
         }
     }

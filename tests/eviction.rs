@@ -1,6 +1,10 @@
 //! Which inbound connection a full node drops for a newcomer (`sockman::select_to_evict`,
 //! Core's `SelectNodeToEvict` with unproven peers first). Pure logic, natively and in wasmtime.
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 use std::collections::hash_map::RandomState;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

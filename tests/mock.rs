@@ -12,7 +12,7 @@ mod common;
 use std::io;
 use std::time::Duration;
 
-use bitcoin_sock::{network_error_string, SockError, SockIo, MAX_WAIT_FOR_IO};
+use bitcoin_sock::{network_error_string, Disconnected, SockError, SockIo, MAX_WAIT_FOR_IO};
 use common::{code, Drained, MockSock};
 
 const DATA: &[u8] = b"0123456789";
@@ -557,7 +557,7 @@ fn recv_until_terminator_peeks_long_lines_in_few_calls() {
 #[test]
 fn is_connected_peeks_one_byte_and_consumes_nothing() {
     let mock = MockSock::new().data(b"abc");
-    assert_eq!(mock.is_connected(), Ok(()));
+    assert_eq!(mock.is_connected().map_err(|e| e.to_string()), Ok(()));
     assert_eq!(mock.peek_requests(), [1]);
     assert!(mock.recv_requests().is_empty());
     assert_eq!(mock.unread(), b"abc");
@@ -565,9 +565,15 @@ fn is_connected_peeks_one_byte_and_consumes_nothing() {
 
 #[test]
 fn is_connected_treats_would_block_and_eintr_as_connected() {
-    assert_eq!(MockSock::new().is_connected(), Ok(()));
     assert_eq!(
-        MockSock::new().peek_error(code::EINTR).is_connected(),
+        MockSock::new().is_connected().map_err(|e| e.to_string()),
+        Ok(())
+    );
+    assert_eq!(
+        MockSock::new()
+            .peek_error(code::EINTR)
+            .is_connected()
+            .map_err(|e| e.to_string()),
         Ok(())
     );
 }
@@ -575,16 +581,48 @@ fn is_connected_treats_would_block_and_eintr_as_connected() {
 #[test]
 fn is_connected_reports_eof_as_closed() {
     let mock = MockSock::new().then(Drained::Eof);
-    assert_eq!(mock.is_connected(), Err("closed".to_owned()));
+    assert_eq!(
+        mock.is_connected().map_err(|e| e.to_string()),
+        Err("closed".to_owned())
+    );
 }
 
 #[test]
 fn is_connected_reports_a_permanent_error_as_its_network_error_string() {
     let mock = MockSock::new().then(Drained::Error(code::ECONNRESET));
     assert_eq!(
-        mock.is_connected(),
+        mock.is_connected().map_err(|e| e.to_string()),
         Err(network_error_string(code::ECONNRESET))
     );
+}
+
+#[test]
+fn is_connected_tells_closed_from_an_error_by_type() {
+    // Core's errmsg is a string; here code can tell the two apart, and the error keeps its
+    // kind and code through io::Error.
+    let closed = MockSock::new().then(Drained::Eof).is_connected();
+    let Err(Disconnected::Closed) = closed else {
+        panic!("expected Closed, got {closed:?}");
+    };
+    let closed = io::Error::from(Disconnected::Closed);
+    assert_eq!(closed.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(closed.to_string(), "closed");
+
+    let reset = MockSock::new()
+        .then(Drained::Error(code::ECONNRESET))
+        .is_connected()
+        .expect_err("reset");
+    let Disconnected::Error(inner) = &reset else {
+        panic!("expected Error, got {reset:?}");
+    };
+    assert_eq!(inner.raw_os_error(), Some(code::ECONNRESET));
+    assert_eq!(
+        reset.io_error().map(io::Error::kind),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    let reset = io::Error::from(reset);
+    assert_eq!(reset.raw_os_error(), Some(code::ECONNRESET));
+    assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset);
 }
 
 // ---------------------------------------------------------------------------------------------

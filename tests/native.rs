@@ -605,7 +605,7 @@ fn is_connected_after_a_peer_reset_gives_the_reset_text() {
     drop(pair.server);
     wait_for(&pair.client, SockEvent::RECV);
     assert_eq!(
-        pair.client.is_connected(),
+        pair.client.is_connected().map_err(|e| e.to_string()),
         Err(network_error_string(code::ECONNRESET))
     );
 }
@@ -818,4 +818,77 @@ fn an_interrupt_from_another_thread_wakes_a_long_sleep_for() {
         assert!(!sleeper.join().expect("sleeper"));
         assert!(start.elapsed() < PROMPTLY, "{:?}", start.elapsed());
     });
+}
+
+#[test]
+fn only_v6_can_be_changed_before_bind_on_an_adopted_socket() {
+    let _serial = serial();
+    if !has_ipv6() {
+        return;
+    }
+    // The OS takes IPV6_V6ONLY only before bind: a socket made elsewhere, not bound yet.
+    let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)
+        .expect("an IPv6 socket");
+    let sock = Sock::adopt(socket).expect("adopt");
+    sock.set_only_v6(false).expect("IPV6_V6ONLY off");
+    assert!(!sock.only_v6().expect("only_v6"));
+    sock.set_only_v6(true).expect("IPV6_V6ONLY on");
+    assert!(sock.only_v6().expect("only_v6"));
+}
+
+/// std's own types, the route that follows no dependency's version (issue #25).
+#[cfg(unix)]
+#[test]
+fn owned_fd_converts_into_a_non_blocking_sock_and_back() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let _serial = serial();
+    let s = fd::new_socket();
+    assert!(!fd::is_non_blocking(s));
+    // SAFETY: `s` is a fresh socket that nothing else owns.
+    let sock = Sock::from(unsafe { OwnedFd::from_raw_fd(s) });
+    assert!(fd::is_non_blocking(s), "adopted as a blocking socket");
+    assert_eq!(sock.as_raw_fd(), s);
+    assert_eq!(sock.borrow_fd().expect("a valid sock").as_raw_fd(), s);
+    let owned = OwnedFd::try_from(sock).expect("a valid sock gives its descriptor");
+    assert_eq!(owned.as_raw_fd(), s);
+    assert!(fd::is_open(s), "released, not closed");
+    drop(owned);
+    fd::assert_closed(s);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_invalid_sock_has_no_descriptor_to_lend_or_give() {
+    use std::os::fd::OwnedFd;
+    let _serial = serial();
+    assert!(Sock::default().borrow_fd().is_none());
+    let err = OwnedFd::try_from(Sock::default()).expect_err("no descriptor");
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
+    assert_eq!(err.to_string(), "not connected");
+}
+
+/// std's own types on Windows, the route that follows no dependency's version (issue #25).
+#[cfg(windows)]
+#[test]
+fn owned_socket_converts_into_a_sock_and_back() {
+    use std::os::windows::io::{AsRawSocket, OwnedSocket};
+    let _serial = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let raw = listener.as_raw_socket();
+    let sock = Sock::from(OwnedSocket::from(listener));
+    assert_eq!(sock.as_raw_socket(), raw);
+    assert_eq!(
+        sock.borrow_socket().expect("a valid sock").as_raw_socket(),
+        raw
+    );
+    // Non-blocking: nothing is pending, so accept says so instead of blocking.
+    assert_eq!(
+        sock.accept().expect_err("nothing pending").kind(),
+        ErrorKind::WouldBlock
+    );
+    let owned = OwnedSocket::try_from(sock).expect("a valid sock gives its socket");
+    assert_eq!(owned.as_raw_socket(), raw);
+    assert!(Sock::default().borrow_socket().is_none());
+    let err = OwnedSocket::try_from(Sock::default()).expect_err("no socket");
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
 }

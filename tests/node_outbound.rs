@@ -3,6 +3,10 @@
 //! wasmtime alike; the transit-fault scenarios (scripts/transit-faults.sh) run the same logic
 //! against bcoin through a proxy that resets and restarts.
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 #[allow(dead_code)]
 #[path = "../examples/node/outbound.rs"]
 mod outbound;

@@ -5,6 +5,10 @@
 
 #![cfg(sockets)]
 
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
+
 #[allow(dead_code)]
 #[path = "../examples/common/p2p/mod.rs"]
 mod p2p;

@@ -352,7 +352,7 @@ fn a_peer_reset_makes_is_connected_give_the_reset_text() {
     let sock = reset_by_peer();
     wait_for(&sock, SockEvent::RECV);
     assert_eq!(
-        sock.is_connected(),
+        sock.is_connected().map_err(|e| e.to_string()),
         Err(bitcoin_sock::network_error_string(code::ECONNRESET))
     );
 }

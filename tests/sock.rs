@@ -67,7 +67,7 @@ fn invalid_sock_is_not_selectable() {
 #[test]
 fn invalid_sock_is_connected_says_not_connected() {
     assert_eq!(
-        Sock::default().is_connected(),
+        Sock::default().is_connected().map_err(|e| e.to_string()),
         Err("not connected".to_owned())
     );
 }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin_sock::sockman::{Handler, Id, Options, SockMan, SockManError};
-use bitcoin_sock::{Sock, SockError, SockEvent, SockOpt, SockOptValue};
+use bitcoin_sock::{network_error_string, Sock, SockError, SockEvent, SockOpt, SockOptValue};
 use common::*;
 
 const WASI: bool = cfg!(target_os = "wasi");
@@ -469,7 +469,7 @@ fn peer_resetting_with_linger_zero_gives_connection_reset() {
         Err(e @ SockManError::Send { .. }) => e,
         other => panic!("a send after the reset: {other:?}"),
     };
-    assert_eq!(first.id(), Some(id));
+    assert_eq!(first.id(), id);
     let SockManError::Send { source, .. } = &first else {
         unreachable!()
     };
@@ -1047,16 +1047,43 @@ fn errors_name_their_connection() {
     man.send(id, b"1234", true).expect("queued");
     let full = man.send(id, b"5", false).expect_err("past the cap");
     assert!(matches!(full, SockManError::SendQueueFull { .. }), "{full}");
-    assert_eq!(full.id(), Some(id));
+    assert_eq!(full.id(), id);
+    assert!(full.io_error().is_none());
+    assert_eq!(io::Error::from(full).kind(), ErrorKind::WouldBlock);
     assert!(man.close(id));
     let unknown = man.send(id, b"x", false).expect_err("closed");
-    assert_eq!(unknown.id(), Some(id));
+    assert_eq!(unknown.id(), id);
+    assert_eq!(
+        unknown.to_string(),
+        format!("connection {id} does not exist")
+    );
+    let unknown = io::Error::from(unknown);
+    assert_eq!(unknown.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        unknown.to_string(),
+        format!("connection {id} does not exist")
+    );
+    // An OS error converts as itself: kind and code kept.
     let send = SockManError::Send {
         id,
-        source: io::Error::from(ErrorKind::BrokenPipe),
+        source: io::Error::from_raw_os_error(code::EPIPE),
     };
-    assert_eq!(send.id(), Some(id));
-    assert_eq!(SockManError::Io(io::Error::other("query")).id(), None);
+    assert_eq!(send.id(), id);
+    assert_eq!(
+        send.io_error().and_then(io::Error::raw_os_error),
+        Some(code::EPIPE)
+    );
+    assert_eq!(io::Error::from(send).raw_os_error(), Some(code::EPIPE));
+    let query = SockManError::Io {
+        id,
+        source: io::Error::from_raw_os_error(code::ENOTCONN),
+    };
+    assert_eq!(query.id(), id);
+    assert_eq!(
+        query.to_string(),
+        format!("connection {id}: {}", network_error_string(code::ENOTCONN))
+    );
+    assert_eq!(io::Error::from(query).raw_os_error(), Some(code::ENOTCONN));
 }
 
 #[test]

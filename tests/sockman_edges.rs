@@ -1,6 +1,6 @@
 //! `SockMan` at its edges (issue #24's finding 9): a message longer than the send queue's cap,
-//! a cap of 0, `stop_listening` from inside an accepting iteration, a send queue that wraps
-//! around its buffer, and (natively, with threads) `will_send_more` not waking a waiting loop.
+//! a cap of 0, `stop_listening` from inside an accepting iteration, pausing and resuming a
+//! listener (issue #25), a send queue that wraps around its buffer, and (natively, with threads) `will_send_more` not waking a waiting loop.
 //!
 //! One thread, driven by `run_once`, so the same tests run natively and in wasmtime; the
 //! cross-thread one is native (Linux: it watches the loop's thread block in `/proc`).
@@ -169,6 +169,86 @@ fn stop_listening_inside_new_connection_accepted_accepts_no_more() {
     assert_eq!(man.connection_count(), 1);
     assert!(man.listen_addrs().is_empty());
     drop(clients);
+}
+
+#[test]
+fn a_paused_listener_accepts_nothing_until_resumed() {
+    let man = SockMan::new().expect("a manager");
+    let addr = man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");
+    man.pause_listening(addr).expect("pause");
+    man.pause_listening(addr)
+        .expect("pausing again does nothing");
+    assert!(man.is_listening_paused(addr).expect("a listener"));
+    // The connect completes in the kernel's backlog, where the connection waits.
+    let client = Sock::connect(addr, TIMEOUT).expect("connect");
+    let mut handler = Recorder::default();
+    for _ in 0..3 {
+        let ready = man
+            .run_once(&mut handler, Duration::from_millis(20))
+            .expect("run_once");
+        assert_eq!(ready, 0, "a paused listener was watched");
+    }
+    assert!(handler.accepted.is_empty(), "accepted while paused");
+    assert_eq!(man.listen_addrs(), [addr], "still listening");
+
+    man.resume_listening(addr).expect("resume");
+    man.resume_listening(addr)
+        .expect("resuming again does nothing");
+    assert!(!man.is_listening_paused(addr).expect("a listener"));
+    drive_until(&man, &mut handler, |h| h.accepted.len() == 1);
+    let id = handler.accepted[0];
+    assert_eq!(
+        man.peer_addr(id).expect("peer"),
+        client.local_addr().expect("local")
+    );
+}
+
+#[test]
+fn pausing_one_listener_leaves_the_others_accepting() {
+    let man = SockMan::new().expect("a manager");
+    let paused = man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");
+    let open = man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");
+    man.pause_listening(paused).expect("pause");
+    assert!(!man.is_listening_paused(open).expect("a listener"));
+    let _waiting = Sock::connect(paused, TIMEOUT).expect("connect");
+    let accepted = Sock::connect(open, TIMEOUT).expect("connect");
+    let mut handler = Recorder::default();
+    drive_until(&man, &mut handler, |h| !h.accepted.is_empty());
+    man.run_once(&mut handler, Duration::ZERO)
+        .expect("run_once");
+    assert_eq!(handler.accepted.len(), 1, "the paused listener accepted");
+    assert_eq!(
+        man.peer_addr(handler.accepted[0]).expect("peer"),
+        accepted.local_addr().expect("local")
+    );
+}
+
+#[test]
+fn pause_and_resume_of_an_address_without_a_listener_are_not_found() {
+    let man = SockMan::new().expect("a manager");
+    let addr = man.bind_and_listen(SocketAddr::new(V4, 0)).expect("listen");
+    let elsewhere = SocketAddr::new(V4, 1);
+    for result in [
+        man.pause_listening(elsewhere),
+        man.resume_listening(elsewhere),
+    ] {
+        let err = result.expect_err("no listener there");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.to_string(), "no listener on 127.0.0.1:1");
+    }
+    assert_eq!(
+        man.is_listening_paused(elsewhere)
+            .expect_err("no listener")
+            .kind(),
+        io::ErrorKind::NotFound
+    );
+    // A paused listener that stops is gone like any other.
+    man.pause_listening(addr).expect("pause");
+    man.stop_listening();
+    assert_eq!(
+        man.resume_listening(addr).expect_err("stopped").kind(),
+        io::ErrorKind::NotFound
+    );
 }
 
 #[test]

@@ -162,7 +162,7 @@ impl SockMan {
             }
             let sent = state.queue.is_empty() && state.send_error.is_none();
             if sent && !closing.send_shut {
-                if let Some(socket) = conn.sock.get() {
+                if let Some(socket) = conn.sock.socket() {
                     if !closing.flush_started {
                         closing.flush_started = true;
                         if let Err(e) = sys::start_flush(socket) {
@@ -232,7 +232,7 @@ impl SockMan {
     /// (reset first when `reset`).
     fn finish_closing(&self, conn: &Arc<Conn>, reset: bool) {
         if reset {
-            if let Some(socket) = conn.sock.get() {
+            if let Some(socket) = conn.sock.socket() {
                 // A socket that refuses gets an ordinary close, the best there is.
                 let _ = sys::reset_on_close(socket);
             }

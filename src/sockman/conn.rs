@@ -2,7 +2,7 @@
 //! registered for. Written once for every backend.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSlice};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::closing::Closing;
@@ -80,19 +80,29 @@ impl ConnState {
         self.closed || self.closing.is_some()
     }
 
-    /// Writes as much of the queue as the socket takes now. A permanent error drops the
-    /// queue (nothing more can be sent) and is remembered.
+    /// Writes as much of the queue as the socket takes now, both halves of a wrapped queue in
+    /// one call ([`Sock::send_vectored`]). A permanent error drops the queue (nothing more can
+    /// be sent) and is remembered.
     ///
     /// # Errors
     /// The permanent send error.
     pub(super) fn flush(&mut self, sock: &Sock) -> io::Result<()> {
+        self.flush_with(|bufs| sock.send_vectored(bufs))
+    }
+
+    /// [`flush`](ConnState::flush) through `send`.
+    fn flush_with(
+        &mut self,
+        mut send: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
         while !self.queue.is_empty() {
-            let (front, _) = self.queue.as_slices();
-            match sock.send(front) {
+            let (front, back) = self.queue.as_slices();
+            match send(&[IoSlice::new(front), IoSlice::new(back)]) {
                 // A send that takes nothing from a non-empty buffer would loop forever.
                 Ok(0) => break,
                 Ok(sent) => {
-                    self.queue.drain(..sent.min(front.len()));
+                    let sent = sent.min(self.queue.len());
+                    self.queue.drain(..sent);
                 }
                 Err(e) if !is_permanent(&e) => break,
                 Err(e) => {
@@ -145,5 +155,60 @@ impl ConnState {
             wanted |= SockEvent::SEND;
         }
         wanted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue whose bytes wrap around the end of its ring buffer.
+    fn wrapped_queue() -> ConnState {
+        let mut state = ConnState::default();
+        // Pushed in front of an empty ring, `a` goes to its last slot; the rest wraps.
+        state.queue.push_front(b'a');
+        state.queue.extend(b"bcdef");
+        let (front, back) = state.queue.as_slices();
+        assert!(!front.is_empty() && !back.is_empty(), "the queue wraps");
+        state
+    }
+
+    #[test]
+    fn a_wrapped_queue_is_written_in_one_call_with_both_halves() {
+        let mut state = wrapped_queue();
+        let mut calls = Vec::new();
+        state
+            .flush_with(|bufs| {
+                calls.push(bufs.iter().map(|buf| buf.to_vec()).collect::<Vec<_>>());
+                Ok(bufs.iter().map(|buf| buf.len()).sum())
+            })
+            .expect("flush");
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].concat(), b"abcdef");
+        assert!(state.queue.is_empty());
+    }
+
+    #[test]
+    fn a_partial_vectored_write_drains_across_the_wrap() {
+        let mut state = wrapped_queue();
+        let front_len = state.queue.as_slices().0.len();
+        let mut written = Vec::new();
+        state
+            .flush_with(|bufs| {
+                let all: Vec<u8> = bufs.iter().flat_map(|buf| buf.to_vec()).collect();
+                if written.is_empty() {
+                    // Past the front half, then the socket is full.
+                    written.extend_from_slice(&all[..front_len + 1]);
+                    Ok(front_len + 1)
+                } else {
+                    Err(io::Error::from(io::ErrorKind::WouldBlock))
+                }
+            })
+            .expect("flush");
+        assert_eq!(written, &b"abcdef"[..front_len + 1]);
+        assert_eq!(
+            state.queue.iter().copied().collect::<Vec<u8>>(),
+            &b"abcdef"[front_len + 1..]
+        );
     }
 }

@@ -211,7 +211,7 @@ impl SockMan {
             lock(&self.pending).retain(|pending| !std::ptr::eq(&**pending, conn));
         }
         if state.registered.take().is_some() {
-            if let Some(socket) = conn.sock.get() {
+            if let Some(socket) = conn.sock.socket() {
                 let _ = self.registry.deregister(socket, conn.key);
             }
         }
@@ -240,7 +240,10 @@ impl SockMan {
     /// # Errors
     /// [`SockManError::UnknownConnection`]; [`SockManError::Io`] from `getsockname(2)`.
     pub fn local_addr(&self, id: Id) -> Result<SocketAddr, SockManError> {
-        self.conn(id)?.sock.local_addr().map_err(SockManError::Io)
+        let conn = self.conn(id)?;
+        conn.sock
+            .local_addr()
+            .map_err(|source| SockManError::Io { id, source })
     }
 
     /// The peer's address of connection `id`.
@@ -248,7 +251,10 @@ impl SockMan {
     /// # Errors
     /// [`SockManError::UnknownConnection`]; [`SockManError::Io`] from `getpeername(2)`.
     pub fn peer_addr(&self, id: Id) -> Result<SocketAddr, SockManError> {
-        self.conn(id)?.sock.peer_addr().map_err(SockManError::Io)
+        let conn = self.conn(id)?;
+        conn.sock
+            .peer_addr()
+            .map_err(|source| SockManError::Io { id, source })
     }
 
     /// Asks [`Handler::should_try_to_send`](super::Handler::should_try_to_send) and [`Handler::should_try_to_recv`](super::Handler::should_try_to_recv) about `id`

@@ -41,19 +41,50 @@ pub enum SockManError {
         source: io::Error,
     },
 
-    /// The OS failed a query about the connection's socket.
-    #[error(transparent)]
-    Io(io::Error),
+    /// The OS failed a query about the connection's socket (`getsockname(2)`,
+    /// `getpeername(2)`); `Display` is `connection <id>: ` and the error as Core describes
+    /// one (`Transport endpoint is not connected (107)`).
+    #[error("connection {id}: {}", describe(.source))]
+    Io {
+        /// The connection.
+        id: Id,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl SockManError {
-    /// The connection the error is about, when there is one.
-    pub fn id(&self) -> Option<Id> {
+    /// The connection the error is about.
+    pub fn id(&self) -> Id {
         match self {
             SockManError::UnknownConnection(id)
             | SockManError::SendQueueFull { id, .. }
-            | SockManError::Send { id, .. } => Some(*id),
-            SockManError::Io(_) => None,
+            | SockManError::Send { id, .. }
+            | SockManError::Io { id, .. } => *id,
+        }
+    }
+
+    /// The OS error, for [`Send`](SockManError::Send) and [`Io`](SockManError::Io).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            SockManError::Send { source, .. } | SockManError::Io { source, .. } => Some(source),
+            SockManError::UnknownConnection(_) | SockManError::SendQueueFull { .. } => None,
+        }
+    }
+}
+
+impl From<SockManError> for io::Error {
+    /// An OS error ([`Send`](SockManError::Send), [`Io`](SockManError::Io)) as it is, so its
+    /// kind and [`raw_os_error`](io::Error::raw_os_error) survive; the others with this
+    /// error inside: [`UnknownConnection`](SockManError::UnknownConnection) is `NotFound`,
+    /// [`SendQueueFull`](SockManError::SendQueueFull) `WouldBlock` (nothing was queued; try
+    /// again once the queue drained).
+    fn from(err: SockManError) -> io::Error {
+        match err {
+            SockManError::Send { source, .. } | SockManError::Io { source, .. } => source,
+            SockManError::UnknownConnection(_) => io::Error::new(io::ErrorKind::NotFound, err),
+            SockManError::SendQueueFull { .. } => io::Error::new(io::ErrorKind::WouldBlock, err),
         }
     }
 }

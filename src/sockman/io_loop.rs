@@ -229,7 +229,7 @@ impl SockMan {
     ) -> Option<io::Error> {
         self.account(state);
         let wanted = state.wanted(recv_ok, send_ok, self.options.pause_recv_above);
-        let socket = conn.sock.get()?;
+        let socket = conn.sock.socket()?;
         let result = match state.registered {
             Some(current) if current == wanted => return None,
             Some(_) => self.registry.reregister(socket, conn.key, wanted),
@@ -273,7 +273,7 @@ impl SockMan {
                 // regardless): stop watching, or level-triggered waits would spin on it.
                 _ => {
                     if state.registered.take().is_some() {
-                        if let Some(socket) = conn.sock.get() {
+                        if let Some(socket) = conn.sock.socket() {
                             let _ = self.registry.deregister(socket, conn.key);
                         }
                     }

@@ -1,6 +1,6 @@
 //! Listeners: binding, stopping, and accepting from the loop (Core's `BindAndStartListening`,
-//! `StopListening`, `SocketHandlerListening`), and the pause of a listener whose accept
-//! fails.
+//! `StopListening`, `SocketHandlerListening`), the pause of a listener whose accept fails,
+//! and the pause a user asks for.
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,9 +40,10 @@ impl SockMan {
                 open: true,
                 paused_until: None,
                 backoff: Duration::ZERO,
+                held: false,
             }),
         });
-        let Some(socket) = listener.sock.get() else {
+        let Some(socket) = listener.sock.socket() else {
             table.release_slot(key);
             return Err(crate::error::not_connected());
         };
@@ -67,12 +68,102 @@ impl SockMan {
             if let Slot::Listener(listener) = &table.slots[key] {
                 // Waits for an accept in progress on the loop's thread.
                 lock(&listener.state).open = false;
-                if let Some(socket) = listener.sock.get() {
+                if let Some(socket) = listener.sock.socket() {
                     let _ = self.registry.deregister(socket, key);
                 }
                 table.release_slot(key);
             }
         }
+    }
+
+    /// Stops accepting on the listener bound to `addr` (an address
+    /// [`bind_and_listen`](SockMan::bind_and_listen) returned) until
+    /// [`resume_listening`](SockMan::resume_listening), e.g. while the node has all the
+    /// inbound peers it takes (mio users deregister the listener). The socket stays bound and
+    /// listening: connections queue in the kernel's backlog (past it the OS refuses or drops
+    /// them) and are accepted after the resume. No accept starts after this returns, as for
+    /// [`stop_listening`](SockMan::stop_listening). Pausing a paused listener does nothing.
+    ///
+    /// # Errors
+    /// `NotFound` when no listener is bound to `addr`; the OS error of changing the socket's
+    /// registration (the listener is not paused then).
+    ///
+    /// ```
+    /// use bitcoin_sock::sockman::SockMan;
+    ///
+    /// let man = SockMan::new()?;
+    /// let addr = man.bind_and_listen("127.0.0.1:0".parse().unwrap())?;
+    /// man.pause_listening(addr)?;
+    /// assert!(man.is_listening_paused(addr)?);
+    /// man.resume_listening(addr)?;
+    /// assert!(!man.is_listening_paused(addr)?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pause_listening(&self, addr: SocketAddr) -> io::Result<()> {
+        let listener = self.listener(addr)?;
+        // Waits for an accept in progress on the loop's thread.
+        let mut state = lock(&listener.state);
+        if state.held || !state.open {
+            return Ok(());
+        }
+        if state.paused_until.is_none() {
+            if let Some(socket) = listener.sock.socket() {
+                self.registry
+                    .reregister(socket, listener.key, SockEvent::empty())?;
+            }
+        }
+        state.held = true;
+        Ok(())
+    }
+
+    /// Accepts again on the listener bound to `addr` after
+    /// [`pause_listening`](SockMan::pause_listening); the connections that queued meanwhile
+    /// are accepted from the next iteration. Resuming a listener that is not paused does
+    /// nothing (one paused after failed accepts resumes when its back-off ends).
+    ///
+    /// # Errors
+    /// `NotFound` when no listener is bound to `addr`; the OS error of changing the socket's
+    /// registration (the listener stays paused then).
+    pub fn resume_listening(&self, addr: SocketAddr) -> io::Result<()> {
+        let listener = self.listener(addr)?;
+        let mut state = lock(&listener.state);
+        if !state.held {
+            return Ok(());
+        }
+        if state.paused_until.is_none() {
+            if let Some(socket) = listener.sock.socket() {
+                self.registry
+                    .reregister(socket, listener.key, SockEvent::RECV)?;
+            }
+        }
+        state.held = false;
+        Ok(())
+    }
+
+    /// Whether the listener bound to `addr` is paused by
+    /// [`pause_listening`](SockMan::pause_listening) (not by failed accepts' back-off).
+    ///
+    /// # Errors
+    /// `NotFound` when no listener is bound to `addr`.
+    pub fn is_listening_paused(&self, addr: SocketAddr) -> io::Result<bool> {
+        let listener = self.listener(addr)?;
+        let held = lock(&listener.state).held;
+        Ok(held)
+    }
+
+    /// The listener bound to `addr`.
+    fn listener(&self, addr: SocketAddr) -> io::Result<Arc<Listener>> {
+        let table = lock(&self.table);
+        table
+            .slots
+            .iter()
+            .find_map(|slot| match slot {
+                Slot::Listener(listener) if listener.addr == addr => Some(Arc::clone(listener)),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("no listener on {addr}"))
+            })
     }
 
     /// The addresses being listened on.
@@ -93,7 +184,7 @@ impl SockMan {
         for _ in 0..ACCEPT_BATCH {
             let accepted = {
                 let mut state = lock(&listener.state);
-                if !state.open {
+                if !state.open || state.held {
                     break;
                 }
                 let accepted = listener.sock.accept();
@@ -131,7 +222,7 @@ impl SockMan {
             let mut state = lock(&listener.state);
             state.backoff = (state.backoff * 2).clamp(ACCEPT_BACKOFF, MAX_WAIT_FOR_IO);
             state.paused_until = Some(Instant::now() + state.backoff);
-            if let Some(socket) = listener.sock.get() {
+            if let Some(socket) = listener.sock.socket() {
                 // Still registered (nothing to read is reported for nothing); on failure it
                 // stays watched and is tried again at the next wait, as before.
                 let _ = self
@@ -164,7 +255,11 @@ impl SockMan {
                 }
                 _ => {
                     state.paused_until = None;
-                    if let Some(socket) = listener.sock.get() {
+                    // Paused by the user too: resume_listening watches it again.
+                    if state.held {
+                        return false;
+                    }
+                    if let Some(socket) = listener.sock.socket() {
                         let _ = self
                             .registry
                             .reregister(socket, listener.key, SockEvent::RECV);

@@ -13,6 +13,7 @@
 //! | `Id` (`int64_t`) | [`Id`] |
 //! | `BindAndStartListening` | [`SockMan::bind_and_listen`] |
 //! | `StopListening` | [`SockMan::stop_listening`] |
+//! | — (Core accepts past `-maxconnections` and drops; mio deregisters the listener) | [`SockMan::pause_listening`], [`SockMan::resume_listening`] |
 //! | `ConnectAndMakeId` (direct / through a proxy) | [`SockMan::connect`] / [`SockMan::connect_via_socks5`] |
 //! | `ConnectNode` with a `"host:port"` destination, then `ConnectAndMakeId` | [`SockMan::connect_by_name`] |
 //! | `TestOnlyAddExistentConnection` | [`SockMan::add_connection`] |
@@ -335,7 +336,7 @@ impl Drop for SockMan {
         for (key, slot) in table.slots.into_iter().enumerate() {
             match slot {
                 Slot::Listener(listener) => {
-                    if let Some(socket) = listener.sock.get() {
+                    if let Some(socket) = listener.sock.socket() {
                         let _ = self.registry.deregister(socket, key);
                     }
                 }

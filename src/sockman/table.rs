@@ -46,6 +46,10 @@ pub(super) struct ListenState {
     pub(super) paused_until: Option<Instant>,
     /// The last pause; doubled by each failure in a row, zero after an accept.
     pub(super) backoff: Duration,
+    /// Paused by [`pause_listening`](super::SockMan::pause_listening): not watched, and no
+    /// back-off ending resumes it, until
+    /// [`resume_listening`](super::SockMan::resume_listening).
+    pub(super) held: bool,
 }
 
 pub(super) enum Slot {

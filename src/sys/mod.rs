@@ -16,6 +16,9 @@
 //!   host's socket: at once natively; on WASI 0.2 once the output stream flushed, which ends
 //!   a wait for SEND; on WASI 0.3 at once, since its `shutdown` ends the send stream only
 //!   after the last byte);
+//! * `send_vectored` (every buffer in one call where the host can; elsewhere the first
+//!   non-empty one, [`first_non_empty`]), `try_clone` (a second handle to the same socket;
+//!   `Unsupported` where the host has none);
 //! * `send`, `recv`, `peek`, `resolve` (a checked DNS name, its failures sorted into
 //!   `error_text::LookupFailure`, whose words are the same on every host);
 //! * `NETWORK_REFUSED_HINT`, `LOOKUP_REFUSED_HINT`: what to add to a refused permission
@@ -112,6 +115,8 @@ const _: () = {
     let _: fn(&Socket) -> io::Result<()> = start_flush;
     let _: fn(&Socket) -> bool = is_flushed;
     let _: fn(&Socket, &[u8]) -> io::Result<usize> = send;
+    let _: fn(&Socket, &[io::IoSlice<'_>]) -> io::Result<usize> = send_vectored;
+    let _: fn(&Socket) -> io::Result<Socket> = try_clone;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = recv;
     let _: fn(&Socket, &mut [u8]) -> io::Result<usize> = peek;
     let _: fn(&str, u16) -> io::Result<Vec<SocketAddr>> = resolve;
@@ -139,6 +144,15 @@ const _: () = {
     let _: fn() -> Readiness = Readiness::new;
 };
 
+/// The buffer a host without vectored writes sends from `bufs`: the first non-empty one, as
+/// std's default `Write::write_vectored`; empty when all are.
+#[cfg_attr(not(all(sockets, target_family = "wasm")), allow(dead_code))] // only WASI lacks them
+pub(crate) fn first_non_empty<'a>(bufs: &'a [io::IoSlice<'_>]) -> &'a [u8] {
+    bufs.iter()
+        .find(|buf| !buf.is_empty())
+        .map_or(&[], |buf| buf)
+}
+
 /// One socket of a [`poll`] call, as the front end holds it: the backend reads the socket and
 /// the requested events, and writes the occurred ones (for every target, empty when nothing
 /// occurred). Counting the ready ones and refusing the invalid sock are the front end's.
@@ -155,7 +169,7 @@ pub(crate) trait PollTarget {
 
 impl PollTarget for (&Sock, Events) {
     fn socket(&self) -> Option<&Socket> {
-        self.0.get()
+        self.0.socket()
     }
     fn requested(&self) -> SockEvent {
         self.1.requested

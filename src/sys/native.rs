@@ -2,7 +2,7 @@
 //! waiting.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::PollTarget;
 use crate::opt::SetSockOpt;
-use crate::{Sock, SockEvent, SockOpt, SockOptValue};
+use crate::{SockEvent, SockOpt, SockOptValue};
 
 mod resolve;
 pub(crate) use resolve::resolve;
@@ -21,6 +21,13 @@ pub(crate) use resolve::resolve;
 pub(crate) const NETWORK_REFUSED_HINT: Option<&str> = None;
 /// Native resolvers have no permission to refuse.
 pub(crate) const LOOKUP_REFUSED_HINT: Option<&str> = None;
+
+// Sockets made elsewhere, adopted as `Sock`, and the sock as std's descriptor types.
+mod convert;
+
+// SockMan's registration with the OS, through `polling`.
+mod registry;
+pub(crate) use registry::{Readiness, Registry};
 
 // Unix-domain sockets, with the calls that give addresses of any family.
 #[cfg(unix)]
@@ -63,79 +70,6 @@ pub(crate) fn adopt(socket: &Socket) -> io::Result<()> {
     #[cfg(not(target_vendor = "apple"))]
     let no_sigpipe = Ok(());
     non_blocking.and(no_sigpipe)
-}
-
-// Sockets made elsewhere, adopted as `Sock`: std's TCP types and raw descriptors, as socket2
-// does beside its backends.
-
-impl From<std::net::TcpStream> for Sock {
-    /// Adopts a connected stream, in non-blocking mode, as `Sock::from(socket2::Socket)`
-    /// (a refusal is not reported: [`Sock::adopt`] reports it).
-    fn from(stream: std::net::TcpStream) -> Sock {
-        Sock::from(socket2::Socket::from(stream))
-    }
-}
-
-impl From<std::net::TcpListener> for Sock {
-    /// Adopts a listener, in non-blocking mode (so `accept` never blocks), as
-    /// `Sock::from(socket2::Socket)` (a refusal is not reported: [`Sock::adopt`] reports it).
-    fn from(listener: std::net::TcpListener) -> Sock {
-        Sock::from(socket2::Socket::from(listener))
-    }
-}
-
-#[cfg(unix)]
-impl std::os::fd::AsRawFd for Sock {
-    /// The descriptor, or `-1` for the invalid sock (Core's `INVALID_SOCKET`).
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.get().map_or(-1, std::os::fd::AsRawFd::as_raw_fd)
-    }
-}
-
-#[cfg(unix)]
-impl std::os::fd::FromRawFd for Sock {
-    /// Adopts a raw descriptor, in non-blocking mode, as `Sock::from(socket2::Socket)` (a
-    /// refusal is not reported: [`Sock::adopt`] reports it).
-    ///
-    /// # Safety
-    /// `fd` must be an open socket that nothing else owns; the sock will close it.
-    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Sock {
-        // SAFETY: the caller hands over sole ownership of an open socket.
-        Sock::from(unsafe { socket2::Socket::from_raw_fd(fd) })
-    }
-}
-
-#[cfg(unix)]
-impl std::os::fd::IntoRawFd for Sock {
-    /// Gives up the descriptor without closing it; `-1` for the invalid sock.
-    fn into_raw_fd(mut self) -> std::os::fd::RawFd {
-        self.release()
-            .map_or(-1, std::os::fd::IntoRawFd::into_raw_fd)
-    }
-}
-
-#[cfg(windows)]
-impl std::os::windows::io::AsRawSocket for Sock {
-    /// The socket, or `INVALID_SOCKET` for the invalid sock.
-    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
-        self.get().map_or(
-            windows_sys::Win32::Networking::WinSock::INVALID_SOCKET as _,
-            std::os::windows::io::AsRawSocket::as_raw_socket,
-        )
-    }
-}
-
-#[cfg(windows)]
-impl std::os::windows::io::FromRawSocket for Sock {
-    /// Adopts a raw socket, in non-blocking mode, as `Sock::from(socket2::Socket)` (a refusal
-    /// is not reported: [`Sock::adopt`] reports it).
-    ///
-    /// # Safety
-    /// `socket` must be an open socket that nothing else owns; the sock will close it.
-    unsafe fn from_raw_socket(socket: std::os::windows::io::RawSocket) -> Sock {
-        // SAFETY: the caller hands over sole ownership of an open socket.
-        Sock::from(unsafe { socket2::Socket::from_raw_socket(socket) })
-    }
 }
 
 /// `socket(2)` + `connect(2)` without waiting: the connect may still be in progress.
@@ -252,6 +186,16 @@ pub(crate) fn reset_on_close(socket: &Socket) -> io::Result<()> {
 /// `send(2)` with `MSG_NOSIGNAL` where the OS has it.
 pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     socket.send_with_flags(data, SEND_FLAGS)
+}
+
+/// `sendmsg(2)` (`WSASend` on Windows) of every buffer in order, with the flags of [`send`].
+pub(crate) fn send_vectored(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket.send_vectored_with_flags(bufs, SEND_FLAGS)
+}
+
+/// A second descriptor for the same socket (`fcntl(F_DUPFD_CLOEXEC)`, `WSADuplicateSocketW`).
+pub(crate) fn try_clone(socket: &Socket) -> io::Result<Socket> {
+    socket.try_clone()
 }
 
 fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
@@ -521,6 +465,8 @@ pub(crate) fn get_sock_opt(socket: &Socket, opt: SockOpt) -> io::Result<SockOptV
             // SO_ERROR always holds an OS code; keep the kind's errno-less form out of the API.
             e.raw_os_error().unwrap_or(0)
         })),
+        SockOpt::Linger => SockOptValue::Linger(socket.linger()?),
+        SockOpt::Ipv6V6Only => SockOptValue::Bool(socket.only_v6()?),
     })
 }
 
@@ -547,111 +493,7 @@ pub(crate) fn set_sock_opt(socket: &Socket, opt: SetSockOpt) -> io::Result<()> {
                 socket.set_ttl_v4(ttl.into())
             }
         }
-    }
-}
-
-/// The OS registration of [`SockMan`](crate::sockman::SockMan): the `polling` crate in
-/// level-triggered mode (epoll on Linux and Android, kqueue on macOS and the BSDs, IOCP/AFD on
-/// Windows, event ports on illumos), so the sockets stay registered between waits and a wait
-/// costs what is ready, not how many sockets there are.
-pub(crate) struct Registry {
-    poller: polling::Poller,
-}
-
-/// What one [`Registry::wait`] found: reused between waits, so waiting allocates nothing.
-pub(crate) struct Readiness {
-    events: polling::Events,
-}
-
-fn interest(key: usize, requested: SockEvent) -> polling::Event {
-    polling::Event::new(
-        key,
-        requested.contains(SockEvent::RECV),
-        requested.contains(SockEvent::SEND),
-    )
-}
-
-impl Registry {
-    /// `epoll_create1(2)` / `kqueue(2)` / an I/O completion port, plus the means to
-    /// [`notify`](Registry::notify).
-    pub(crate) fn new() -> io::Result<Registry> {
-        Ok(Registry {
-            poller: polling::Poller::new()?,
-        })
-    }
-
-    /// Starts watching `socket` for `requested` under `key` (`EPOLL_CTL_ADD`, `EV_ADD`).
-    ///
-    /// # Safety
-    /// `socket` must stay where it is, and alive, until it is
-    /// [`deregister`](Registry::deregister)ed (every backend's contract; `polling` needs the
-    /// "alive" part, and only on Windows).
-    pub(crate) unsafe fn register(
-        &self,
-        socket: &Socket,
-        key: usize,
-        requested: SockEvent,
-    ) -> io::Result<()> {
-        // SAFETY: the caller deregisters `socket` before it is closed.
-        unsafe {
-            self.poller
-                .add_with_mode(socket, interest(key, requested), polling::PollMode::Level)
-        }
-    }
-
-    /// Changes what `socket` is watched for (`EPOLL_CTL_MOD`, `EV_ADD`/`EV_DELETE`).
-    pub(crate) fn reregister(
-        &self,
-        socket: &Socket,
-        key: usize,
-        requested: SockEvent,
-    ) -> io::Result<()> {
-        self.poller
-            .modify_with_mode(socket, interest(key, requested), polling::PollMode::Level)
-    }
-
-    /// Stops watching `socket` (`EPOLL_CTL_DEL`, `EV_DELETE`).
-    pub(crate) fn deregister(&self, socket: &Socket, _key: usize) -> io::Result<()> {
-        self.poller.delete(socket)
-    }
-
-    /// One system wait (`epoll_wait(2)`, `kevent(2)`, ...) of at most `timeout`
-    /// (`Duration::MAX`: no limit); fills `ready`. Returns early, with nothing ready, after a
-    /// [`notify`](Registry::notify). `EINTR` is retried inside `polling`.
-    pub(crate) fn wait(&self, ready: &mut Readiness, timeout: Duration) -> io::Result<()> {
-        ready.events.clear();
-        let timeout = (timeout != Duration::MAX).then_some(timeout);
-        self.poller.wait(&mut ready.events, timeout).map(drop)
-    }
-
-    /// Wakes the current or the next [`wait`](Registry::wait) (an eventfd, a pipe or a user
-    /// event, as `polling` picks).
-    pub(crate) fn notify(&self) -> io::Result<()> {
-        self.poller.notify()
-    }
-}
-
-impl Readiness {
-    pub(crate) fn new() -> Readiness {
-        Readiness {
-            events: polling::Events::new(),
-        }
-    }
-
-    /// The keys that are ready, with what occurred.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, SockEvent)> + '_ {
-        self.events.iter().map(|event| {
-            let mut occurred = SockEvent::empty();
-            if event.readable {
-                occurred |= SockEvent::RECV;
-            }
-            if event.writable {
-                occurred |= SockEvent::SEND;
-            }
-            if event.is_err() == Some(true) {
-                occurred |= SockEvent::ERR;
-            }
-            (event.key, occurred)
-        })
+        SetSockOpt::Linger(linger) => socket.set_linger(linger),
+        SetSockOpt::Ipv6V6Only(on) => socket.set_only_v6(on),
     }
 }

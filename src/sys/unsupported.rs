@@ -78,6 +78,14 @@ pub(crate) fn send(socket: &Socket, _data: &[u8]) -> io::Result<usize> {
     match *socket {}
 }
 
+pub(crate) fn send_vectored(socket: &Socket, _bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    match *socket {}
+}
+
+pub(crate) fn try_clone(socket: &Socket) -> io::Result<Socket> {
+    match *socket {}
+}
+
 pub(crate) fn recv(socket: &Socket, _buf: &mut [u8]) -> io::Result<usize> {
     match *socket {}
 }

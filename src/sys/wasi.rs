@@ -29,3 +29,8 @@ mod state;
 pub(crate) mod p2;
 #[cfg(wasi_p3)]
 pub(crate) mod p3;
+
+/// Neither WASI 0.2 nor 0.3 has a way to duplicate a socket resource.
+pub(crate) fn try_clone<S>(_socket: &S) -> std::io::Result<S> {
+    Err(crate::error::unsupported("duplicating a socket"))
+}

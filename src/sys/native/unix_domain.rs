@@ -189,7 +189,7 @@ pub(super) fn refuse_non_ip(socket: &Socket) -> io::Result<()> {
 impl From<std::os::unix::net::UnixStream> for crate::Sock {
     /// Adopts a connected Unix-domain stream, in non-blocking mode.
     fn from(stream: std::os::unix::net::UnixStream) -> crate::Sock {
-        crate::Sock::from(Socket::from(stream))
+        crate::Sock::adopt_quietly(Socket::from(stream))
     }
 }
 
@@ -197,6 +197,6 @@ impl From<std::os::unix::net::UnixListener> for crate::Sock {
     /// Adopts a Unix-domain listener (e.g. one handed over by systemd), in non-blocking mode
     /// (so `accept_address` never blocks).
     fn from(listener: std::os::unix::net::UnixListener) -> crate::Sock {
-        crate::Sock::from(Socket::from(listener))
+        crate::Sock::adopt_quietly(Socket::from(listener))
     }
 }

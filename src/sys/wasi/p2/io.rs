@@ -1,7 +1,7 @@
 //! `send`, `recv` and `peek` over `wasi:io/streams`, with the read-ahead buffer that gives
 //! WASI a `peek`: the front end's `ReadAhead`, the same code as `BufSock`'s buffer.
 
-use std::io;
+use std::io::{self, IoSlice};
 
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll::poll as wasi_poll;
@@ -91,6 +91,12 @@ pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
         Err(StreamError::Closed) => Err(errno_to_io(libc::EPIPE)),
         Err(StreamError::LastOperationFailed(err)) => Err(errno_to_io(stream_error_to_errno(&err))),
     }
+}
+
+/// WASI streams write one buffer per call: the first non-empty one, as std's default
+/// `write_vectored` (a caller with more loops, as `SockMan`'s queue does).
+pub(crate) fn send_vectored(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    send(socket, crate::sys::first_non_empty(bufs))
 }
 
 /// `flush`: the host is to hand every byte written so far to its socket, which

@@ -38,9 +38,10 @@ mod registry;
 mod tcp;
 
 pub(crate) use super::errno::{LOOKUP_REFUSED_HINT, NETWORK_REFUSED_HINT};
+pub(crate) use super::try_clone;
 pub(crate) use addr::{local_addr, peer_addr, resolve};
 pub(crate) use adopt::adopt;
-pub(crate) use io::{is_flushed, peek, recv, send, start_flush};
+pub(crate) use io::{is_flushed, peek, recv, send, send_vectored, start_flush};
 pub(crate) use opt::{get_sock_opt, set_sock_opt};
 pub(crate) use poll::poll;
 pub(crate) use registry::{Readiness, Registry};

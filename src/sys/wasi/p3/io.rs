@@ -38,6 +38,12 @@ fn check_connected(state: &State) -> io::Result<()> {
     }
 }
 
+/// One buffer per call, the first non-empty one (std's default `write_vectored`), as on
+/// WASI 0.2: the send stream takes one list of bytes per write.
+pub(crate) fn send_vectored(socket: &Socket, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    send(socket, crate::sys::first_non_empty(bufs))
+}
+
 /// Takes what the send buffer has room for; `EAGAIN` when it is full.
 pub(crate) fn send(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     may_block()?;

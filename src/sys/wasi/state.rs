@@ -55,6 +55,18 @@ impl Common {
         }
     }
 
+    /// A started connect's outcome as `connect_finish` reports it: `EINPROGRESS` while it
+    /// runs, the pending error (taken, as reading `SO_ERROR` does) once it failed.
+    pub(super) fn connect_result(&mut self) -> io::Result<()> {
+        match self.phase {
+            Phase::Connected => Ok(()),
+            Phase::Connecting => Err(errno_to_io(libc::EINPROGRESS)),
+            _ => Err(errno_to_io(
+                self.pending_error.take().unwrap_or(libc::ECONNREFUSED),
+            )),
+        }
+    }
+
     /// Whether a `recv` would return at once (data, end of stream or an error).
     pub(super) fn readable(&self) -> bool {
         !self.read_ahead.is_empty() || self.input_end.is_some()

@@ -8,7 +8,6 @@ use wasi::sockets::network::{ErrorCode, IpAddressFamily};
 use wasi::sockets::tcp::{ShutdownType, TcpSocket};
 use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
-use super::super::errno::errno_to_io;
 use super::super::state::Phase;
 use super::addr::{from_wasi_addr, network, to_wasi_addr};
 use super::errno::{connection_error_code_to_io, error_code_to_errno, error_code_to_io};
@@ -47,13 +46,7 @@ pub(crate) fn connect_start(addr: &SocketAddr) -> io::Result<Socket> {
 pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
     let mut state = socket.lock();
     socket.connect_finish(&mut state);
-    match state.phase {
-        Phase::Connected => Ok(()),
-        Phase::Connecting => Err(errno_to_io(libc::EINPROGRESS)),
-        _ => Err(errno_to_io(
-            state.pending_error.take().unwrap_or(libc::ECONNREFUSED),
-        )),
-    }
+    state.connect_result()
 }
 
 /// `create-tcp-socket` + `start-bind`/`finish-bind` (`SO_REUSEADDR` is implied on WASI, and

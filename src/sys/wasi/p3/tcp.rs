@@ -60,13 +60,7 @@ pub(crate) fn connect_start(addr: &SocketAddr) -> io::Result<Socket> {
 /// The connect's result, after the socket became writable.
 pub(crate) fn connect_finish(socket: &Socket) -> io::Result<()> {
     let mut state = socket.lock();
-    match state.phase {
-        Phase::Connected => Ok(()),
-        Phase::Connecting => Err(errno_to_io(libc::EINPROGRESS)),
-        _ => Err(errno_to_io(
-            state.pending_error.take().unwrap_or(libc::ECONNREFUSED),
-        )),
-    }
+    state.connect_result()
 }
 
 /// `create` + `bind` (`SO_REUSEADDR` is implied on WASI, and IPv6 sockets are always

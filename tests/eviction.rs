@@ -12,16 +12,9 @@ use std::time::{Duration, Instant};
 use bitcoin_sock::sockman::{net_group, select_to_evict, EvictionCandidate};
 
 fn candidate(id: u32, connected: Instant) -> EvictionCandidate<u32> {
-    EvictionCandidate {
-        id,
-        connected,
-        handshake_done: true,
-        min_ping: None,
-        last_block: None,
-        last_tx: None,
-        net_group: 1,
-        prefer_evict: false,
-    }
+    let mut candidate = EvictionCandidate::new(id, connected, 1);
+    candidate.handshake_done = true;
+    candidate
 }
 
 /// `count` handshaken peers from one net group, connected a second apart (id 0 first).

@@ -534,11 +534,14 @@ fn every_peer_is_pinged_each_interval_and_dropped_when_the_pong_is_late() {
         })
     );
     assert_eq!(err.to_string(), "ping timeout: 30.000000s");
-    // Answered, the next ping is one interval after the last one went out.
-    pair.now = due;
+    // Answered 250 ms later, the next ping is one interval after the last one went out, and
+    // the round trip is the best one (Core's m_min_ping_time, which eviction weighs).
+    assert_eq!(pair.client.min_ping(), None);
+    pair.now = due + Duration::from_millis(250);
     pair.server_receives(&ping).unwrap();
     pair.exchange().unwrap();
     assert!(!pair.client.ping_outstanding());
+    assert_eq!(pair.client.min_ping(), Some(Duration::from_millis(250)));
     assert_eq!(pair.client.check_deadline(due + TIMEOUTS.pong), Ok(()));
     assert_eq!(
         pair.client.next_deadline(),
@@ -558,6 +561,11 @@ fn a_pong_with_another_nonce_does_not_end_the_wait() {
     let wrong = encode_message(regtest().magic(), NetworkMessage::Pong(12_345));
     pair.client_receives(&wrong).unwrap();
     assert!(pair.client.ping_outstanding());
+    assert_eq!(
+        pair.client.min_ping(),
+        None,
+        "no round trip from a stranger's nonce"
+    );
     assert!(matches!(
         pair.client.check_deadline(due + TIMEOUTS.pong),
         Err(PeerError::PingTimeout(_))

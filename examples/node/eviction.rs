@@ -4,7 +4,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bitcoin_sock::sockman::{net_group, select_to_evict, EvictionCandidate, Id};
 
@@ -34,21 +34,19 @@ impl Standing {
     }
 }
 
-/// The inbound peer to drop for a newcomer, from `(id, handshake done, standing)` of every
-/// inbound peer; `None` when all are protected.
-pub fn choose<'a>(inbound: impl Iterator<Item = (Id, bool, &'a Standing)>) -> Option<Id> {
+/// The inbound peer to drop for a newcomer, from `(id, handshake done, best ping, standing)`
+/// of every inbound peer; `None` when all are protected.
+pub fn choose<'a>(
+    inbound: impl Iterator<Item = (Id, bool, Option<Duration>, &'a Standing)>,
+) -> Option<Id> {
     let candidates = inbound
-        .map(|(id, handshake_done, standing)| EvictionCandidate {
-            id,
-            connected: standing.connected,
-            handshake_done,
-            // Measured by the ping keep-alive once it records round trips.
-            min_ping: None,
-            last_block: standing.last_block,
-            // A headers-only node relays no transactions.
-            last_tx: None,
-            net_group: standing.net_group,
-            prefer_evict: false,
+        .map(|(id, handshake_done, min_ping, standing)| {
+            let mut candidate = EvictionCandidate::new(id, standing.connected, standing.net_group);
+            candidate.handshake_done = handshake_done;
+            candidate.min_ping = min_ping;
+            candidate.last_block = standing.last_block;
+            // A headers-only node relays no transactions: last_tx stays None.
+            candidate
         })
         .collect();
     select_to_evict(candidates)

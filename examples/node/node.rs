@@ -541,6 +541,7 @@ impl Node {
             (connection.peer.direction() == Direction::Inbound).then_some((
                 id,
                 connection.peer.handshake_done(),
+                connection.peer.min_ping(),
                 &connection.standing,
             ))
         });

@@ -14,7 +14,23 @@ use std::time::{Duration, Instant};
 
 /// What eviction knows about one inbound connection (Core's `NodeEvictionCandidate`).
 /// `K` names the connection, usually the manager's [`Id`](super::Id).
+///
+/// Made with [`new`](EvictionCandidate::new), then the fields known set: Core's candidate has
+/// grown with its releases (network, connection type, relayed services), and this one may
+/// too without breaking callers.
+///
+/// ```
+/// use bitcoin_sock::sockman::{select_to_evict, EvictionCandidate};
+/// use std::time::Instant;
+///
+/// let mut silent = EvictionCandidate::new(1, Instant::now(), 7);
+/// silent.handshake_done = false;
+/// let mut proven = EvictionCandidate::new(2, Instant::now(), 7);
+/// proven.handshake_done = true;
+/// assert_eq!(select_to_evict(vec![proven, silent]), Some(1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EvictionCandidate<K> {
     /// The connection.
     pub id: K,
@@ -34,6 +50,23 @@ pub struct EvictionCandidate<K> {
     pub net_group: u64,
     /// Evict this one before others (Core's `prefer_evict`: a discouraged peer).
     pub prefer_evict: bool,
+}
+
+impl<K> EvictionCandidate<K> {
+    /// A connection accepted at `connected` from net group `net_group`, knowing nothing more
+    /// yet: no handshake, no ping, no block or transaction, not preferred for eviction.
+    pub fn new(id: K, connected: Instant, net_group: u64) -> EvictionCandidate<K> {
+        EvictionCandidate {
+            id,
+            connected,
+            handshake_done: false,
+            min_ping: None,
+            last_block: None,
+            last_tx: None,
+            net_group,
+            prefer_evict: false,
+        }
+    }
 }
 
 /// Core's `SelectNodeToEvict` with the handshake rule first: the connection to close so a

@@ -42,6 +42,8 @@ pub struct Keepalive {
     sent: u64,
     /// Our base nonce: each `ping` carries `nonce + n`.
     nonce: u64,
+    /// The shortest round trip a `pong` answered in (Core's `m_min_ping_time`).
+    min_ping: Option<Duration>,
 }
 
 impl Keepalive {
@@ -54,6 +56,7 @@ impl Keepalive {
             outstanding: None,
             sent: 0,
             nonce,
+            min_ping: None,
         }
     }
 
@@ -89,17 +92,25 @@ impl Keepalive {
         Ok(Some(nonce))
     }
 
-    /// A `pong` arrived; true when it answers the outstanding `ping` (which it ends). One with
-    /// another nonce is ignored, as Core does ("Nonce mismatch"), and the deadline keeps
-    /// running.
-    pub fn pong(&mut self, nonce: u64) -> bool {
+    /// A `pong` arrived at `now`; true when it answers the outstanding `ping` (which it ends,
+    /// its round trip counted in [`min_ping`](Self::min_ping)). One with another nonce is
+    /// ignored, as Core does ("Nonce mismatch"), and the deadline keeps running.
+    pub fn pong(&mut self, nonce: u64, now: Instant) -> bool {
         match self.outstanding {
-            Some((expected, _)) if expected == nonce => {
+            Some((expected, sent)) if expected == nonce => {
                 self.outstanding = None;
+                let rtt = now.saturating_duration_since(sent);
+                self.min_ping = Some(self.min_ping.map_or(rtt, |min| min.min(rtt)));
                 true
             }
             _ => false,
         }
+    }
+
+    /// The shortest round trip of an answered `ping` (Core's `m_min_ping_time`, which
+    /// eviction protects the fastest peers by); `None` before the first answer.
+    pub fn min_ping(&self) -> Option<Duration> {
+        self.min_ping
     }
 
     /// Whether a `ping` waits for its `pong`.

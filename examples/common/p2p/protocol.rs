@@ -387,6 +387,11 @@ impl Peer {
         self.synced_once
     }
 
+    /// The shortest round trip of our answered `ping`s (Core's `m_min_ping_time`).
+    pub fn min_ping(&self) -> Option<Duration> {
+        self.keepalive.as_ref().and_then(Keepalive::min_ping)
+    }
+
     /// Whether a `ping` of ours waits for its `pong`.
     pub fn ping_outstanding(&self) -> bool {
         self.keepalive.as_ref().is_some_and(Keepalive::waiting)
@@ -580,7 +585,7 @@ impl Peer {
             NetworkMessage::Ping(nonce) => self.queue(NetworkMessage::Pong(nonce)),
             NetworkMessage::Pong(nonce) => {
                 if let Some(keepalive) = &mut self.keepalive {
-                    keepalive.pong(nonce);
+                    keepalive.pong(nonce, now);
                 }
             }
             NetworkMessage::Inv(inventory) if self.sync_from => {

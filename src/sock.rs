@@ -214,6 +214,7 @@ impl Sock {
     /// As [`send`](Sock::send). `Ok(0)` only when every buffer is empty.
     ///
     /// ```
+    /// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
     /// use bitcoin_sock::{Sock, SockEvent};
     /// use std::io::IoSlice;
     /// use std::time::Duration;

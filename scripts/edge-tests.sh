@@ -216,6 +216,9 @@ expect_status() {
     local port=$1 path=$2 status=$3 text=$4 got
     got=$(ask "$port" "$path" "$WORK/body")
     [ "$got" = "$status" ] || { cat "$WORK/body" >&2; fail "GET $path on $port: status $got, not $status"; }
+    grep -qF "$text" "$WORK/body" || { cat "$WORK/body" >&2; fail "GET $path on $port: the error does not say '$text'"; }
+    echo "GET $path: $status $(cat "$WORK/body")"
+}
 
 say "a checkpoint: EDGE_CHECKPOINT=2000:<bcoin's hash of block 2000>, headers synced from there"
 CHECKPOINT="2000:$(rpc getblockhash '[2000]')"
@@ -251,9 +254,6 @@ expect_answer $((SERVE_PORT + 4)) "/payments/$ADDRESS?from=0" 200 "$(expected_pa
 kill -- "-$jco_group" 2>/dev/null || true
 
 say "bad questions: 400 and 404, before any peer is asked"
-    grep -qF "$text" "$WORK/body" || { cat "$WORK/body" >&2; fail "GET $path on $port: the error does not say '$text'"; }
-    echo "GET $path: $status $(cat "$WORK/body")"
-}
 expect_status "$SERVE_PORT" /payments/nonsense 400 'bad address'
 expect_status "$SERVE_PORT" /payments/bc1qzyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3h8ffkz 400 'is not a regtest address'
 expect_status "$SERVE_PORT" /blocks 404 'no such path'

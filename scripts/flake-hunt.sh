@@ -129,18 +129,8 @@ read -r socks5_auth_pid socks5_auth_port <<<"$socks5"
 socks5_pids+=("$socks5_auth_pid")
 export BITCOIN_SOCK_SOCKS5="127.0.0.1:$socks5_port"
 export BITCOIN_SOCK_SOCKS5_AUTH="127.0.0.1:$socks5_auth_port"
-python3 scripts/reset-peer.py >"$work/reset-peer" &
-reset_peer_pid=$!
-for _ in $(seq 100); do
-    [ -s "$work/reset-peer" ] && break
-    kill -0 "$reset_peer_pid" 2>/dev/null || break
-    sleep 0.1
-done
-reset_peer_port=$(head -n1 "$work/reset-peer")
-if [ -z "$reset_peer_port" ]; then
-    echo "FAILED: scripts/reset-peer.py printed no port" >&2
-    exit 1
-fi
+reset_peer=$(python3 scripts/reset-peer.py start 0)
+read -r reset_peer_pid reset_peer_port <<<"$reset_peer"
 export BITCOIN_SOCK_RESET_PEER="127.0.0.1:$reset_peer_port"
 echo "SOCKS5 $BITCOIN_SOCK_SOCKS5 and $BITCOIN_SOCK_SOCKS5_AUTH, resetting peer $BITCOIN_SOCK_RESET_PEER" >&2
 

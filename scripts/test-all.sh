@@ -147,21 +147,10 @@ command -v python3 >/dev/null 2>&1 || {
     echo "FAILED: python3 is needed for scripts/reset-peer.py" >&2
     exit 1
 }
-reset_peer_out=$(mktemp)
-python3 scripts/reset-peer.py >"$reset_peer_out" &
-reset_peer_pid=$!
-stop_reset_peer() { kill "$reset_peer_pid" 2>/dev/null || true; rm -f "$reset_peer_out"; }
+reset_peer=$(python3 scripts/reset-peer.py start 0)
+read -r reset_peer_pid reset_peer_port <<<"$reset_peer"
+stop_reset_peer() { python3 scripts/reset-peer.py stop "$reset_peer_pid" || true; }
 trap 'stop_socks5; stop_reset_peer' EXIT
-for _ in $(seq 100); do
-    [ -s "$reset_peer_out" ] && break
-    kill -0 "$reset_peer_pid" 2>/dev/null || break
-    sleep 0.1
-done
-reset_peer_port=$(head -n1 "$reset_peer_out")
-if [ -z "$reset_peer_port" ]; then
-    echo "FAILED: scripts/reset-peer.py printed no port" >&2
-    exit 1
-fi
 export BITCOIN_SOCK_RESET_PEER="127.0.0.1:$reset_peer_port"
 echo "resetting peer: $BITCOIN_SOCK_RESET_PEER"
 

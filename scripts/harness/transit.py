@@ -125,46 +125,37 @@ class Ctx:
 # ---------------------------------------------------------------------------------------------
 # scenarios: each returns a one-line detail or raises Fail(reason)
 
+def both_legs(ctx, sets, node_seconds):
+    """bcoin -> proxy -> node -> proxy -> light client, both proxies with `sets`: how long the
+    node took to reach bcoin's tip, then the light client through the node."""
+    up = ctx.proxy(ctx.bcoin.addr, "up", sets)
+    node = ctx.node(up.addr)
+    took = ctx.node_at_tip(node, ctx.scaled(node_seconds))
+    down = ctx.proxy(node.addr, "down", sets)
+    return took, ctx.light_client_at_tip(down.addr)
+
+
 def clean(ctx):
     """No fault: bcoin -> proxy -> node -> proxy -> light client ends at bcoin's tip."""
-    up = ctx.proxy(ctx.bcoin.addr, "up")
-    node = ctx.node(up.addr)
-    took = ctx.node_at_tip(node, ctx.scaled(60))
-    down = ctx.proxy(node.addr, "down")
-    client = ctx.light_client_at_tip(down.addr)
+    took, client = both_legs(ctx, (), 60)
     return f"node at tip in {took:.1f} s, light client through the proxy in {client:.1f} s"
 
 
 def latency(ctx):
     """150 ms each way (+ up to 50 ms seeded jitter) on both legs: ends at the tip."""
-    sets = ["latency_ms=150", "jitter_ms=50"]
-    up = ctx.proxy(ctx.bcoin.addr, "up", sets)
-    node = ctx.node(up.addr)
-    took = ctx.node_at_tip(node, ctx.scaled(60))
-    down = ctx.proxy(node.addr, "down", sets)
-    client = ctx.light_client_at_tip(down.addr)
+    took, client = both_legs(ctx, ["latency_ms=150", "jitter_ms=50"], 60)
     return f"node at tip in {took:.1f} s, light client in {client:.1f} s"
 
 
 def bytewise(ctx):
     """Every byte in its own write, both directions, both legs: ends at the tip."""
-    sets = ["split=bytes"]
-    up = ctx.proxy(ctx.bcoin.addr, "up", sets)
-    node = ctx.node(up.addr)
-    took = ctx.node_at_tip(node, ctx.scaled(120))
-    down = ctx.proxy(node.addr, "down", sets)
-    client = ctx.light_client_at_tip(down.addr)
+    took, client = both_legs(ctx, ["split=bytes"], 120)
     return f"node at tip in {took:.1f} s, light client in {client:.1f} s"
 
 
 def random_splits(ctx):
     """Seeded random splits of 1..700 bytes, both directions, both legs: ends at the tip."""
-    sets = ["split=random", "split_max=700"]
-    up = ctx.proxy(ctx.bcoin.addr, "up", sets)
-    node = ctx.node(up.addr)
-    took = ctx.node_at_tip(node, ctx.scaled(60))
-    down = ctx.proxy(node.addr, "down", sets)
-    client = ctx.light_client_at_tip(down.addr)
+    took, client = both_legs(ctx, ["split=random", "split_max=700"], 60)
     return f"node at tip in {took:.1f} s, light client in {client:.1f} s (seed {ctx.args.seed})"
 
 

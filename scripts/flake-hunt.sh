@@ -4,11 +4,13 @@
 # how many runs failed and with what message (each failing run's first panic: the test, where,
 # and the first line of its message). Exits non-zero when any run failed.
 #
-#   scripts/flake-hunt.sh [-n N] [-f REGEX] [--native | --wasm] [--timeout SECS]
+#   scripts/flake-hunt.sh [-n N] [-f REGEX] [--native | --wasm | --wasip3] [--timeout SECS]
 #       -n N          runs per binary (default 20)
 #       -f REGEX      only the binaries whose whole name matches REGEX (extended; the library's
 #                     unit tests are `lib`), e.g. -f sockman or -f 'sockman|promises'
 #       --native      native binaries only;  --wasm  wasm32-wasip2 binaries only
+#       --wasip3      wasm32-wasip2 binaries on the WASI 0.3 backend (`--features wasip3`) only;
+#                     without a host flag: native and wasm (0.2), not wasip3
 #       --timeout S   a run that takes longer than S seconds fails (default 600)
 #
 # Not part of scripts/test-all.sh: 20 runs of every binary on both hosts take about half an
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
         -f) filter=${2:?}; shift 2 ;;
         --native) hosts=native; shift ;;
         --wasm) hosts=wasm; shift ;;
+        --wasip3) hosts=wasip3; shift ;;
         --timeout) timeout_secs=${2:?}; shift 2 ;;
         *) usage ;;
     esac
@@ -102,6 +105,10 @@ for host in $hosts; do
             echo "==> building the wasm32-wasip2 test binaries" >&2
             build_tests --target wasm32-wasip2 | sed 's/^/wasm /' >>"$work/binaries"
             ;;
+        wasip3)
+            echo "==> building the wasm32-wasip2 test binaries on the WASI 0.3 backend" >&2
+            build_tests --target wasm32-wasip2 --features wasip3 | sed 's/^/wasip3 /' >>"$work/binaries"
+            ;;
     esac
 done
 awk -v re="^($filter)\$" '$2 ~ re' "$work/binaries" | sort -k1,1r -k2,2 >"$work/hunted"
@@ -110,7 +117,7 @@ if [ ! -s "$work/hunted" ]; then
     exit 1
 fi
 runner=()
-if grep -q '^wasm ' "$work/hunted"; then
+if grep -q '^wasm\(\|ip3\) ' "$work/hunted"; then
     read -r -a runner <<<"$(wasm_runner)"
     command -v "${runner[0]}" >/dev/null 2>&1 || {
         echo "FAILED: the wasm runner ${runner[0]} is not on PATH (scripts/test-all.sh installs wasmtime)" >&2
@@ -171,7 +178,7 @@ while read -r host name path; do
     : >"$work/messages"
     start=$(date +%s)
     for run in $(seq "$runs"); do
-        if [ "$host" = wasm ]; then
+        if [ "$host" != native ]; then
             command=("${runner[@]}" "$path")
         else
             command=("$path")

@@ -117,7 +117,7 @@ if [ ! -s "$work/hunted" ]; then
     exit 1
 fi
 runner=()
-if grep -q '^wasm\(\|ip3\) ' "$work/hunted"; then
+if grep -Eq '^(wasm|wasip3) ' "$work/hunted"; then
     read -r -a runner <<<"$(wasm_runner)"
     command -v "${runner[0]}" >/dev/null 2>&1 || {
         echo "FAILED: the wasm runner ${runner[0]} is not on PATH (scripts/test-all.sh installs wasmtime)" >&2

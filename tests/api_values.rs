@@ -139,11 +139,11 @@ fn every_sock_error() -> Vec<SockError> {
             total: 2,
         },
         SockError::ConnectTimeout {
-            addr,
+            addr: addr.into(),
             timeout: Duration::from_secs(1),
         },
         SockError::Connect {
-            addr,
+            addr: addr.into(),
             source: os_error(),
         },
     ]
@@ -324,7 +324,7 @@ fn socks5_error_accessors_say_which_step_and_why() {
         (send(SockError::Send(os_error())), false, false),
         (
             Socks5Error::ProxyConnect(SockError::ConnectTimeout {
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050).into(),
                 timeout: Duration::from_secs(1),
             }),
             true,
@@ -332,7 +332,7 @@ fn socks5_error_accessors_say_which_step_and_why() {
         ),
         (
             Socks5Error::ProxyConnect(SockError::Connect {
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050).into(),
                 source: os_error(),
             }),
             false,

@@ -40,7 +40,8 @@ use crate::{IntrRecvError, Sock, SockError, SockIo, ThreadInterrupt};
 /// retry on that kind, so they would spin instead of stopping. A `read` at end of stream
 /// returns `Ok(0)`, as [`io::Read`] says. Permanent socket errors are the sock's own
 /// `io::Error` (kind and OS code kept) from `read` and `write`; `read_exact` and `write_all`
-/// put them inside, with the byte counts, keeping the kind.
+/// put them inside, with the byte counts, keeping the kind
+/// ([`os_error_code`](crate::os_error_code) reads the code there).
 ///
 /// ```
 /// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait

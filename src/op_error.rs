@@ -92,7 +92,7 @@ impl OpError {
     /// The OS error code, when the failure came from the OS (`None` for a resolver's failure,
     /// whose codes are no OS codes).
     pub fn raw_os_error(&self) -> Option<i32> {
-        os_error_code(&self.source)
+        self.source.raw_os_error()
     }
 }
 
@@ -102,7 +102,7 @@ impl From<OpError> for io::Error {
     /// operation and address); otherwise an `io::Error` of [`OpError::kind`] with this error
     /// inside (`Display` names the operation and address).
     fn from(err: OpError) -> io::Error {
-        if err.source.raw_os_error().is_some() {
+        if err.raw_os_error().is_some() {
             err.source
         } else {
             io::Error::new(err.kind(), err)

@@ -227,7 +227,12 @@ fn sock_error_into_io_error_keeps_os_errors_and_gives_the_others_a_kind() {
             }
             _ => unreachable!("every_sock_error has no other variant"),
         };
+        let kind = err.kind();
+        let code = err.raw_os_error();
         let converted = io::Error::from(err);
+        // kind() and raw_os_error() say what the conversion gives.
+        assert_eq!(converted.kind(), kind, "{text}");
+        assert_eq!(converted.raw_os_error(), code, "{text}");
         match expected {
             // The OS error itself: its code survives, not wrapped.
             None => assert_eq!(converted.raw_os_error(), Some(42), "{text}"),

@@ -334,6 +334,62 @@ fn socks5_failures_have_their_kinds_and_keep_os_codes() {
 }
 
 #[test]
+fn socks5_reply_codes_and_handshake_failures_have_their_kinds() {
+    for (code, kind) in [
+        (0x01, ErrorKind::Other),
+        (0x02, ErrorKind::PermissionDenied),
+        (0x03, ErrorKind::Other),
+        (0x04, ErrorKind::Other),
+        (0x05, ErrorKind::ConnectionRefused),
+        (0x06, ErrorKind::TimedOut),
+        (0x07, ErrorKind::Other),
+        (0x08, ErrorKind::Unsupported),
+        (0xf0, ErrorKind::Other),
+        (0xf7, ErrorKind::TimedOut),
+    ] {
+        assert_rule(Socks5Error::Reply { code }, kind, None);
+    }
+    for (err, kind) in [
+        (Socks5Error::HostnameTooLong, ErrorKind::InvalidInput),
+        (Socks5Error::CredentialsTooLong, ErrorKind::InvalidInput),
+        (
+            Socks5Error::InitFailed { version: 4 },
+            ErrorKind::InvalidData,
+        ),
+        (
+            Socks5Error::RequestNotAccepted { version: 4 },
+            ErrorKind::InvalidData,
+        ),
+        (
+            Socks5Error::MalformedResponse {
+                header: [5, 0, 1, 9],
+            },
+            ErrorKind::InvalidData,
+        ),
+        (
+            Socks5Error::WrongAuthMethod { method: 0xff },
+            ErrorKind::PermissionDenied,
+        ),
+        (
+            Socks5Error::AuthFailed { response: [1, 1] },
+            ErrorKind::PermissionDenied,
+        ),
+        (
+            Socks5Error::Send(SockError::SendTimeout { sent: 0, total: 3 }),
+            ErrorKind::TimedOut,
+        ),
+    ] {
+        assert_rule(err, kind, None);
+    }
+    let err = Socks5Error::AuthReply(IntrRecvError::NetworkError {
+        source: io::Error::from_raw_os_error(code::ECONNRESET),
+        received: 0,
+        expected: 2,
+    });
+    assert_rule(err, ErrorKind::ConnectionReset, Some(code::ECONNRESET));
+}
+
+#[test]
 fn a_refused_socks5_proxy_keeps_connection_refused_and_its_code() {
     let proxy = closed_port(V4);
     let err = Sock::connect_via_socks5(proxy, "example.com", 8333, None, TIMEOUT)

@@ -39,8 +39,12 @@ use crate::{Disconnected, IntrRecvError, SockError, Socks5Error};
 /// assert_eq!(std::io::Error::from(err).raw_os_error(), code);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// On the invalid sock ([`Sock::default`](crate::Sock::default)) `listen` fails as every call
+/// there does: `NotConnected`, `Display` exactly `not connected`, and an empty
+/// [`target`](OpError::target).
 #[derive(Debug, thiserror::Error)]
-#[error("{op}() {preposition} {target} failed: {}", describe(.source))]
+#[error("{}", self.text())]
 pub struct OpError {
     op: &'static str,
     preposition: &'static str,
@@ -66,13 +70,35 @@ impl OpError {
         }
     }
 
+    /// `op` failed because the sock is the invalid one: no address to name.
+    pub(crate) fn on_invalid_sock(op: &'static str) -> OpError {
+        OpError::new(op, "", String::new(), crate::error::not_connected())
+    }
+
+    fn text(&self) -> String {
+        if self.target.is_empty() {
+            describe(&self.source)
+        } else {
+            let OpError {
+                op,
+                preposition,
+                target,
+                ..
+            } = self;
+            format!(
+                "{op}() {preposition} {target} failed: {}",
+                describe(&self.source)
+            )
+        }
+    }
+
     /// The operation: `"bind"`, `"listen"` or `"resolve"`.
     pub fn op(&self) -> &'static str {
         self.op
     }
 
     /// What the operation was about: the socket address (`"127.0.0.1:8333"`, `"[::1]:0"`) or,
-    /// for `resolve`, the quoted name.
+    /// for `resolve`, the quoted name; empty on the invalid sock.
     pub fn target(&self) -> &str {
         &self.target
     }

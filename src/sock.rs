@@ -104,11 +104,11 @@ impl Sock {
     /// An [`OpError`] that names the operation and the local address (`listen() on
     /// 127.0.0.1:8333 failed: ...`) around the OS error (`PermissionDenied` where the host does
     /// not allow listening there, on WASI with the text of [`bind`](Sock::bind)'s refusal), or
-    /// around `NotConnected` on the invalid sock.
+    /// `NotConnected` (`not connected`, as every call's) on the invalid sock.
     pub fn listen(&self, backlog: i32) -> Result<(), OpError> {
         let socket = self
             .try_get()
-            .map_err(|err| OpError::new("listen", "on", "an invalid sock".to_string(), err))?;
+            .map_err(|_| OpError::on_invalid_sock("listen"))?;
         // Asked first: a host may close the socket when it refuses the listen (wasmtime does).
         let local = sys::local_address(socket);
         sys::listen(socket, backlog).map_err(|err| {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The public API of bitcoin-sock, listed per target family whose API differs (api/native.txt
-# for x86_64-unknown-linux-gnu, api/wasi.txt for wasm32-wasip2), and compared with the
-# committed listings: any change to the public surface fails here until the listing is
-# regenerated and committed, so it is always a visible diff in review.
+# for x86_64-unknown-linux-gnu, api/wasi.txt for wasm32-wasip2, api/wasip3.txt for
+# wasm32-wasip2 with the `wasip3` feature, whose backend adds `wasip3_main!` and its entry),
+# and compared with the committed listings: any change to the public surface fails here until
+# the listing is regenerated and committed, so it is always a visible diff in review.
 #
 #   scripts/public-api.sh            compare (what scripts/test-all.sh runs)
 #   scripts/public-api.sh --update   regenerate api/*.txt after an intended change
@@ -40,12 +41,14 @@ fi
 # Its own target folder: rustdoc's JSON flags would otherwise invalidate the ordinary builds.
 target_dir=target/public-api
 failed=0
-for pair in native:x86_64-unknown-linux-gnu wasi:wasm32-wasip2; do
-    name=${pair%%:*}
-    target=${pair#*:}
-    RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet --lib --target "$target" --target-dir "$target_dir" \
+# name:target[:features]. A build with features has its own folder: its JSON would otherwise
+# overwrite the same target's without them.
+for entry in native:x86_64-unknown-linux-gnu wasi:wasm32-wasip2 wasip3:wasm32-wasip2:wasip3; do
+    IFS=: read -r name target features <<<"$entry"
+    RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet --lib --target "$target" \
+        --target-dir "$target_dir${features:+/$features}" ${features:+--features "$features"} \
         -- -Z unstable-options --output-format json
-    json="$target_dir/$target/doc/bitcoin_sock.json"
+    json="$target_dir${features:+/$features}/$target/doc/bitcoin_sock.json"
     format=$(sed -n 's/.*"format_version":\([0-9]*\).*/\1/p' "$json" | head -n1)
     if [ "$format" != "$RUSTDOC_FORMAT" ]; then
         echo "FAILED: rustdoc wrote JSON format $format; cargo-public-api" \
@@ -57,13 +60,13 @@ for pair in native:x86_64-unknown-linux-gnu wasi:wasm32-wasip2; do
     if [ "$update" -eq 1 ]; then
         mkdir -p api
         printf '%s\n' "$listing" >"$file"
-        echo "wrote $file ($(wc -l <"$file") items, $target)"
+        echo "wrote $file ($(wc -l <"$file") items, $target${features:+ --features $features})"
     elif ! diff -u "$file" <(printf '%s\n' "$listing"); then
-        echo "FAILED: the public API for $target differs from $file (above: - committed," \
+        echo "FAILED: the public API for $target${features:+ --features $features} differs from $file (above: - committed," \
             "+ now). If the change is intended, run $0 --update and commit $file." >&2
         failed=1
     else
-        echo "$file: the public API for $target is as committed ($(wc -l <"$file") items)"
+        echo "$file: the public API for $target${features:+ --features $features} is as committed ($(wc -l <"$file") items)"
     fi
 done
 exit "$failed"

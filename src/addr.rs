@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::{sys, Sock, SockError};
+use crate::{sys, OpError, Sock, SockError};
 
 /// The address of a sock: an IP socket address, or a Unix-domain socket address.
 ///
@@ -181,8 +181,9 @@ impl Sock {
     /// `sun_path` is rejected, never truncated.
     ///
     /// # Errors
-    /// [`SockError::ConnectUnixTimeout`] when `timeout` passes first;
-    /// [`SockError::ConnectUnix`] when the attempt fails, its [`io::Error`] saying how:
+    /// [`SockError::ConnectTimeout`] when `timeout` passes first (only Linux waits for room in a
+    /// full backlog; elsewhere that is refused); [`SockError::Connect`] when the attempt fails,
+    /// its [`io::Error`] saying how:
     /// `NotFound` (no such path), `ConnectionRefused` (nothing listens there, or it is not a
     /// socket), `PermissionDenied` (no write permission on the socket file, or no search
     /// permission on a directory above it), `InvalidInput` (an empty path, a NUL byte in it,
@@ -217,15 +218,15 @@ impl Sock {
                     }
                 }
                 Err(source) => {
-                    return Err(SockError::ConnectUnix {
-                        addr: addr.clone(),
+                    return Err(SockError::Connect {
+                        addr: SockAddress::Unix(addr.clone()),
                         source,
                     })
                 }
             }
         }
-        Err(SockError::ConnectUnixTimeout {
-            addr: addr.clone(),
+        Err(SockError::ConnectTimeout {
+            addr: SockAddress::Unix(addr.clone()),
             timeout,
         })
     }
@@ -248,9 +249,11 @@ impl Sock {
     /// users of `std::os::unix::net::UnixListener` do.
     ///
     /// # Errors
-    /// `AddrInUse` when the path exists (also a stale socket file: removing it is the
-    /// caller's decision); `NotFound` / `PermissionDenied` for the directory; `InvalidInput`
-    /// as for [`connect_unix`](Sock::connect_unix); `Unsupported` off native Unix.
+    /// An [`OpError`] naming `addr` (`bind() to unix:/run/node.sock failed: ...`), as
+    /// [`bind`](Sock::bind) gives, around the OS error: `AddrInUse` when the path exists
+    /// (also a stale socket file: removing it is the caller's decision); `NotFound` /
+    /// `PermissionDenied` for the directory; `InvalidInput` as for
+    /// [`connect_unix`](Sock::connect_unix); `Unsupported` off native Unix.
     ///
     /// ```
     /// # #[cfg(unix)] {
@@ -271,15 +274,17 @@ impl Sock {
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn bind_unix(addr: &UnixAddress) -> io::Result<Sock> {
-        sys::bind_unix(addr).map(Sock::from_os)
+    pub fn bind_unix(addr: &UnixAddress) -> Result<Sock, OpError> {
+        sys::bind_unix(addr)
+            .map(Sock::from_os)
+            .map_err(|err| OpError::new("bind", "to", addr.to_string(), err))
     }
 
     /// [`bind_unix`](Sock::bind_unix) then [`listen`](Sock::listen).
     ///
     /// # Errors
-    /// The error of either step.
-    pub fn bind_listen_unix(addr: &UnixAddress, backlog: i32) -> io::Result<Sock> {
+    /// The [`OpError`] of either step.
+    pub fn bind_listen_unix(addr: &UnixAddress, backlog: i32) -> Result<Sock, OpError> {
         let sock = Sock::bind_unix(addr)?;
         sock.listen(backlog)?;
         Ok(sock)
@@ -290,7 +295,7 @@ impl Sock {
     ///
     /// # Errors
     /// Those of [`Sock::bind`] or [`Sock::bind_unix`].
-    pub fn bind_to(addr: &SockAddress) -> io::Result<Sock> {
+    pub fn bind_to(addr: &SockAddress) -> Result<Sock, OpError> {
         match addr {
             SockAddress::Ip(addr) => Sock::bind(*addr),
             SockAddress::Unix(addr) => Sock::bind_unix(addr),

@@ -47,7 +47,7 @@ impl Sock {
             return Sock::connect(addr, timeout);
         }
         let (host, port) = split_host_port(dest).map_err(SockError::Resolve)?;
-        let addrs = resolve(host, port).map_err(SockError::Resolve)?;
+        let addrs = resolve(host, port).map_err(|err| SockError::Resolve(err.into()))?;
         Sock::connect_any(&addrs, timeout)
     }
 

@@ -40,7 +40,8 @@ use crate::{IntrRecvError, Sock, SockError, SockIo, ThreadInterrupt};
 /// retry on that kind, so they would spin instead of stopping. A `read` at end of stream
 /// returns `Ok(0)`, as [`io::Read`] says. Permanent socket errors are the sock's own
 /// `io::Error` (kind and OS code kept) from `read` and `write`; `read_exact` and `write_all`
-/// put them inside, with the byte counts, keeping the kind.
+/// put them inside, with the byte counts, keeping the kind
+/// ([`os_error_code`](crate::os_error_code) reads the code there).
 ///
 /// ```
 /// # bitcoin_sock::wasip3_main!(); // WASI 0.3: `main` entered where sockets may wait
@@ -106,26 +107,23 @@ impl<S: SockIo + ?Sized> fmt::Debug for DeadlineIo<'_, S> {
     }
 }
 
-/// A read's failure as an `io::Error` of the kind `io::Read` users act on.
+/// A read's failure as an `io::Error` of the kind `io::Read` users act on: an OS error as it
+/// is (the crate's rule, `From`) when `keep_os_error`, else always Core's text with the byte
+/// counts inside ([`os_error_code`](crate::os_error_code) finds the code there).
 fn read_error(err: IntrRecvError, keep_os_error: bool) -> io::Error {
-    match err {
-        IntrRecvError::NetworkError { source, .. } if keep_os_error => source,
-        IntrRecvError::NetworkError { ref source, .. } => io::Error::new(source.kind(), err),
-        IntrRecvError::Timeout { .. } => io::Error::new(io::ErrorKind::TimedOut, err),
-        IntrRecvError::Disconnected { .. } => io::Error::new(io::ErrorKind::UnexpectedEof, err),
-        IntrRecvError::Interrupted { .. } => io::Error::other(err),
+    if keep_os_error {
+        io::Error::from(err)
+    } else {
+        io::Error::new(err.kind(), err)
     }
 }
 
-/// A write's failure as an `io::Error` of the kind `io::Write` users act on.
+/// A write's failure, as [`read_error`] does it.
 fn write_error(err: SockError, keep_os_error: bool) -> io::Error {
-    match err {
-        SockError::Send(source) | SockError::SendWait { source, .. } if keep_os_error => source,
-        SockError::Send(ref source) | SockError::SendWait { ref source, .. } => {
-            io::Error::new(source.kind(), err)
-        }
-        SockError::SendTimeout { .. } => io::Error::new(io::ErrorKind::TimedOut, err),
-        err => io::Error::other(err),
+    if keep_os_error {
+        io::Error::from(err)
+    } else {
+        io::Error::new(err.kind(), err)
     }
 }
 

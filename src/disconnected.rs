@@ -41,15 +41,31 @@ impl Disconnected {
             Disconnected::Error(err) => Some(err),
         }
     }
+
+    /// The [`io::ErrorKind`]: `UnexpectedEof` for [`Closed`](Disconnected::Closed), the
+    /// error's own for [`Error`](Disconnected::Error) (`ConnectionReset`, `NotConnected`, ...).
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Disconnected::Closed => io::ErrorKind::UnexpectedEof,
+            Disconnected::Error(err) => err.kind(),
+        }
+    }
+
+    /// The OS error code, when the OS reported the failure (`None` for
+    /// [`Closed`](Disconnected::Closed) and for the invalid sock).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.io_error().and_then(io::Error::raw_os_error)
+    }
 }
 
 impl From<Disconnected> for io::Error {
-    /// [`Disconnected::Error`] is its error as it is (kind and OS code kept);
-    /// [`Disconnected::Closed`] is [`io::ErrorKind::UnexpectedEof`] with Core's text.
+    /// The crate's rule (README, "Errors"): [`Disconnected::Error`] is its error as it is
+    /// (kind and OS code kept); [`Disconnected::Closed`] is an `io::Error` of
+    /// [`Disconnected::kind`] (`UnexpectedEof`) with this error inside (Core's text).
     fn from(err: Disconnected) -> io::Error {
         match err {
-            Disconnected::Closed => io::Error::new(io::ErrorKind::UnexpectedEof, err),
             Disconnected::Error(err) => err,
+            err => io::Error::new(err.kind(), err),
         }
     }
 }

@@ -2,10 +2,10 @@
 //! [`network_error_string`] and [`io_error_is_permanent`].
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::{error_text, sys, UnixAddress};
+use crate::op_error::os_error_code;
+use crate::{error_text, sys, SockAddress};
 
 /// Why a high-level operation ([`SockIo`](crate::SockIo), [`Sock::connect`](crate::Sock::connect),
 /// [`Sock::connect_by_name`](crate::Sock::connect_by_name) or
@@ -115,54 +115,39 @@ pub enum SockError {
         total: usize,
     },
 
-    /// The connection attempt did not finish within the timeout.
+    /// The connection attempt did not finish within the timeout. For a Unix-domain address
+    /// ([`Sock::connect_unix`](crate::Sock::connect_unix)): the listener's backlog stayed full
+    /// (only Linux waits for room; elsewhere that is refused).
     #[error("connection attempt to {addr} timed out")]
     ConnectTimeout {
-        /// The address being connected to.
-        addr: SocketAddr,
+        /// The address being connected to, IP or Unix-domain.
+        addr: SockAddress,
         /// The timeout that passed.
         timeout: Duration,
     },
 
-    /// The connection attempt failed (refused, unreachable, ...).
+    /// The connection attempt failed (refused, unreachable, no such path, ...).
     #[error("connect() to {addr} failed: {}", describe(.source))]
     Connect {
-        /// The address being connected to.
-        addr: SocketAddr,
-        /// The error; its kind says which failure (e.g. `ConnectionRefused`).
+        /// The address being connected to, IP or Unix-domain.
+        addr: SockAddress,
+        /// The error; its kind says which failure: `ConnectionRefused` (nothing listens
+        /// there, or a Unix path that is no socket), `NotFound` (no such Unix path),
+        /// `PermissionDenied` (the host or the socket file's permissions deny it),
+        /// `InvalidInput` (a Unix path that does not fit in `sun_path`), `Unsupported` (a host
+        /// without that kind of socket), ...
         #[source]
         source: io::Error,
     },
 
     /// The destination of a connect by name ([`Sock::connect_by_name`](crate::Sock::connect_by_name))
     /// did not parse (`InvalidInput`: `invalid address "...": ...`), did not resolve (the
-    /// resolver's error, inside an [`OpError`] naming the name: `resolve() of "..." failed:
-    /// ...`), or gave no address to try. `Display` and the kind are the inner error's.
+    /// resolver's error, an [`OpError`](crate::OpError) naming the name inside: `resolve() of
+    /// "..." failed: ...`), or gave no address to try. `Display` and the kind are the inner
+    /// error's; [`raw_os_error`](SockError::raw_os_error) finds an OS code inside the
+    /// resolver's error.
     #[error(transparent)]
     Resolve(io::Error),
-
-    /// The connection attempt to a Unix-domain socket did not finish within the timeout: the
-    /// listener's backlog stayed full (only Linux waits for room; elsewhere that is refused).
-    #[error("connection attempt to {addr} timed out")]
-    ConnectUnixTimeout {
-        /// The address being connected to.
-        addr: UnixAddress,
-        /// The timeout that passed.
-        timeout: Duration,
-    },
-
-    /// The connection attempt to a Unix-domain socket failed.
-    #[error("connect() to {addr} failed: {}", describe(.source))]
-    ConnectUnix {
-        /// The address being connected to.
-        addr: UnixAddress,
-        /// The error; its kind says which failure: `NotFound` (no such path),
-        /// `ConnectionRefused` (nothing listens there, or it is not a socket),
-        /// `PermissionDenied`, `InvalidInput` (a path that does not fit in `sun_path`),
-        /// `Unsupported` (a host without Unix-domain sockets).
-        #[source]
-        source: io::Error,
-    },
 }
 
 impl SockError {
@@ -187,10 +172,42 @@ impl SockError {
             SockError::Recv { source, .. }
             | SockError::Wait { source, .. }
             | SockError::SendWait { source, .. }
-            | SockError::Connect { source, .. }
-            | SockError::ConnectUnix { source, .. } => Some(source),
+            | SockError::Connect { source, .. } => Some(source),
             _ => None,
         }
+    }
+
+    /// The [`io::ErrorKind`] of the failure: the OS error's own where there is one
+    /// ([`io_error`](SockError::io_error)); otherwise `TimedOut` (a timeout), `Other` (an
+    /// interrupt: never `Interrupted`, see `From`), `UnexpectedEof`
+    /// ([`Closed`](SockError::Closed)), `InvalidData` ([`TooManyBytes`](SockError::TooManyBytes),
+    /// [`ShortRead`](SockError::ShortRead)). The kind the `io::Error` made `From` this has.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            SockError::SendTimeout { .. }
+            | SockError::RecvTimeout { .. }
+            | SockError::ConnectTimeout { .. } => io::ErrorKind::TimedOut,
+            SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
+                io::ErrorKind::Other
+            }
+            SockError::Closed { .. } => io::ErrorKind::UnexpectedEof,
+            SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {
+                io::ErrorKind::InvalidData
+            }
+            SockError::Send(source)
+            | SockError::Resolve(source)
+            | SockError::Recv { source, .. }
+            | SockError::Wait { source, .. }
+            | SockError::SendWait { source, .. }
+            | SockError::Connect { source, .. } => source.kind(),
+        }
+    }
+
+    /// The OS error code, when the failure came from the OS (looking through the
+    /// [`OpError`](crate::OpError) of a [`Resolve`](SockError::Resolve)): what
+    /// [`io::Error::raw_os_error`] answers on the `io::Error` made `From` this.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.io_error().and_then(os_error_code)
     }
 
     /// Whether the error is a timeout (of a send, a receive or a connect).
@@ -200,7 +217,6 @@ impl SockError {
             SockError::SendTimeout { .. }
                 | SockError::RecvTimeout { .. }
                 | SockError::ConnectTimeout { .. }
-                | SockError::ConnectUnixTimeout { .. }
         )
     }
 
@@ -214,8 +230,10 @@ impl SockError {
 }
 
 impl From<SockError> for io::Error {
-    /// Keeps an OS error as it is; gives other failures the closest [`io::ErrorKind`], with
-    /// Core's text inside.
+    /// The crate's rule (README, "Errors"): an OS error ([`SockError::io_error`]) is returned
+    /// as it is, kind and [`raw_os_error`](io::Error::raw_os_error) kept; any other failure is
+    /// an `io::Error` of [`SockError::kind`] with this error inside (Core's text as
+    /// `Display`, [`get_ref`](io::Error::get_ref) downcasts to it).
     ///
     /// An interrupt becomes [`io::ErrorKind::Other`], as in [`DeadlineIo`](crate::DeadlineIo),
     /// never [`io::ErrorKind::Interrupted`]: std's `write_all`, `read_exact`, `read_to_end`
@@ -223,128 +241,16 @@ impl From<SockError> for io::Error {
     /// [`send_complete`](crate::SockIo::send_complete) with `?` would spin instead of
     /// stopping. [`SockError::is_interrupted`] on the error inside tells it apart.
     fn from(err: SockError) -> io::Error {
-        let kind = match &err {
-            SockError::Send(_)
-            | SockError::Resolve(_)
-            | SockError::Recv { .. }
-            | SockError::Wait { .. }
-            | SockError::SendWait { .. }
-            | SockError::Connect { .. }
-            | SockError::ConnectUnix { .. } => None,
-            SockError::SendTimeout { .. }
-            | SockError::RecvTimeout { .. }
-            | SockError::ConnectTimeout { .. }
-            | SockError::ConnectUnixTimeout { .. } => Some(io::ErrorKind::TimedOut),
-            SockError::SendInterrupted { .. } | SockError::RecvInterrupted { .. } => {
-                Some(io::ErrorKind::Other)
-            }
-            SockError::Closed { .. } => Some(io::ErrorKind::UnexpectedEof),
-            SockError::TooManyBytes { .. } | SockError::ShortRead { .. } => {
-                Some(io::ErrorKind::InvalidData)
-            }
-        };
-        match kind {
-            Some(kind) => io::Error::new(kind, err),
-            None => match err {
-                SockError::Send(e) | SockError::Resolve(e) => e,
-                SockError::Recv { source, .. }
-                | SockError::Wait { source, .. }
-                | SockError::SendWait { source, .. }
-                | SockError::Connect { source, .. }
-                | SockError::ConnectUnix { source, .. } => source,
-                // Every other variant has a kind above.
-                other => io::Error::other(other),
-            },
+        match err {
+            SockError::Send(source)
+            | SockError::Resolve(source)
+            | SockError::Recv { source, .. }
+            | SockError::Wait { source, .. }
+            | SockError::SendWait { source, .. }
+            | SockError::Connect { source, .. } => source,
+            err => io::Error::new(err.kind(), err),
         }
     }
-}
-
-/// An error of [`Sock::bind`](crate::Sock::bind), [`Sock::listen`](crate::Sock::listen) or
-/// [`resolve`](crate::resolve) with the operation and the address it was about, inside the
-/// [`io::Error`] those calls return. That error keeps the OS error's kind, so `err.kind()` is
-/// `PermissionDenied`, `AddrInUse`, ... as without the context.
-///
-/// `Display` reads like Core's `"connect() to ... failed: ..."` ([`SockError::Connect`] is the
-/// same for connects): `bind() to 127.0.0.1:8333 failed: Address already in use (98)`,
-/// `listen() on 127.0.0.1:8333 failed: ...`, `resolve() of "seed.bitcoin.sipa.be" failed: ...`.
-/// A host that denies the network (an edge platform, `wasmtime run` without
-/// `-S inherit-network`) thus says which operation and which address it refused.
-///
-/// The OS error, with its raw code, is the [`source`](std::error::Error::source); because an
-/// [`io::Error`] with a message cannot also carry a raw code, `err.raw_os_error()` is `None` on
-/// the outer error: [`os_error_code`] looks through the context.
-///
-/// ```
-/// use bitcoin_sock::{os_error_code, OpError, Sock};
-///
-/// let listener = Sock::bind_listen("127.0.0.1:0".parse()?, 8)?;
-/// let addr = listener.local_addr()?;
-/// let err = Sock::bind_listen(addr, 8).unwrap_err();
-/// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
-/// let context = err.get_ref().and_then(|e| e.downcast_ref::<OpError>()).unwrap();
-/// assert_eq!(context.op(), "bind");
-/// assert!(err.to_string().starts_with(&format!("bind() to {addr} failed: ")));
-/// assert_eq!(os_error_code(&err), context.io_error().raw_os_error());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("{op}() {preposition} {target} failed: {}", describe(.source))]
-pub struct OpError {
-    op: &'static str,
-    preposition: &'static str,
-    target: String,
-    #[source]
-    source: io::Error,
-}
-
-impl OpError {
-    /// The operation: `"bind"`, `"listen"` or `"resolve"`.
-    pub fn op(&self) -> &'static str {
-        self.op
-    }
-
-    /// What the operation was about: the socket address (`"127.0.0.1:8333"`, `"[::1]:0"`) or,
-    /// for `resolve`, the quoted name.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-
-    /// The OS error, with its raw code where it has one.
-    pub fn io_error(&self) -> &io::Error {
-        &self.source
-    }
-}
-
-/// Wraps `source` in an [`OpError`], keeping its kind.
-pub(crate) fn with_context(
-    op: &'static str,
-    preposition: &'static str,
-    target: String,
-    source: io::Error,
-) -> io::Error {
-    let kind = source.kind();
-    io::Error::new(
-        kind,
-        OpError {
-            op,
-            preposition,
-            target,
-            source,
-        },
-    )
-}
-
-/// The raw OS error code of `err`, looking through the [`OpError`] context that
-/// [`Sock::bind`](crate::Sock::bind), [`Sock::listen`](crate::Sock::listen) and
-/// [`resolve`](crate::resolve) add: what [`io::Error::raw_os_error`] answers for errors
-/// without it.
-pub fn os_error_code(err: &io::Error) -> Option<i32> {
-    err.raw_os_error().or_else(|| {
-        err.get_ref()?
-            .downcast_ref::<OpError>()?
-            .source
-            .raw_os_error()
-    })
 }
 
 /// Core's `NetworkErrorString`: a description of `err` followed by the code, e.g.

@@ -65,4 +65,42 @@ impl IntrRecvError {
             | IntrRecvError::Interrupted { received, .. } => *received,
         }
     }
+
+    /// The error, for [`NetworkError`](IntrRecvError::NetworkError).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            IntrRecvError::NetworkError { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The [`io::ErrorKind`]: `TimedOut`, `UnexpectedEof` for
+    /// [`Disconnected`](IntrRecvError::Disconnected), `Other` for an interrupt (never
+    /// `Interrupted`, which std's `read_exact` would retry at once), the error's own for
+    /// [`NetworkError`](IntrRecvError::NetworkError).
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            IntrRecvError::Timeout { .. } => io::ErrorKind::TimedOut,
+            IntrRecvError::Disconnected { .. } => io::ErrorKind::UnexpectedEof,
+            IntrRecvError::NetworkError { source, .. } => source.kind(),
+            IntrRecvError::Interrupted { .. } => io::ErrorKind::Other,
+        }
+    }
+
+    /// The OS error code, when the failure came from the OS.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.io_error().and_then(io::Error::raw_os_error)
+    }
+}
+
+impl From<IntrRecvError> for io::Error {
+    /// The crate's rule (README, "Errors"): a [`NetworkError`](IntrRecvError::NetworkError)
+    /// is its OS error as it is (kind and code kept, without the byte counts); the others an
+    /// `io::Error` of [`IntrRecvError::kind`] with this error inside (Core's text).
+    fn from(err: IntrRecvError) -> io::Error {
+        match err {
+            IntrRecvError::NetworkError { source, .. } => source,
+            err => io::Error::new(err.kind(), err),
+        }
+    }
 }

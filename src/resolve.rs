@@ -4,8 +4,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::error;
 use crate::sys;
+use crate::OpError;
 
 /// The longest DNS name in its text form (RFC 1035: 255 bytes on the wire).
 const MAX_HOST_NAME: usize = 253;
@@ -20,20 +20,20 @@ const MAX_HOST_NAME: usize = 253;
 /// refuses them, `getaddrinfo` looks them up).
 ///
 /// # Errors
-/// Inside an [`OpError`](crate::OpError) that names the operation and `host`
-/// (`resolve() of "example.com" failed: ...`) and keeps the kind, the same text on every host
-/// (README, "Error texts"):
+/// An [`OpError`] that names the operation and `host` (`resolve() of "example.com" failed:
+/// ...`) around the failure, whose kind it gives, with the same text on every host (README,
+/// "Error texts"):
 /// * `InvalidInput`, `invalid host name`, for a `host` that is neither of the above;
 /// * `Other` for a name that does not resolve: `Name or service not known`,
 ///   `Temporary failure in name resolution` or `Non-recoverable failure in name resolution`;
 /// * `PermissionDenied` where the host allows no name lookup: on WASI the text says so, and
 ///   what grants it in wasmtime (`-S allow-ip-name-lookup=y`).
-pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, OpError> {
     let addrs = match host.parse::<IpAddr>() {
         Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
         Err(_) => check_host_name(host).and_then(|()| sys::resolve(host, port)),
     };
-    addrs.map_err(|err| error::with_context("resolve", "of", format!("{host:?}"), err))
+    addrs.map_err(|err| OpError::new("resolve", "of", format!("{host:?}"), err))
 }
 
 /// Refuses what is neither an IP address nor a DNS name, before a resolver sees it.

@@ -5,9 +5,9 @@ use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::error::{self, not_connected};
+use crate::error::not_connected;
 use crate::sys;
-use crate::{Events, SockError, SockEvent};
+use crate::{Events, OpError, SockAddress, SockError, SockEvent};
 
 /// The backend's owned socket, as [`Sock::get`] lends it and [`Sock::release`] returns it:
 /// natively a [`socket2::Socket`](https://docs.rs/socket2), on WASI preview 2 the crate's
@@ -66,11 +66,17 @@ impl Sock {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sock, SockError> {
-        let fail = |source| SockError::Connect { addr, source };
+        let fail = |source| SockError::Connect {
+            addr: SockAddress::Ip(addr),
+            source,
+        };
         let sock = Sock::from_os(sys::connect_start(&addr).map_err(fail)?);
         let occurred = sock.wait(timeout, SockEvent::SEND).map_err(fail)?;
         if occurred.is_empty() {
-            return Err(SockError::ConnectTimeout { addr, timeout });
+            return Err(SockError::ConnectTimeout {
+                addr: SockAddress::Ip(addr),
+                timeout,
+            });
         }
         sock.try_get().and_then(sys::connect_finish).map_err(fail)?;
         Ok(sock)
@@ -81,41 +87,43 @@ impl Sock {
     /// port; [`local_addr`](Sock::local_addr) tells which.
     ///
     /// # Errors
-    /// The OS error of creating or binding the socket (e.g. `AddrInUse`, or `PermissionDenied`
-    /// where the host does not allow the address), inside an [`OpError`](crate::OpError) that
-    /// names the operation and `addr`: `bind() to 127.0.0.1:8333 failed: ...`. On WASI a
-    /// refusal goes on to say that the WASI host refused network access and that
-    /// `wasmtime run -S inherit-network=y` grants it.
-    pub fn bind(addr: SocketAddr) -> io::Result<Sock> {
+    /// An [`OpError`] that names the operation and `addr` (`bind() to 127.0.0.1:8333 failed:
+    /// ...`) around the OS error of creating or binding the socket, whose kind and code it
+    /// gives (e.g. `AddrInUse`, or `PermissionDenied` where the host does not allow the
+    /// address). On WASI a refusal goes on to say that the WASI host refused network access
+    /// and that `wasmtime run -S inherit-network=y` grants it.
+    pub fn bind(addr: SocketAddr) -> Result<Sock, OpError> {
         sys::bind(&addr)
             .map(Sock::from_os)
-            .map_err(|err| error::with_context("bind", "to", addr.to_string(), err))
+            .map_err(|err| OpError::new("bind", "to", addr.to_string(), err))
     }
 
     /// Starts listening for connections (Core's `Listen`).
     ///
     /// # Errors
-    /// The OS error (`PermissionDenied` where the host does not allow listening there, on WASI
-    /// with the text of [`bind`](Sock::bind)'s refusal), inside an [`OpError`](crate::OpError)
-    /// that names the operation and the local address: `listen() on 127.0.0.1:8333 failed:
-    /// ...`; `NotConnected` on the invalid sock.
-    pub fn listen(&self, backlog: i32) -> io::Result<()> {
-        let socket = self.try_get()?;
+    /// An [`OpError`] that names the operation and the local address (`listen() on
+    /// 127.0.0.1:8333 failed: ...`) around the OS error (`PermissionDenied` where the host does
+    /// not allow listening there, on WASI with the text of [`bind`](Sock::bind)'s refusal), or
+    /// `NotConnected` (`not connected`, as every call's) on the invalid sock.
+    pub fn listen(&self, backlog: i32) -> Result<(), OpError> {
+        let socket = self
+            .try_get()
+            .map_err(|_| OpError::on_invalid_sock("listen"))?;
         // Asked first: a host may close the socket when it refuses the listen (wasmtime does).
-        let local = sys::local_addr(socket);
+        let local = sys::local_address(socket);
         sys::listen(socket, backlog).map_err(|err| {
             let target = match local {
                 Ok(addr) => addr.to_string(),
                 Err(_) => "an unbound socket".to_string(),
             };
-            error::with_context("listen", "on", target, err)
+            OpError::new("listen", "on", target, err)
         })
     }
 
     /// [`bind`](Sock::bind) then [`listen`](Sock::listen): a listening sock on `addr`.
     ///
     /// # Errors
-    /// The OS error of either step.
+    /// The [`OpError`] of either step.
     ///
     /// ```
     /// use bitcoin_sock::Sock;
@@ -124,7 +132,7 @@ impl Sock {
     /// assert_ne!(listener.local_addr()?.port(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn bind_listen(addr: SocketAddr, backlog: i32) -> io::Result<Sock> {
+    pub fn bind_listen(addr: SocketAddr, backlog: i32) -> Result<Sock, OpError> {
         let sock = Sock::bind(addr)?;
         sock.listen(backlog)?;
         Ok(sock)

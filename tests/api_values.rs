@@ -139,11 +139,11 @@ fn every_sock_error() -> Vec<SockError> {
             total: 2,
         },
         SockError::ConnectTimeout {
-            addr,
+            addr: addr.into(),
             timeout: Duration::from_secs(1),
         },
         SockError::Connect {
-            addr,
+            addr: addr.into(),
             source: os_error(),
         },
     ]
@@ -227,7 +227,12 @@ fn sock_error_into_io_error_keeps_os_errors_and_gives_the_others_a_kind() {
             }
             _ => unreachable!("every_sock_error has no other variant"),
         };
+        let kind = err.kind();
+        let code = err.raw_os_error();
         let converted = io::Error::from(err);
+        // kind() and raw_os_error() say what the conversion gives.
+        assert_eq!(converted.kind(), kind, "{text}");
+        assert_eq!(converted.raw_os_error(), code, "{text}");
         match expected {
             // The OS error itself: its code survives, not wrapped.
             None => assert_eq!(converted.raw_os_error(), Some(42), "{text}"),
@@ -324,7 +329,7 @@ fn socks5_error_accessors_say_which_step_and_why() {
         (send(SockError::Send(os_error())), false, false),
         (
             Socks5Error::ProxyConnect(SockError::ConnectTimeout {
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050).into(),
                 timeout: Duration::from_secs(1),
             }),
             true,
@@ -332,7 +337,7 @@ fn socks5_error_accessors_say_which_step_and_why() {
         ),
         (
             Socks5Error::ProxyConnect(SockError::Connect {
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9050).into(),
                 source: os_error(),
             }),
             false,

@@ -11,7 +11,7 @@ mod common;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 
-use bitcoin_sock::{network_error_string, os_error_code, resolve, Sock, SockError};
+use bitcoin_sock::{network_error_string, resolve, Sock, SockError};
 use common::{closed_port, listener, TIMEOUT, V4};
 
 /// Each host's code for each condition: errno natively on Unix, wasi-libc's errno on WASI,
@@ -120,7 +120,7 @@ fn a_bind_to_a_port_in_use_reads_the_same_on_every_host() {
     let listener = listener(V4);
     let addr = listener.local_addr().expect("local_addr");
     let err = Sock::bind(addr).expect_err("the port is taken");
-    assert_eq!(os_error_code(&err), Some(codes::EADDRINUSE));
+    assert_eq!(err.raw_os_error(), Some(codes::EADDRINUSE));
     assert_eq!(
         err.to_string(),
         format!(
@@ -135,7 +135,7 @@ fn a_name_that_does_not_exist_reads_the_same_on_every_host_without_a_number() {
     // `.invalid` never resolves (RFC 2606).
     let err = resolve("no-such-host.invalid", 8333).expect_err("never resolves");
     assert_eq!(err.kind(), ErrorKind::Other);
-    assert_eq!(os_error_code(&err), None);
+    assert_eq!(err.raw_os_error(), None);
     assert_eq!(
         err.to_string(),
         "resolve() of \"no-such-host.invalid\" failed: Name or service not known"

@@ -330,7 +330,7 @@ fn refused_proxy_fails_to_connect_with_connection_refused() {
     let Socks5Error::ProxyConnect(SockError::Connect { addr, source }) = &err else {
         panic!("expected ProxyConnect(Connect), got {err:?}");
     };
-    assert_eq!(*addr, closed);
+    assert_eq!(*addr, closed.into());
     assert_eq!(
         source.kind(),
         std::io::ErrorKind::ConnectionRefused,

@@ -130,9 +130,12 @@ mod unix_host {
     #[track_caller]
     fn connect_error(result: Result<Sock, SockError>) -> std::io::Error {
         match result {
-            Err(SockError::ConnectUnix { source, .. }) => source,
-            Err(other) => panic!("expected SockError::ConnectUnix, got {other:?}"),
-            Ok(sock) => panic!("expected SockError::ConnectUnix, connected: {sock:?}"),
+            Err(SockError::Connect {
+                addr: SockAddress::Unix(_),
+                source,
+            }) => source,
+            Err(other) => panic!("expected SockError::Connect to a Unix address, got {other:?}"),
+            Ok(sock) => panic!("expected SockError::Connect, connected: {sock:?}"),
         }
     }
 
@@ -397,22 +400,22 @@ mod unix_host {
         timeout: Duration,
     ) {
         match result {
-            Err(err @ SockError::ConnectUnixTimeout { .. }) => {
+            Err(err @ SockError::ConnectTimeout { .. }) => {
                 assert!(err.is_timeout());
                 assert_eq!(
                     err.to_string(),
                     format!("connection attempt to {addr} timed out")
                 );
-                let SockError::ConnectUnixTimeout {
+                let SockError::ConnectTimeout {
                     addr: got,
                     timeout: after,
                 } = err
                 else {
                     unreachable!()
                 };
-                assert_eq!((&got, after), (addr, timeout));
+                assert_eq!((got, after), (addr.clone().into(), timeout));
             }
-            other => panic!("expected SockError::ConnectUnixTimeout, got {other:?}"),
+            other => panic!("expected SockError::ConnectTimeout, got {other:?}"),
         }
     }
 
@@ -918,11 +921,11 @@ mod unix_host {
         let err = Sock::connect_via_socks5_unix(&missing, "127.0.0.1", 8333, None, TIMEOUT)
             .expect_err("no proxy there");
         match err {
-            Socks5Error::ProxyConnect(SockError::ConnectUnix { addr, source }) => {
-                assert_eq!(addr, missing);
+            Socks5Error::ProxyConnect(SockError::Connect { addr, source }) => {
+                assert_eq!(addr, missing.into());
                 assert_eq!(source.kind(), ErrorKind::NotFound);
             }
-            other => panic!("expected ProxyConnect(ConnectUnix), got {other:?}"),
+            other => panic!("expected ProxyConnect(Connect), got {other:?}"),
         }
     }
 }
@@ -948,7 +951,12 @@ mod without_unix_domain {
     #[track_caller]
     fn assert_unsupported_connect(result: Result<Sock, SockError>, addr: &UnixAddress) {
         match result {
-            Err(err @ SockError::ConnectUnix { .. }) => {
+            Err(
+                err @ SockError::Connect {
+                    addr: SockAddress::Unix(_),
+                    ..
+                },
+            ) => {
                 assert_eq!(
                     err.io_error().map(std::io::Error::kind),
                     Some(ErrorKind::Unsupported),
@@ -960,7 +968,7 @@ mod without_unix_domain {
                     "{err}"
                 );
             }
-            other => panic!("expected SockError::ConnectUnix, got {other:?}"),
+            other => panic!("expected SockError::Connect to a Unix address, got {other:?}"),
         }
     }
 

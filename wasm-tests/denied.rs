@@ -1,25 +1,21 @@
 //! The refusals of a host's network policy, asserted once for the hosts that deny all of it
 //! (`restricted.rs`) and the one that denies some addresses (`addr_check.rs`).
 
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 
-use bitcoin_sock::{network_error_string, os_error_code, OpError, SockError};
+use bitcoin_sock::{network_error_string, OpError, SockAddress, SockError};
 
 /// Asserts the policy's refusal of `op` on `target`: `PermissionDenied`, the operation and
-/// the target in the error's context and at the start of its text.
+/// the target in the error and at the start of its text.
 #[track_caller]
-pub fn assert_refused(err: &io::Error, op: &str, preposition: &str, target: &str) {
+pub fn assert_refused(err: &OpError, op: &str, preposition: &str, target: &str) {
     assert_eq!(
         err.kind(),
         ErrorKind::PermissionDenied,
         "{err} (this test needs a runner with the policy its file names: scripts/test-all.sh)"
     );
-    let context = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<OpError>())
-        .unwrap_or_else(|| panic!("no operation context in {err:?}"));
-    assert_eq!((context.op(), context.target()), (op, target));
+    assert_eq!((err.op(), err.target()), (op, target));
     let prefix = format!("{op}() {preposition} {target} failed: ");
     assert!(err.to_string().starts_with(&prefix), "{err}");
 }
@@ -39,9 +35,9 @@ pub fn refusal_text() -> String {
 /// [`assert_refused`], with wasi-libc's `EACCES` inside and the whole text:
 /// `"<op>() <preposition> <target> failed: "` and [`refusal_text`].
 #[track_caller]
-pub fn assert_refused_with_eacces(err: &io::Error, op: &str, preposition: &str, target: &str) {
+pub fn assert_refused_with_eacces(err: &OpError, op: &str, preposition: &str, target: &str) {
     assert_refused(err, op, preposition, target);
-    assert_eq!(os_error_code(err), Some(libc::EACCES), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
     assert_eq!(
         err.to_string(),
         format!("{op}() {preposition} {target} failed: {}", refusal_text())
@@ -59,7 +55,7 @@ pub fn assert_connect_refused(err: &SockError, addr: SocketAddr) {
     else {
         panic!("expected SockError::Connect, got {err:?}");
     };
-    assert_eq!(*failed, addr);
+    assert_eq!(*failed, SockAddress::Ip(addr));
     assert_eq!(source.kind(), ErrorKind::PermissionDenied, "{source}");
     assert_eq!(source.raw_os_error(), Some(libc::EACCES));
     assert_eq!(

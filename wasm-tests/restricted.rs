@@ -80,7 +80,7 @@ fn a_socks5_proxy_connect_is_permission_denied() {
     let Socks5Error::ProxyConnect(SockError::Connect { addr, source }) = &err else {
         panic!("expected a refused proxy connect, got {err:?}");
     };
-    assert_eq!(*addr, proxy);
+    assert_eq!(*addr, proxy.into());
     assert_eq!(source.kind(), ErrorKind::PermissionDenied, "{source}");
 }
 

@@ -49,11 +49,11 @@ fn unix_domain_and_general_address_calls_are_unsupported() {
         Sock::connect_to(&SockAddress::Unix(unix.clone()), timeout),
     ] {
         match result {
-            Err(SockError::ConnectUnix { addr, source }) => {
-                assert_eq!(addr, unix);
+            Err(SockError::Connect { addr, source }) => {
+                assert_eq!(addr, unix.clone().into());
                 assert_eq!(source.kind(), ErrorKind::Unsupported);
             }
-            other => panic!("expected SockError::ConnectUnix, got {other:?}"),
+            other => panic!("expected SockError::Connect, got {other:?}"),
         }
     }
     let ip = SockAddress::Ip("127.0.0.1:8333".parse().unwrap());
@@ -74,7 +74,7 @@ fn unix_domain_and_general_address_calls_are_unsupported() {
         ErrorKind::Unsupported
     );
     match Sock::connect_via_socks5_unix(&unix, "example.onion", 8333, None, timeout) {
-        Err(Socks5Error::ProxyConnect(SockError::ConnectUnix { source, .. })) => {
+        Err(Socks5Error::ProxyConnect(SockError::Connect { source, .. })) => {
             assert_eq!(source.kind(), ErrorKind::Unsupported)
         }
         other => panic!("expected Socks5Error::ProxyConnect, got {other:?}"),

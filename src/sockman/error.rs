@@ -72,19 +72,35 @@ impl SockManError {
             SockManError::UnknownConnection(_) | SockManError::SendQueueFull { .. } => None,
         }
     }
+
+    /// The [`io::ErrorKind`] of the failure: the OS error's for [`Send`](SockManError::Send)
+    /// and [`Io`](SockManError::Io); `NotFound` for
+    /// [`UnknownConnection`](SockManError::UnknownConnection); `WouldBlock` for
+    /// [`SendQueueFull`](SockManError::SendQueueFull) (nothing was queued; try again once the
+    /// queue drained).
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            SockManError::Send { source, .. } | SockManError::Io { source, .. } => source.kind(),
+            SockManError::UnknownConnection(_) => io::ErrorKind::NotFound,
+            SockManError::SendQueueFull { .. } => io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// The OS error code, when the failure came from the OS.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.io_error().and_then(io::Error::raw_os_error)
+    }
 }
 
 impl From<SockManError> for io::Error {
-    /// An OS error ([`Send`](SockManError::Send), [`Io`](SockManError::Io)) as it is, so its
-    /// kind and [`raw_os_error`](io::Error::raw_os_error) survive; the others with this
-    /// error inside: [`UnknownConnection`](SockManError::UnknownConnection) is `NotFound`,
-    /// [`SendQueueFull`](SockManError::SendQueueFull) `WouldBlock` (nothing was queued; try
-    /// again once the queue drained).
+    /// The crate's rule (README, "Errors"): an OS error ([`Send`](SockManError::Send),
+    /// [`Io`](SockManError::Io)) as it is, so its kind and
+    /// [`raw_os_error`](io::Error::raw_os_error) survive; the others an `io::Error` of
+    /// [`SockManError::kind`] with this error inside.
     fn from(err: SockManError) -> io::Error {
         match err {
             SockManError::Send { source, .. } | SockManError::Io { source, .. } => source,
-            SockManError::UnknownConnection(_) => io::Error::new(io::ErrorKind::NotFound, err),
-            SockManError::SendQueueFull { .. } => io::Error::new(io::ErrorKind::WouldBlock, err),
+            err => io::Error::new(err.kind(), err),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::table::{ListenState, Listener, Slot};
 use super::{lock, Handler, SockMan};
-use crate::{Sock, SockEvent, MAX_WAIT_FOR_IO};
+use crate::{OpError, Sock, SockEvent, MAX_WAIT_FOR_IO};
 
 /// Connections accepted from one ready listener in one iteration, so a flood of connects
 /// cannot starve the established connections (Core accepts one).
@@ -26,10 +26,13 @@ impl SockMan {
     /// Returns the address bound (port 0 picks a free port).
     ///
     /// # Errors
-    /// The OS error of binding (e.g. `AddrInUse`), listening or registering the socket.
-    pub fn bind_and_listen(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+    /// The [`OpError`] of [`Sock::bind_listen`] (e.g. `AddrInUse`: `bind() to 127.0.0.1:8333
+    /// failed: ...`); an [`OpError`] of `listen` on `addr` when registering the listening
+    /// socket with the loop fails.
+    pub fn bind_and_listen(&self, addr: SocketAddr) -> Result<SocketAddr, OpError> {
         let sock = Sock::bind_listen(addr, self.options.listen_backlog)?;
-        let addr = sock.local_addr()?;
+        let fail = |err| OpError::new("listen", "on", addr.to_string(), err);
+        let addr = sock.local_addr().map_err(fail)?;
         let mut table = lock(&self.table);
         let key = table.take_slot();
         let listener = Arc::new(Listener {
@@ -45,14 +48,14 @@ impl SockMan {
         });
         let Some(socket) = listener.sock.socket() else {
             table.release_slot(key);
-            return Err(crate::error::not_connected());
+            return Err(fail(crate::error::not_connected()));
         };
         // SAFETY: the socket stays in place inside the `Arc`, and is deregistered before the
         // last `Arc` can go: by `stop_listening` or `SockMan`'s `Drop`, the only places a
         // listener leaves the table.
         if let Err(e) = unsafe { self.registry.register(socket, key, SockEvent::RECV) } {
             table.release_slot(key);
-            return Err(e);
+            return Err(fail(e));
         }
         table.slots[key] = Slot::Listener(Arc::clone(&listener));
         Ok(addr)

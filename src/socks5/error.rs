@@ -1,6 +1,8 @@
 //! Why a SOCKS5 handshake failed, in Core's words, and Core's texts for the proxy's reply
 //! codes.
 
+use std::io;
+
 use super::IntrRecvError;
 use crate::SockError;
 
@@ -135,6 +137,77 @@ impl Socks5Error {
             | Socks5Error::ReadResponse(source)
             | Socks5Error::ReadAddress(source) => Some(source),
             _ => None,
+        }
+    }
+
+    /// The OS error, when the failure came from the OS (connecting to the proxy, sending,
+    /// receiving).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Socks5Error::ProxyConnect(e) | Socks5Error::Send(e) => e.io_error(),
+            _ => self.recv_error().and_then(IntrRecvError::io_error),
+        }
+    }
+
+    /// The [`io::ErrorKind`] of the failure: that of the error inside for
+    /// [`ProxyConnect`](Socks5Error::ProxyConnect), [`Send`](Socks5Error::Send) and the
+    /// reads ([`SockError::kind`], [`IntrRecvError::kind`]); `InvalidInput` for a destination
+    /// or credentials too long; `InvalidData` for an answer that is not SOCKS5 or is
+    /// malformed; `PermissionDenied` for an authentication the proxy refused or asked for
+    /// without credentials given; for [`Reply`](Socks5Error::Reply) by its code:
+    /// `PermissionDenied` (`02`, not allowed), `ConnectionRefused` (`05`), `TimedOut` (`06`
+    /// TTL expired, which Tor sends for a timeout, and `f7`), `Unsupported` (`08`), `Other`
+    /// for the rest.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Socks5Error::ProxyConnect(e) | Socks5Error::Send(e) => e.kind(),
+            Socks5Error::MethodReply { source, .. }
+            | Socks5Error::AuthReply(source)
+            | Socks5Error::ReadResponse(source)
+            | Socks5Error::ReadAddress(source) => source.kind(),
+            Socks5Error::HostnameTooLong | Socks5Error::CredentialsTooLong => {
+                io::ErrorKind::InvalidInput
+            }
+            Socks5Error::InitFailed { .. }
+            | Socks5Error::RequestNotAccepted { .. }
+            | Socks5Error::MalformedResponse { .. } => io::ErrorKind::InvalidData,
+            Socks5Error::WrongAuthMethod { .. } | Socks5Error::AuthFailed { .. } => {
+                io::ErrorKind::PermissionDenied
+            }
+            Socks5Error::Reply { code } => match code {
+                0x02 => io::ErrorKind::PermissionDenied,
+                0x05 => io::ErrorKind::ConnectionRefused,
+                0x06 | 0xf7 => io::ErrorKind::TimedOut,
+                0x08 => io::ErrorKind::Unsupported,
+                _ => io::ErrorKind::Other,
+            },
+        }
+    }
+
+    /// The OS error code, when the failure came from the OS.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Socks5Error::ProxyConnect(e) | Socks5Error::Send(e) => e.raw_os_error(),
+            _ => self.recv_error().and_then(IntrRecvError::raw_os_error),
+        }
+    }
+}
+
+impl From<Socks5Error> for io::Error {
+    /// The crate's rule (README, "Errors"): an OS error ([`Socks5Error::io_error`]) as it is,
+    /// kind and [`raw_os_error`](io::Error::raw_os_error) kept; any other failure an
+    /// `io::Error` of [`Socks5Error::kind`] with this error inside (Core's text).
+    fn from(err: Socks5Error) -> io::Error {
+        if err.io_error().is_none() {
+            return io::Error::new(err.kind(), err);
+        }
+        match err {
+            Socks5Error::ProxyConnect(e) | Socks5Error::Send(e) => e.into(),
+            Socks5Error::MethodReply { source, .. }
+            | Socks5Error::AuthReply(source)
+            | Socks5Error::ReadResponse(source)
+            | Socks5Error::ReadAddress(source) => source.into(),
+            err => io::Error::new(err.kind(), err),
         }
     }
 }

@@ -315,8 +315,8 @@ impl Sock {
     ///
     /// # Errors
     /// [`Socks5Error::ProxyConnect`] with a
-    /// [`SockError::ConnectUnix`](crate::SockError::ConnectUnix) or
-    /// [`SockError::ConnectUnixTimeout`](crate::SockError::ConnectUnixTimeout) when the proxy
+    /// [`SockError::Connect`](crate::SockError::Connect) or
+    /// [`SockError::ConnectTimeout`](crate::SockError::ConnectTimeout) when the proxy
     /// cannot be reached (`Unsupported` off native Unix); any error of
     /// [`socks5::connect`](connect) otherwise.
     ///

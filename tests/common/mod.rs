@@ -222,10 +222,14 @@ pub fn assert_send_after_shutdown_fails<T: std::fmt::Debug>(result: io::Result<T
     }
 }
 
-/// Asserts that `result` failed with `kind`.
+/// Asserts that `result` failed with `kind` (an `io::Error`, or one of the crate's errors:
+/// their conversion keeps the kind).
 #[track_caller]
-pub fn assert_kind<T: std::fmt::Debug>(result: io::Result<T>, kind: io::ErrorKind) {
-    match result {
+pub fn assert_kind<T: std::fmt::Debug, E: Into<io::Error>>(
+    result: Result<T, E>,
+    kind: io::ErrorKind,
+) {
+    match result.map_err(Into::into) {
         Err(e) => assert_eq!(e.kind(), kind, "wrong error: {e}"),
         Ok(value) => panic!("expected a {kind:?} error, got Ok({value:?})"),
     }

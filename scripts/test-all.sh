@@ -84,6 +84,7 @@ done
 # The tests for hosts that restrict the network are test = false (each needs its own runner),
 # so --all-targets leaves them out.
 cargo clippy --target wasm32-wasip2 --test restricted --test addr_check -- -D warnings
+cargo clippy --target wasm32-wasip2 --features wasip3 --test restricted --test addr_check -- -D warnings
 # The fuzz target (its own workspace) type-checks on stable, so it cannot rot unseen;
 # ./scripts/fuzz.sh runs it (nightly).
 cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
@@ -216,12 +217,15 @@ CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
 CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run -S tcp=n" \
     run_tests --target wasm32-wasip2 --features wasip3 --test restricted
 
-step "tests: an embedding host that allows some loopback addresses (hosts/restricted, wasmtime-wasi)"
+step "tests: an embedding host that allows some loopback addresses (hosts/restricted, wasmtime-wasi; WASI 0.2 and 0.3)"
 # Built from its own workspace (wasmtime 48 as a library); a cold build is the longest step.
 cargo build --release --manifest-path hosts/restricted/Cargo.toml --target-dir "$HOST_TARGET_DIR"
 restricted_host="$HOST_TARGET_DIR/release/restricted-host"
 CARGO_TARGET_WASM32_WASIP2_RUNNER="$restricted_host --bind 127.0.0.1 --listen 127.0.0.1 --connect 127.0.0.1 --bind [::1]:0" \
     run_tests --target wasm32-wasip2 --test addr_check
+# The same on the WASI 0.3 backend: the host runs the component's async wasi:cli/run@0.3.
+CARGO_TARGET_WASM32_WASIP2_RUNNER="$restricted_host --bind 127.0.0.1 --listen 127.0.0.1 --connect 127.0.0.1 --bind [::1]:0" \
+    run_tests --target wasm32-wasip2 --features wasip3 --test addr_check
 
 step "tests: wasm32-wasip2 under jco (Node.js), the second WASI runtime; examples == native"
 ./scripts/jco-tests.sh

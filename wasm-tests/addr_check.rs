@@ -11,7 +11,15 @@
 //!
 //! that is: 127.0.0.1 fully; on ::1 only binding an ephemeral port, not listening on it or
 //! connecting to it; no name lookup. Under a runner with another policy these tests fail.
-#![cfg(all(target_os = "wasi", target_env = "p2"))]
+//!
+//! It runs on both WASI backends, with the same policy and the same expectations: WASI 0.2
+//! (the default) and WASI 0.3 (`--features wasip3`); the host links both and runs whichever
+//! `wasi:cli/run` the test binary exports.
+#![cfg(all(target_os = "wasi", any(target_env = "p2", wasi_p3)))]
+
+// On WASI 0.3 (feature `wasip3`) the harness's `main` is entered through the async
+// `wasi:cli/run@0.3`, where sockets may wait; elsewhere this line is nothing.
+bitcoin_sock::wasip3_main!();
 
 #[path = "denied.rs"]
 mod denied;

@@ -1,7 +1,7 @@
-//! A wasmtime embedding that runs a `wasm32-wasip2` command component under a network policy,
-//! the way edge platforms configure theirs: `WasiCtxBuilder::socket_addr_check` allows only
-//! the addresses given below, UDP and name lookup are off, and everything else a guest tries
-//! is answered `access-denied`.
+//! A wasmtime embedding that runs a WASI command component under a network policy, the way
+//! edge platforms configure theirs: `WasiCtxBuilder::socket_addr_check` allows only the
+//! addresses given below, UDP and name lookup are off, and everything else a guest tries is
+//! answered `access-denied`.
 //!
 //! ```text
 //! restricted-host [--bind ADDR] [--listen ADDR] [--connect ADDR]... COMPONENT.wasm [ARGS...]
@@ -15,64 +15,22 @@
 //! the policy let listen. The guest gets the host's environment and stdio, and
 //! `COMPONENT.wasm ARGS...` as its arguments, so this host can be cargo's runner
 //! (`CARGO_TARGET_WASM32_WASIP2_RUNNER`); its exit code is the guest's.
+//!
+//! Both WASI 0.2 and WASI 0.3 are linked, with the one policy (wasmtime-wasi checks addresses
+//! in the socket layer the two share): a component exporting `wasi:cli/run@0.3` (this crate's
+//! `wasip3` backend) is run through its async export, one exporting `wasi:cli/run@0.2` through
+//! the synchronous one, as `wasmtime run` chooses.
 
-use std::net::{IpAddr, SocketAddr};
+mod policy;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::bindings::sync::Command;
-use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-/// An address with every port, or one exact socket address.
-#[derive(Debug, Clone, Copy)]
-enum Rule {
-    Ip(IpAddr),
-    Addr(SocketAddr),
-}
-
-impl Rule {
-    fn parse(flag: &str, text: &str) -> Result<Rule, String> {
-        if let Ok(ip) = text.parse() {
-            return Ok(Rule::Ip(ip));
-        }
-        text.parse()
-            .map(Rule::Addr)
-            .map_err(|_| format!("{flag} {text}: not an IP address or IP:PORT"))
-    }
-
-    fn matches(&self, addr: SocketAddr) -> bool {
-        match *self {
-            Rule::Ip(ip) => addr.ip() == ip,
-            Rule::Addr(allowed) => addr == allowed,
-        }
-    }
-}
-
-/// What the guest may do with which address.
-#[derive(Debug, Default)]
-struct Policy {
-    bind: Vec<Rule>,
-    listen: Vec<Rule>,
-    connect: Vec<Rule>,
-}
-
-impl Policy {
-    fn permits(&self, addr: SocketAddr, used_for: SocketAddrUse) -> bool {
-        let any = |rules: &[Rule]| rules.iter().any(|rule| rule.matches(addr));
-        match used_for {
-            SocketAddrUse::TcpBind => {
-                (addr.ip().is_unspecified() && addr.port() == 0) || any(&self.bind)
-            }
-            SocketAddrUse::TcpListen => any(&self.listen),
-            SocketAddrUse::TcpConnect => any(&self.connect),
-            SocketAddrUse::TcpAccept => true,
-            _ => false,
-        }
-    }
-}
+use policy::{Policy, Rule};
 
 struct Host {
     ctx: WasiCtx,
@@ -93,7 +51,8 @@ fn usage() -> String {
         .into()
 }
 
-fn run() -> Result<ExitCode, String> {
+/// The policy and the guest's arguments (the component's path first) from the command line.
+fn parse_args() -> Result<(Policy, Vec<String>), String> {
     let mut args = std::env::args().skip(1);
     let mut policy = Policy::default();
     let component_path = loop {
@@ -111,15 +70,42 @@ fn run() -> Result<ExitCode, String> {
             None => return Err(usage()),
         }
     };
-    let guest_args: Vec<String> = std::iter::once(component_path.clone())
-        .chain(args)
-        .collect();
+    Ok((
+        policy,
+        std::iter::once(component_path).chain(args).collect(),
+    ))
+}
+
+/// Instantiates the component and calls its `wasi:cli/run`: the 0.3 one if it exports that
+/// (an async export, so inside the store's event loop), else the 0.2 one. `Ok(Err(()))` is
+/// the guest's `run` returning an error.
+async fn run_component(
+    store: &mut Store<Host>,
+    component: &Component,
+    linker: &Linker<Host>,
+) -> wasmtime::Result<Result<(), ()>> {
+    let instance = linker.instantiate_async(&mut *store, component).await?;
+    if let Ok(command) = wasmtime_wasi::p3::bindings::Command::new(&mut *store, &instance) {
+        return store
+            .run_concurrent(async |store| command.wasi_cli_run().call_run(store).await)
+            .await?;
+    }
+    wasmtime_wasi::p2::bindings::Command::new(&mut *store, &instance)?
+        .wasi_cli_run()
+        .call_run(&mut *store)
+        .await
+}
+
+fn run() -> Result<ExitCode, String> {
+    let (policy, guest_args) = parse_args()?;
+    let component_path = guest_args[0].clone();
 
     let engine = Engine::default();
     let component = Component::from_file(&engine, &component_path)
         .map_err(|err| format!("{component_path}: {err:?}"))?;
     let mut linker = Linker::<Host>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|err| format!("{err:?}"))?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|err| format!("{err:?}"))?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|err| format!("{err:?}"))?;
 
     let policy = Arc::new(policy);
     let mut builder = WasiCtx::builder();
@@ -142,9 +128,9 @@ fn run() -> Result<ExitCode, String> {
         },
     );
 
-    let command = Command::instantiate(&mut store, &component, &linker)
-        .map_err(|err| format!("{component_path}: {err:?}"))?;
-    match command.wasi_cli_run().call_run(&mut store) {
+    // wasmtime-wasi's own Tokio runtime drives the guest's sockets and timers.
+    let result = wasmtime_wasi::runtime::in_tokio(run_component(&mut store, &component, &linker));
+    match result {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(())) => Ok(ExitCode::FAILURE),
         Err(err) => match err.downcast_ref::<I32Exit>() {

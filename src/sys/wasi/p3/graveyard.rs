@@ -62,7 +62,7 @@ fn finish(state: &mut State) {
 pub(super) fn flush(limit: Duration) {
     let deadline = deadline_after(limit);
     while reactor::graves() > 0 && !passed(deadline) {
-        if reactor::wait(deadline).is_err() {
+        if reactor::wait(deadline, reactor::Batch::First).is_err() {
             return;
         }
     }

@@ -10,7 +10,8 @@ use wasip3::clocks::monotonic_clock;
 
 use super::super::state::Phase;
 use super::entry::may_block;
-use super::{reactor, Shared, State};
+use super::reactor::{self, Batch};
+use super::{Shared, State};
 use crate::sys::PollTarget;
 use crate::SockEvent;
 
@@ -103,7 +104,13 @@ pub(crate) fn poll<T: PollTarget>(targets: &mut [T], timeout: Duration) -> io::R
         if any || (waited && passed(deadline)) {
             return Ok(());
         }
-        reactor::wait(deadline)?;
+        // One socket: nothing else is due, and the extra turn would only cost.
+        let batch = if targets.len() > 1 {
+            Batch::Gather
+        } else {
+            Batch::First
+        };
+        reactor::wait(deadline, batch)?;
         waited = true;
     }
 }

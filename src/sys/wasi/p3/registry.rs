@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use super::entry::may_block;
 use super::poll::{deadline_after, passed, ready_or_start};
-use super::{reactor, Shared, Socket, State};
+use super::reactor::{self, Batch};
+use super::{Shared, Socket, State};
 use crate::SockEvent;
 
 /// One registered socket.
@@ -194,7 +195,7 @@ impl Registry {
             if waited && passed(deadline) {
                 return Ok(());
             }
-            reactor::wait(deadline)?;
+            reactor::wait(deadline, Batch::Gather)?;
             waited = true;
         }
     }

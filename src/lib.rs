@@ -60,7 +60,8 @@
 //! Windows). What follows a dependency's version: natively [`OsSocket`] (`socket2::Socket`
 //! 0.6) and [`Sock::get`], [`Sock::release`], [`Sock::adopt`], `From<socket2::Socket>`, under
 //! the cargo feature `socket2` (on by default); on `wasm32-wasip2` the conversions from and to
-//! the `wasi` crate's (0.14) socket types.
+//! the `wasi` crate's (0.14) socket types, and with the `wasip3` feature from the `wasip3`
+//! crate's (0.10) socket type and wit-bindgen's stream of accepted sockets.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

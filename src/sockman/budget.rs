@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::conn::{Conn, ConnState};
-use super::table::Slot;
 use super::{lock, Handler, Id, SockMan, SockManError};
 
 impl SockMan {
@@ -87,14 +86,7 @@ impl SockMan {
 
     /// The open connection that holds the most, and how much.
     fn largest_holder(&self) -> Option<(Arc<Conn>, usize)> {
-        let conns: Vec<Arc<Conn>> = lock(&self.table)
-            .slots
-            .iter()
-            .filter_map(|slot| match slot {
-                Slot::Conn(conn) => Some(Arc::clone(conn)),
-                _ => None,
-            })
-            .collect();
+        let conns = lock(&self.table).conns();
         conns
             .into_iter()
             .filter_map(|conn| {

@@ -290,14 +290,7 @@ impl SockMan {
     /// Puts every connection marked pending back on the list (after a handler's panic lost
     /// some of them): O(connections), once.
     pub(super) fn requeue_marked(&self) {
-        let conns: Vec<Arc<Conn>> = lock(&self.table)
-            .slots
-            .iter()
-            .filter_map(|slot| match slot {
-                Slot::Conn(conn) => Some(Arc::clone(conn)),
-                _ => None,
-            })
-            .collect();
+        let conns = lock(&self.table).conns();
         let marked: Vec<Arc<Conn>> = conns
             .into_iter()
             .filter(|conn| conn.lock().pending)

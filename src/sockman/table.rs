@@ -84,6 +84,18 @@ impl Table {
         slot
     }
 
+    /// Every open connection, taken out of the table so the caller can work on them without
+    /// holding its lock.
+    pub(super) fn conns(&self) -> Vec<Arc<Conn>> {
+        self.slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Conn(conn) => Some(Arc::clone(conn)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub(super) fn conn(&self, id: Id) -> Option<Arc<Conn>> {
         match self.slots.get(*self.by_id.get(&id)?)? {
             Slot::Conn(conn) => Some(Arc::clone(conn)),
